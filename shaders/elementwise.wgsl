@@ -1,0 +1,86 @@
+// Element-wise activation kernel template. `source.rs` prepends math.wgsl and activations.wgsl
+// and fills the four double-braced tokens (workgroup size, bindings, slope, body); a token left
+// over is an error. One invocation computes one element; a dispatch of more than 65,535 workgroups folds into
+// a 2-D grid, and `row_stride` (grid width × workgroup size) turns the grid back into an index.
+
+struct TplParams {
+    p: vec4<f32>,
+    // Elements in this dispatch.
+    n: u32,
+    // Element offsets inside the bound ranges: bindings start at offsets aligned to the device's
+    // `min_storage_buffer_offset_alignment`, a caller's offset need only be a multiple of 4.
+    off_a: u32,
+    off_b: u32,
+    off_out: u32,
+    // Index of this dispatch's first element in the whole tensor (rrelu's counter, prelu's channel).
+    base: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    // prelu: number of slopes, and elements per channel block.
+    channels: u32,
+    inner: u32,
+    row_stride: u32,
+    // 1.0, from the host: the shader compiler cannot see through it, so `v * one` keeps an
+    // error-free transformation from being simplified away (see math.wgsl).
+    one: f32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> tpl: TplParams;
+var<private> math_one: f32;
+{{BINDINGS}}
+
+fn tpl_is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// 32 × 32 → 64-bit product as (hi, lo) from 16-bit halves: WGSL has no 64-bit integers.
+fn tpl_mulhilo(a: u32, b: u32) -> vec2<u32> {
+    let a_lo = a & 0xffffu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xffffu;
+    let b_hi = b >> 16u;
+    let ll = a_lo * b_lo;
+    let lh = a_lo * b_hi;
+    let hl = a_hi * b_lo;
+    let hh = a_hi * b_hi;
+    let mid = (ll >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
+    let hi = hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+    let lo = (mid << 16u) | (ll & 0xffffu);
+    return vec2<u32>(hi, lo);
+}
+
+// Philox4x32-10, first output word; the same function as src/philox.rs.
+fn tpl_philox_word(counter: vec4<u32>, key: vec2<u32>) -> u32 {
+    var c = counter;
+    var k = key;
+    for (var round = 0u; round < 10u; round++) {
+        if (round > 0u) {
+            k = k + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+        }
+        let m0 = tpl_mulhilo(0xD2511F53u, c.x);
+        let m1 = tpl_mulhilo(0xCD9E8D57u, c.z);
+        c = vec4<u32>(m1.x ^ c.y ^ k.x, m1.y, m0.x ^ c.w ^ k.y, m0.y);
+    }
+    return c.x;
+}
+
+fn tpl_rrelu_slope(index: u32) -> f32 {
+    let word = tpl_philox_word(vec4<u32>(index, 0u, 0u, 0u), vec2<u32>(tpl.seed_lo, tpl.seed_hi));
+    let u = f32(word >> 8u) * (1.0 / 16777216.0);
+    // Two roundings, as in src/philox.rs. `* math_one` keeps a driver from fusing the product into
+    // the sum (fma is fused on some GPUs and not on others), so every device rounds the same way.
+    return ((tpl.p.y - tpl.p.x) * u) * math_one + tpl.p.x;
+}
+
+@compute @workgroup_size({{WG}})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let i = wg.y * tpl.row_stride + wg.x * {{WG}}u + li;
+    if (i >= tpl.n) {
+        return;
+    }
+    math_one = tpl.one;
+    var p = tpl.p;
+    {{SLOPE}}
+    {{BODY}}
+}

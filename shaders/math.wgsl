@@ -1,0 +1,1 @@
+// PLACEHOLDER (lead): replaced by the numerics helper

@@ -1,0 +1,377 @@
+//! The GPU context: adapter and device acquisition (honouring `WGPU_BACKEND`,
+//! `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF`), the pipeline cache, error scopes and the one
+//! readback helper.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::activation::{Mode, OpKind};
+use crate::error::{Error, Result};
+
+/// How an element-wise kernel binds its tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Layout {
+    /// Separate input and output.
+    OutOfPlace,
+    /// The output overwrites the input.
+    InPlace,
+}
+
+/// The pipeline-cache key: small, typed, and free of parameter values (those go in a uniform).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum KernelKey {
+    /// An element-wise activation kernel. `training` selects rrelu's Philox slopes.
+    Elementwise { op: OpKind, mode: Mode, layout: Layout, training: bool },
+    /// prelu's slope-gradient reduction, pass 1 (partial sums) or 2 (combine).
+    PreluSlopeGrad { pass: u8 },
+}
+
+pub(crate) struct CachedKernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// A GPU device and queue with the crate's compiled kernels.
+///
+/// Create one with [`Context::new`] (picks an adapter) or [`Context::from_device`] (a device the
+/// caller already owns). Cheap to share: methods take `&self`.
+pub struct Context {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: Option<wgpu::AdapterInfo>,
+    cache: Mutex<HashMap<KernelKey, Arc<CachedKernel>>>,
+    lost: Arc<Mutex<Option<String>>>,
+    binding_cap: AtomicU64,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("adapter", &self.info).finish_non_exhaustive()
+    }
+}
+
+/// Describe every adapter the instance sees, one per line.
+fn list_adapters(adapters: &[wgpu::Adapter]) -> String {
+    if adapters.is_empty() {
+        return "none found (is a Vulkan, Metal, DX12 or GL driver installed? On Linux without a GPU, \
+                install Mesa's lavapipe: `apt-get install mesa-vulkan-drivers`)"
+            .to_string();
+    }
+    adapters
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Context {
+    /// Pick an adapter and create a device, blocking. See [`Context::new_async`].
+    pub fn new() -> Result<Context> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// Pick an adapter (honouring `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` — a case-insensitive
+    /// substring of the adapter's name — and `WGPU_POWER_PREF`) and create a device with the
+    /// adapter's real limits and the optional features the crate can use (`SHADER_F16`,
+    /// `SUBGROUP`, `TIMESTAMP_QUERY`).
+    pub async fn new_async() -> Result<Context> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        let adapters = instance.enumerate_adapters(backends).await;
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(want) => {
+                let want = want.to_lowercase();
+                let found = adapters.iter().find(|a| a.get_info().name.to_lowercase().contains(&want));
+                match found {
+                    Some(a) => a.clone(),
+                    None => {
+                        return Err(Error::NoAdapter(format!(
+                            "WGPU_ADAPTER_NAME={want} matches no adapter; adapters: {}",
+                            list_adapters(&adapters)
+                        )))
+                    }
+                }
+            }
+            Err(_) => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                })
+                .await
+                .map_err(|e| Error::NoAdapter(format!("{e}; adapters: {}", list_adapters(&adapters))))?,
+        };
+        Self::from_adapter(&adapter).await
+    }
+
+    /// Create a device on `adapter` with its real limits and the optional features it has.
+    pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Context> {
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpu-activations"),
+                required_features: features,
+                required_limits: adapter.limits(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        // The default handler panics; every call of ours runs inside error scopes, so anything
+        // reaching here came from elsewhere and is only reported.
+        device.on_uncaptured_error(Arc::new(|e| eprintln!("wgpu-activations: uncaptured wgpu error: {e}")));
+        let mut ctx = Self::from_device(device, queue);
+        ctx.info = Some(adapter.get_info());
+        Ok(ctx)
+    }
+
+    /// Use a device and queue the caller already owns. The crate records work into the caller's
+    /// encoders and submits only in the convenient (slice) layer.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        let lost = Arc::new(Mutex::new(None));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = flag.lock() {
+                *slot = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        Context { device, queue, info: None, cache: Mutex::new(HashMap::new()), lost, binding_cap: AtomicU64::new(0) }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+    /// The adapter's description, when the context chose the adapter.
+    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
+        self.info.as_ref()
+    }
+    /// The device's limits.
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+    /// The device's enabled features.
+    pub fn features(&self) -> wgpu::Features {
+        self.device.features()
+    }
+    /// True when the adapter is a software rasterizer (lavapipe, WARP, SwiftShader): its speed
+    /// says nothing about a GPU's.
+    pub fn is_software(&self) -> bool {
+        self.info.as_ref().is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu)
+    }
+
+    /// Cap the bytes one dispatch binds below the device's `max_storage_buffer_binding_size`
+    /// (0 removes the cap). Larger tensors are split into more dispatches; tests use this to
+    /// exercise the split without gigabyte tensors. The cap is raised to at least four times the
+    /// storage offset alignment.
+    pub fn set_max_binding_bytes(&self, bytes: u64) {
+        self.binding_cap.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The bytes one dispatch may bind: the device limit, or the cap if lower.
+    pub(crate) fn max_binding_bytes(&self) -> u64 {
+        let limits = self.device.limits();
+        let floor = 4 * limits.min_storage_buffer_offset_alignment.max(4) as u64;
+        let device = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) / 4 * 4;
+        match self.binding_cap.load(Ordering::Relaxed) {
+            0 => device,
+            cap => cap.max(floor).min(device),
+        }
+    }
+
+    pub(crate) fn check_alive(&self) -> Result<()> {
+        match self.lost.lock().ok().and_then(|g| g.clone()) {
+            Some(m) => Err(Error::DeviceLost(m)),
+            None => Ok(()),
+        }
+    }
+
+    /// Run `f` inside validation and out-of-memory error scopes; a caught error becomes
+    /// [`Error::Wgpu`] labelled with `label`.
+    pub(crate) fn scoped<T>(&self, label: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_alive()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let v = pollster::block_on(validation.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = v.or(o) {
+            return Err(Error::Wgpu { label: label.to_string(), message: e.to_string() });
+        }
+        self.check_alive()?;
+        out
+    }
+
+    /// The cached kernel for `key`, compiling it with `build` on first use.
+    pub(crate) fn kernel(
+        &self,
+        key: KernelKey,
+        build: impl FnOnce() -> Result<(String, String, Vec<wgpu::BindGroupLayoutEntry>)>,
+    ) -> Result<Arc<CachedKernel>> {
+        if let Some(k) = self.cache.lock().map_err(|_| poisoned())?.get(&key) {
+            return Ok(k.clone());
+        }
+        let (label, source, entries) = build()?;
+        let kernel = self.compile(&label, &source, &entries)?;
+        let kernel = Arc::new(kernel);
+        self.cache.lock().map_err(|_| poisoned())?.insert(key, kernel.clone());
+        Ok(kernel)
+    }
+
+    fn compile(&self, label: &str, source: &str, entries: &[wgpu::BindGroupLayoutEntry]) -> Result<CachedKernel> {
+        self.check_alive()?;
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(label),
+            entries,
+        });
+        let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(validation.pop()) {
+            return Err(Error::ShaderCompile {
+                label: label.to_string(),
+                message: e.to_string(),
+                source_text: source.to_string(),
+            });
+        }
+        Ok(CachedKernel { pipeline, layout })
+    }
+
+    /// Submit `encoder` and wait for the GPU to finish it.
+    pub(crate) fn submit_and_wait(&self, encoder: wgpu::CommandEncoder) -> Result<()> {
+        let index = self.queue.submit([encoder.finish()]);
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
+            .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        self.check_alive()
+    }
+
+    /// Copy `len` f32s starting at byte `offset` of `buffer` (which needs `COPY_SRC`) back to
+    /// the host.
+    pub fn read(&self, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Vec<f32>> {
+        let bytes = len as u64 * 4;
+        crate::elementwise::check_range("buffer", buffer, offset, len)?;
+        if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
+            return Err(Error::MissingUsage { what: "buffer", usage: "COPY_SRC" });
+        }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        self.scoped("read", || {
+            // A staging buffer, because storage buffers cannot be mapped on most adapters.
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgpu-activations readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgpu-activations readback"),
+            });
+            encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
+            self.submit_and_wait(encoder)?;
+            let slice = staging.slice(..);
+            // map_async only calls back from inside poll; the channel carries the result out.
+            let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+            slice.map_async(wgpu::MapMode::Read, move |r| {
+                tx.send(r).ok();
+            });
+            self.device
+                .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+                .map_err(|e| Error::DeviceLost(e.to_string()))?;
+            match block(rx.receive()) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Err(Error::Map(e.to_string())),
+                None => return Err(Error::Map("the map callback never ran".into())),
+            }
+            let out = {
+                let view = slice.get_mapped_range().map_err(|e| Error::Map(e.to_string()))?;
+                bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            }; // the view must be dropped before unmap
+            staging.unmap();
+            Ok(out)
+        })
+    }
+
+    /// Create a storage buffer holding `data` (usages STORAGE, COPY_SRC, COPY_DST).
+    pub fn upload(&self, data: &[f32]) -> Result<wgpu::Buffer> {
+        self.storage_buffer_init("wgpu-activations tensor", data)
+    }
+
+    /// Create an uninitialised storage buffer for `len` f32s (usages STORAGE, COPY_SRC, COPY_DST).
+    pub fn create_tensor(&self, len: usize) -> Result<wgpu::Buffer> {
+        let bytes = self.checked_bytes(len)?;
+        self.scoped("create_tensor", || {
+            Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgpu-activations tensor"),
+                size: bytes.max(4),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }))
+        })
+    }
+
+    pub(crate) fn storage_buffer_init(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
+        let bytes = self.checked_bytes(data.len())?;
+        self.scoped(label, || {
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: true,
+            });
+            buffer
+                .slice(..bytes.max(4))
+                .get_mapped_range_mut()
+                .map_err(|e| Error::Map(e.to_string()))?
+                .slice(..bytes as usize)
+                .copy_from_slice(bytemuck::cast_slice(data));
+            buffer.unmap();
+            Ok(buffer)
+        })
+    }
+
+    pub(crate) fn checked_bytes(&self, len: usize) -> Result<u64> {
+        let bytes = len as u64 * 4;
+        let max = self.device.limits().max_buffer_size;
+        if bytes > max || len > u32::MAX as usize {
+            return Err(Error::TooLarge { elements: len, bytes, max });
+        }
+        Ok(bytes)
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Wgpu { label: "pipeline cache".into(), message: "a thread panicked while holding the cache".into() }
+}
+
+fn block<F: Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}

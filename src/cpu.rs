@@ -1,0 +1,169 @@
+//! The fast CPU path: the same f32 algorithms as the WGSL kernels (`cpu_ops`), run over slices
+//! on every core with rayon, in loops the compiler vectorizes. On x86-64 the loops are compiled a
+//! second time for AVX2 + FMA and picked at run time: the algorithms lean on fused multiply-add,
+//! which without hardware FMA would be a slow library call.
+//!
+//! Accuracy is the GPU's (see the README table); [`crate::reference`] is the exact oracle.
+
+use rayon::prelude::*;
+
+use crate::activation::{Activation, Mode, OpKind};
+use crate::cpu_ops::dispatch_op;
+use crate::error::{Error, Result};
+
+/// Elements per rayon task: large enough to amortise scheduling, small enough to balance.
+const TASK: usize = 1 << 15;
+
+#[inline(always)]
+fn is_nan(v: f32) -> bool {
+    (v.to_bits() & 0x7fff_ffff) > 0x7f80_0000
+}
+
+/// True when per-element slopes (prelu, rrelu) are needed.
+fn per_element(act: &Activation) -> bool {
+    matches!(act.op(), OpKind::Prelu | OpKind::Rrelu)
+}
+
+fn kernel_params(act: &Activation) -> [f32; 4] {
+    let mut p = act.params();
+    if act.op() == OpKind::Rrelu && act.seed().is_none() {
+        p[0] = crate::activation::rrelu_eval_slope(p[0], p[1]);
+    }
+    p
+}
+
+/// One chunk of `mode` over `a` (and `b` = dy for backward) into `out`; `base` is the index of
+/// the chunk's first element in the whole tensor.
+#[inline(always)]
+fn chunk_body(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+    let p = kernel_params(act);
+    let slopes = per_element(act) && !(act.op() == OpKind::Rrelu && act.seed().is_none());
+    dispatch_op!(act.op(), m => {
+        match (mode, slopes) {
+            (Mode::Forward, false) => {
+                for (o, &x) in out.iter_mut().zip(a) {
+                    let r = m::fwd(x, p);
+                    *o = if is_nan(x) { x } else { r };
+                }
+            }
+            (Mode::Derivative, false) => {
+                for (o, &x) in out.iter_mut().zip(a) {
+                    let r = m::der(x, p);
+                    *o = if is_nan(x) { x } else { r };
+                }
+            }
+            (Mode::Backward, false) => {
+                for ((o, &s), &dy) in out.iter_mut().zip(a).zip(b) {
+                    let r = dy * m::bwd(s, p);
+                    let r = if is_nan(s) { s } else { r };
+                    *o = if is_nan(dy) { dy } else { r };
+                }
+            }
+            (mode, true) => {
+                for (k, o) in out.iter_mut().enumerate() {
+                    let mut q = p;
+                    q[0] = act.slope_at((base + k) as u64);
+                    let x = a[k];
+                    let r = match mode {
+                        Mode::Forward => m::fwd(x, q),
+                        Mode::Derivative => m::der(x, q),
+                        Mode::Backward => b[k] * m::bwd(x, q),
+                    };
+                    let r = if is_nan(x) { x } else { r };
+                    *o = if mode == Mode::Backward && is_nan(b[k]) { b[k] } else { r };
+                }
+            }
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn chunk_avx2(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+    chunk_body(act, mode, base, a, b, out)
+}
+
+fn chunk(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features the function was compiled for (checked above).
+            return unsafe { chunk_avx2(act, mode, base, a, b, out) };
+        }
+    }
+    chunk_body(act, mode, base, a, b, out)
+}
+
+fn run(act: &Activation, mode: Mode, a: &[f32], b: Option<&[f32]>, out: &mut [f32]) -> Result<()> {
+    act.validate()?;
+    if let Some(b) = b {
+        if b.len() != a.len() {
+            return Err(Error::LengthMismatch { what: "dy", got: b.len(), expected: a.len() });
+        }
+    }
+    if out.len() != a.len() {
+        return Err(Error::LengthMismatch { what: "output", got: out.len(), expected: a.len() });
+    }
+    if act.op() == OpKind::Prelu {
+        let block = act.slopes().len() * act.inner();
+        if act.slopes().len() > 1 && a.len() % block != 0 {
+            return Err(Error::ShapeMismatch(format!(
+                "prelu with {} slopes and {} elements per channel needs a multiple of {block} elements, got {}",
+                act.slopes().len(),
+                act.inner(),
+                a.len()
+            )));
+        }
+    }
+    let b = b.unwrap_or(&[]);
+    if a.len() <= TASK {
+        chunk(act, mode, 0, a, b, out);
+        return Ok(());
+    }
+    out.par_chunks_mut(TASK).enumerate().for_each(|(k, o)| {
+        let s = k * TASK;
+        let e = s + o.len();
+        chunk(act, mode, s, &a[s..e], if b.is_empty() { b } else { &b[s..e] }, o);
+    });
+    Ok(())
+}
+
+/// `f(x)` into `out` (same length).
+pub fn forward_into(act: &Activation, x: &[f32], out: &mut [f32]) -> Result<()> {
+    run(act, Mode::Forward, x, None, out)
+}
+
+/// `f(x)`.
+pub fn forward(act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
+    let mut out = vec![0.0; x.len()];
+    forward_into(act, x, &mut out)?;
+    Ok(out)
+}
+
+/// `x = f(x)`.
+pub fn forward_in_place(act: &Activation, x: &mut [f32]) -> Result<()> {
+    // The element-wise body reads each element before writing it, so a copy of the input is not
+    // needed for correctness; the split borrow below is what the type system wants.
+    let input = x.to_vec();
+    run(act, Mode::Forward, &input, None, x)
+}
+
+/// `f'(x)`.
+pub fn derivative(act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
+    let mut out = vec![0.0; x.len()];
+    run(act, Mode::Derivative, x, None, &mut out)?;
+    Ok(out)
+}
+
+/// The fused backward `dx = dy · f'(·)`; `saved` is `x`, or `y` where
+/// [`Spec::saved`](crate::Spec::saved) says so.
+pub fn backward(act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+    let mut out = vec![0.0; saved.len()];
+    run(act, Mode::Backward, saved, Some(dy), &mut out)?;
+    Ok(out)
+}
+
+/// The fused backward into `dx` (same length).
+pub fn backward_into(act: &Activation, saved: &[f32], dy: &[f32], dx: &mut [f32]) -> Result<()> {
+    run(act, Mode::Backward, saved, Some(dy), dx)
+}

@@ -1,0 +1,452 @@
+//! Launching the element-wise kernels (`shaders/elementwise.wgsl`).
+//!
+//! The core layer (`record_*`) records into a caller's [`wgpu::CommandEncoder`] on caller-owned
+//! buffers and never submits, polls or reads back. The convenient layer (`forward`,
+//! `derivative`, `backward`, …) uploads host slices, runs the core layer, and reads back.
+//!
+//! Each call splits the tensor into dispatches no larger than the device's storage-binding limit;
+//! every binding starts at an offset aligned to `min_storage_buffer_offset_alignment` and the
+//! kernel skips the few elements of slack. More than 65,535 workgroups fold into a 2-D grid.
+
+use crate::activation::{Activation, Mode, OpKind, Saved};
+use crate::context::{Context, KernelKey, Layout};
+use crate::error::{Error, Result};
+use crate::source::{self, ELEMENTWISE_WG};
+
+/// A range of f32 values inside a caller's buffer: `len` elements from byte `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tensor<'a> {
+    /// The buffer (needs `STORAGE`).
+    pub buffer: &'a wgpu::Buffer,
+    /// Byte offset of the first element; a multiple of 4.
+    pub offset: u64,
+    /// Number of f32 elements.
+    pub len: usize,
+}
+
+impl<'a> Tensor<'a> {
+    /// `len` elements from byte `offset`.
+    pub fn new(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
+        Tensor { buffer, offset, len }
+    }
+    /// The whole buffer as f32s.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
+        Tensor { buffer, offset: 0, len: (buffer.size() / 4) as usize }
+    }
+}
+
+/// The uniform block of `elementwise.wgsl` (`TplParams`), one per dispatch.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TplParams {
+    p: [f32; 4],
+    n: u32,
+    off_a: u32,
+    off_b: u32,
+    off_out: u32,
+    base: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    channels: u32,
+    inner: u32,
+    row_stride: u32,
+    one: f32,
+    pad: u32,
+}
+
+pub(crate) fn check_range(what: &'static str, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<()> {
+    if offset % 4 != 0 {
+        return Err(Error::Misaligned { what, offset, align: 4 });
+    }
+    let end = offset.checked_add(len as u64 * 4).ok_or(Error::BufferTooSmall {
+        what,
+        offset,
+        end: u64::MAX,
+        size: buffer.size(),
+    })?;
+    if end > buffer.size() {
+        return Err(Error::BufferTooSmall { what, offset, end, size: buffer.size() });
+    }
+    Ok(())
+}
+
+fn check_tensor(what: &'static str, t: &Tensor, expected: usize) -> Result<()> {
+    if t.len != expected {
+        return Err(Error::LengthMismatch { what, got: t.len, expected });
+    }
+    check_range(what, t.buffer, t.offset, t.len)?;
+    if !t.buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+        return Err(Error::MissingUsage { what, usage: "STORAGE" });
+    }
+    Ok(())
+}
+
+/// The workgroup grid for `groups` workgroups: `(x, y)` with `x` at most the device's
+/// per-dimension limit.
+pub(crate) fn grid(groups: u32, max_per_dim: u32) -> (u32, u32) {
+    if groups <= max_per_dim {
+        (groups.max(1), 1)
+    } else {
+        (max_per_dim, groups.div_ceil(max_per_dim))
+    }
+}
+
+fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// The generated WGSL and bind-group layout of one element-wise kernel.
+fn build_elementwise(
+    op: OpKind,
+    mode: Mode,
+    layout: Layout,
+    training: bool,
+) -> Result<(String, String, Vec<wgpu::BindGroupLayoutEntry>)> {
+    let name = op.name();
+    let label = format!(
+        "elementwise/{name}/{}{}{}",
+        mode.name(),
+        if layout == Layout::InPlace { "/in_place" } else { "" },
+        if training { "/training" } else { "" }
+    );
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<TplParams>() as u64),
+        },
+        count: None,
+    }];
+    let mut bindings = String::new();
+    let in_place = layout == Layout::InPlace;
+    let access = if in_place { "read_write" } else { "read" };
+    bindings += &format!("@group(0) @binding(1) var<storage, {access}> src_a: array<f32>;\n");
+    entries.push(storage_entry(1, !in_place));
+    if mode == Mode::Backward {
+        bindings += "@group(0) @binding(2) var<storage, read> src_b: array<f32>;\n";
+        entries.push(storage_entry(2, true));
+    }
+    if !in_place {
+        bindings += "@group(0) @binding(3) var<storage, read_write> dst: array<f32>;\n";
+        entries.push(storage_entry(3, false));
+    }
+    let slope = match op {
+        OpKind::Prelu => {
+            bindings += "@group(0) @binding(4) var<storage, read> slopes: array<f32>;\n";
+            entries.push(storage_entry(4, true));
+            "p.x = slopes[((tpl.base + i) / tpl.inner) % tpl.channels];"
+        }
+        OpKind::Rrelu if training => "p.x = tpl_rrelu_slope(tpl.base + i);",
+        _ => "",
+    };
+    let store = if in_place { "src_a[tpl.off_a + i]" } else { "dst[tpl.off_out + i]" };
+    let body = match mode {
+        Mode::Forward => format!(
+            "let x = src_a[tpl.off_a + i];\n    {store} = select({name}_fwd(x, p), x, tpl_is_nan(x));"
+        ),
+        Mode::Derivative => format!(
+            "let x = src_a[tpl.off_a + i];\n    {store} = select({name}_der(x, p), x, tpl_is_nan(x));"
+        ),
+        Mode::Backward => format!(
+            "let s = src_a[tpl.off_a + i];\n    let dy = src_b[tpl.off_b + i];\n    \
+             var r = dy * {name}_bwd(s, p);\n    r = select(r, s, tpl_is_nan(s));\n    \
+             {store} = select(r, dy, tpl_is_nan(dy));"
+        ),
+    };
+    let wg = ELEMENTWISE_WG.to_string();
+    let template = source::fill(
+        &label,
+        source::ELEMENTWISE,
+        &[("WG", &wg), ("BINDINGS", &bindings), ("SLOPE", slope), ("BODY", &body)],
+    )?;
+    let text = format!("{}\n{}\n{}", source::MATH, source::ACTIVATIONS, template);
+    Ok((label, text, entries))
+}
+
+/// The uniform parameter vector for the kernel: rrelu's evaluation slope goes in `p[0]`.
+fn kernel_params(act: &Activation) -> [f32; 4] {
+    let mut p = act.params();
+    if act.op() == OpKind::Rrelu && act.seed().is_none() {
+        p[0] = crate::activation::rrelu_eval_slope(p[0], p[1]);
+    }
+    p
+}
+
+impl Context {
+    /// Record `y = f(x)` into `encoder`. `x` and `y` must be the same length and lie in
+    /// different buffers (use [`Context::record_forward_in_place`] to overwrite `x`).
+    pub fn record_forward(&self, encoder: &mut wgpu::CommandEncoder, act: &Activation, x: Tensor, y: Tensor) -> Result<()> {
+        self.record(encoder, act, Mode::Forward, x, None, Some(y), 0)
+    }
+
+    /// Record `x = f(x)` into `encoder`.
+    pub fn record_forward_in_place(&self, encoder: &mut wgpu::CommandEncoder, act: &Activation, x: Tensor) -> Result<()> {
+        self.record(encoder, act, Mode::Forward, x, None, None, 0)
+    }
+
+    /// Record `out = f'(x)` into `encoder`.
+    pub fn record_derivative(&self, encoder: &mut wgpu::CommandEncoder, act: &Activation, x: Tensor, out: Tensor) -> Result<()> {
+        self.record(encoder, act, Mode::Derivative, x, None, Some(out), 0)
+    }
+
+    /// Record the fused backward `dx = dy · f'(·)` into `encoder`. `saved` is the forward input
+    /// `x`, or the forward output `y` for ops whose [`Spec::saved`](crate::Spec::saved) is
+    /// [`Saved::Output`] (sigmoid, tanh).
+    pub fn record_backward(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        act: &Activation,
+        saved: Tensor,
+        dy: Tensor,
+        dx: Tensor,
+    ) -> Result<()> {
+        self.record(encoder, act, Mode::Backward, saved, Some(dy), Some(dx), 0)
+    }
+
+    /// The general recorder. `out = None` means in place over `a`. `base` is the index of `a`'s
+    /// first element in the whole tensor (rrelu's counter and prelu's channel depend on it).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        act: &Activation,
+        mode: Mode,
+        a: Tensor,
+        b: Option<Tensor>,
+        out: Option<Tensor>,
+        base: u32,
+    ) -> Result<()> {
+        act.validate()?;
+        let n = a.len;
+        let a_name = match mode {
+            Mode::Backward if act.op().spec().saved == Saved::Output => "saved output y",
+            Mode::Backward => "saved input x",
+            _ => "x",
+        };
+        check_tensor(a_name, &a, n)?;
+        if let Some(b) = &b {
+            check_tensor("dy", b, n)?;
+        }
+        if let Some(o) = &out {
+            check_tensor("output", o, n)?;
+            if o.buffer == a.buffer || b.is_some_and(|b| b.buffer == o.buffer) {
+                return Err(Error::Aliasing(
+                    "the output lies in the same buffer as an input; use the in-place call or a separate buffer".into(),
+                ));
+            }
+        }
+        if mode == Mode::Backward && out.is_none() {
+            return Err(Error::Aliasing("backward needs a separate output buffer".into()));
+        }
+        if n > u32::MAX as usize || base as usize + n > u32::MAX as usize {
+            return Err(Error::TooLarge { elements: n, bytes: n as u64 * 4, max: u32::MAX as u64 * 4 });
+        }
+        let (channels, inner) = (act.slopes().len(), act.inner());
+        if act.op() == OpKind::Prelu && channels > 1 && (base as usize + n) % (channels * inner) != 0 {
+            return Err(Error::ShapeMismatch(format!(
+                "prelu with {channels} slopes and {inner} elements per channel needs a multiple of {} elements, got {n}",
+                channels * inner
+            )));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let layout = if out.is_some() { Layout::OutOfPlace } else { Layout::InPlace };
+        let training = act.op() == OpKind::Rrelu && act.seed().is_some();
+        let key = KernelKey::Elementwise { op: act.op(), mode, layout, training };
+        let kernel = self.kernel(key, || build_elementwise(act.op(), mode, layout, training))?;
+        let label = format!("elementwise/{}/{}", act.op().name(), mode.name());
+
+        let limits = self.limits();
+        let align = limits.min_storage_buffer_offset_alignment.max(4) as u64;
+        let max_binding = self.max_binding_bytes();
+        // Each dispatch binds at most `max_binding` bytes, including up to `align` bytes of slack.
+        let chunk = (((max_binding - align) / 4) as usize).max(1);
+        let seed = act.seed().unwrap_or(0);
+        let p = kernel_params(act);
+        let ubo_stride = (std::mem::size_of::<TplParams>() as u64).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
+
+        self.scoped(&label, || {
+            let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+            // Binding offsets aligned down; the kernel skips `off_*` elements of slack.
+            let bind = |t: &Tensor, start: usize, count: usize| -> (u64, u64, u32) {
+                let byte = t.offset + start as u64 * 4;
+                let aligned = byte / align * align;
+                let slack = (byte - aligned) / 4;
+                (aligned, (slack + count as u64) * 4, slack as u32)
+            };
+            let mut ubo = vec![0u8; (ubo_stride * starts.len() as u64) as usize];
+            let mut dispatches = Vec::with_capacity(starts.len());
+            for (k, &start) in starts.iter().enumerate() {
+                let count = chunk.min(n - start);
+                let groups = (count as u32).div_ceil(ELEMENTWISE_WG);
+                let (gx, gy) = grid(groups, limits.max_compute_workgroups_per_dimension);
+                let ba = bind(&a, start, count);
+                let bb = b.map(|t| bind(&t, start, count));
+                let bo = out.map(|t| bind(&t, start, count));
+                let params = TplParams {
+                    p,
+                    n: count as u32,
+                    off_a: ba.2,
+                    off_b: bb.map_or(0, |x| x.2),
+                    off_out: bo.map_or(0, |x| x.2),
+                    base: base + start as u32,
+                    seed_lo: seed as u32,
+                    seed_hi: (seed >> 32) as u32,
+                    channels: channels as u32,
+                    inner: inner as u32,
+                    row_stride: gx * ELEMENTWISE_WG,
+                    one: 1.0,
+                    pad: 0,
+                };
+                let at = k * ubo_stride as usize;
+                ubo[at..at + std::mem::size_of::<TplParams>()].copy_from_slice(bytemuck::bytes_of(&params));
+                dispatches.push((ba, bb, bo, gx, gy));
+            }
+            let ubo = wgpu::util::DeviceExt::create_buffer_init(
+                &self.device().clone(),
+                &wgpu::util::BufferInitDescriptor { label: Some(&label), contents: &ubo, usage: wgpu::BufferUsages::UNIFORM },
+            );
+            let slopes = (act.op() == OpKind::Prelu).then(|| {
+                wgpu::util::DeviceExt::create_buffer_init(
+                    &self.device().clone(),
+                    &wgpu::util::BufferInitDescriptor {
+                        label: Some("prelu slopes"),
+                        contents: bytemuck::cast_slice(act.slopes()),
+                        usage: wgpu::BufferUsages::STORAGE,
+                    },
+                )
+            });
+            let groups: Vec<_> = dispatches
+                .iter()
+                .enumerate()
+                .map(|(k, (ba, bb, bo, _, _))| {
+                    fn buf(binding: u32, buffer: &wgpu::Buffer, (offset, size, _): (u64, u64, u32)) -> wgpu::BindGroupEntry<'_> {
+                        wgpu::BindGroupEntry {
+                            binding,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer,
+                                offset,
+                                size: wgpu::BufferSize::new(size),
+                            }),
+                        }
+                    }
+                    let mut entries = vec![
+                        buf(0, &ubo, (k as u64 * ubo_stride, std::mem::size_of::<TplParams>() as u64, 0)),
+                        buf(1, a.buffer, *ba),
+                    ];
+                    if let (Some(t), Some(r)) = (&b, bb) {
+                        entries.push(buf(2, t.buffer, *r));
+                    }
+                    if let (Some(t), Some(r)) = (&out, bo) {
+                        entries.push(buf(3, t.buffer, *r));
+                    }
+                    if let Some(s) = &slopes {
+                        entries.push(wgpu::BindGroupEntry { binding: 4, resource: s.as_entire_binding() });
+                    }
+                    self.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(&label),
+                        layout: &kernel.layout,
+                        entries: &entries,
+                    })
+                })
+                .collect();
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&label), timestamp_writes: None });
+            pass.set_pipeline(&kernel.pipeline);
+            for (group, (_, _, _, gx, gy)) in groups.iter().zip(&dispatches) {
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(*gx, *gy, 1);
+            }
+            Ok(())
+        })
+    }
+
+    /// Host elements per convenient-layer round trip: one buffer's worth.
+    fn host_chunk(&self) -> usize {
+        ((self.limits().max_buffer_size / 4) as usize).min(u32::MAX as usize).max(1)
+    }
+
+    /// Upload `inputs`, record `mode` over them and read the result back into `out`, in pieces of
+    /// at most one device buffer each.
+    fn run_host(&self, act: &Activation, mode: Mode, a: &[f32], b: Option<&[f32]>, out: &mut [f32]) -> Result<()> {
+        act.validate()?;
+        if let Some(b) = b {
+            if b.len() != a.len() {
+                return Err(Error::LengthMismatch { what: "dy", got: b.len(), expected: a.len() });
+            }
+        }
+        if a.len() > u32::MAX as usize {
+            return Err(Error::TooLarge { elements: a.len(), bytes: a.len() as u64 * 4, max: u32::MAX as u64 * 4 });
+        }
+        let step = self.host_chunk();
+        let mut start = 0;
+        while start < a.len() {
+            let end = (start + step).min(a.len());
+            let a_buf = self.upload(&a[start..end])?;
+            let b_buf = b.map(|b| self.upload(&b[start..end])).transpose()?;
+            let o_buf = self.create_tensor(end - start)?;
+            let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgpu-activations") });
+            self.record(
+                &mut encoder,
+                act,
+                mode,
+                Tensor::new(&a_buf, 0, end - start),
+                b_buf.as_ref().map(|t| Tensor::new(t, 0, end - start)),
+                Some(Tensor::new(&o_buf, 0, end - start)),
+                start as u32,
+            )?;
+            self.scoped("submit", || self.submit_and_wait(encoder))?;
+            out[start..end].copy_from_slice(&self.read(&o_buf, 0, end - start)?);
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// `f(x)` of a host slice on the GPU.
+    pub fn forward(&self, act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
+        let mut out = vec![0.0; x.len()];
+        self.run_host(act, Mode::Forward, x, None, &mut out)?;
+        Ok(out)
+    }
+
+    /// `x = f(x)` of a host slice on the GPU.
+    pub fn forward_in_place(&self, act: &Activation, x: &mut [f32]) -> Result<()> {
+        let input = x.to_vec();
+        self.run_host(act, Mode::Forward, &input, None, x)
+    }
+
+    /// `f'(x)` of a host slice on the GPU.
+    pub fn derivative(&self, act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
+        let mut out = vec![0.0; x.len()];
+        self.run_host(act, Mode::Derivative, x, None, &mut out)?;
+        Ok(out)
+    }
+
+    /// The fused backward `dx = dy · f'(·)` of host slices on the GPU; `saved` is `x`, or `y`
+    /// where [`Spec::saved`](crate::Spec::saved) says so.
+    pub fn backward(&self, act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+        let mut out = vec![0.0; saved.len()];
+        self.run_host(act, Mode::Backward, saved, Some(dy), &mut out)?;
+        Ok(out)
+    }
+
+    /// `f(x)` of a caller's buffer range into a new buffer (STORAGE, COPY_SRC, COPY_DST), submitted.
+    pub fn forward_to_new_buffer(&self, act: &Activation, x: Tensor) -> Result<wgpu::Buffer> {
+        let out = self.create_tensor(x.len)?;
+        let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgpu-activations") });
+        self.record_forward(&mut encoder, act, x, Tensor::new(&out, 0, x.len))?;
+        self.scoped("submit", || self.submit_and_wait(encoder))?;
+        Ok(out)
+    }
+}

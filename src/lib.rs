@@ -1,0 +1,25 @@
+//! # wgpu-activations
+//!
+//! Neural-network activation functions on the GPU through wgpu: forward, derivative and fused
+//! backward for every element-wise activation of PyTorch's `torch.nn` (and a few modern extras),
+//! written in WGSL with range-reduced, stable numerics, plus an exact f64 CPU reference and a
+//! fast multi-threaded f32 CPU path of the same accuracy.
+#![warn(missing_docs)]
+
+pub mod activation;
+mod context;
+pub mod cpu;
+mod cpu_ops;
+pub mod elementwise;
+pub mod error;
+mod fastmath;
+pub mod philox;
+pub mod reference;
+mod source;
+pub mod ulp;
+
+pub use activation::{Activation, Mode, OpKind, Saved, Spec};
+pub use context::Context;
+pub use elementwise::Tensor;
+pub use wgpu;
+pub use error::{Error, Result};

@@ -1,0 +1,32 @@
+//! Every WGSL source the crate compiles, and the one place that fills the kernel templates.
+//! Shader text is compiled into the crate with `include_str!`.
+
+use crate::error::{Error, Result};
+
+/// Shared numerics: range-reduced exp, expm1, log1p, erf, erfc, tanh and double-float helpers.
+pub const MATH: &str = include_str!("../shaders/math.wgsl");
+/// Every activation's `NAME_fwd`, `NAME_der` and `NAME_bwd`.
+pub const ACTIVATIONS: &str = include_str!("../shaders/activations.wgsl");
+/// The element-wise kernel template.
+pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
+
+/// Invocations per workgroup of the element-wise kernels; substituted into the WGSL as `{{WG}}`,
+/// so Rust and WGSL share the one value.
+pub const ELEMENTWISE_WG: u32 = 256;
+
+/// Replace each `{{TOKEN}}` of `template` and check that none is left.
+pub fn fill(label: &str, template: &str, tokens: &[(&str, &str)]) -> Result<String> {
+    let mut out = template.to_string();
+    for (token, value) in tokens {
+        out = out.replace(&format!("{{{{{token}}}}}"), value);
+    }
+    if let Some(at) = out.find("{{") {
+        let end = out[at..].find("}}").map_or(out.len(), |e| at + e + 2);
+        return Err(Error::ShaderCompile {
+            label: label.to_string(),
+            message: format!("template token {} left unfilled", &out[at..end]),
+            source_text: out,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,61 @@
+//! The accuracy metric of the crate: `|got − exact| / max(ulp_f32(exact), 2^-123)`, where `exact`
+//! is the reference's unrounded f64 value. The floor lets results far below the normal range
+//! flush to zero.
+
+/// The spacing of f32 values in the binade holding `|v|` (subnormal spacing below the normals).
+pub fn ulp_f32(v: f64) -> f64 {
+    let a = v.abs();
+    if a < f32::MIN_POSITIVE as f64 {
+        return 2f64.powi(-149);
+    }
+    let e = a.log2().floor() as i32;
+    // log2 can round up to the next integer just below a power of two; correct for it.
+    let e = if 2f64.powi(e) > a { e - 1 } else { e };
+    2f64.powi(e.min(127) - 23)
+}
+
+/// The error of `got` against the exact value, in ULPs of f32 (with the 2^-123 floor). Matching
+/// NaNs, and infinities that the exact value rounds to, count as 0; a NaN or an infinity where the
+/// exact value says otherwise counts as infinite.
+pub fn ulp_error(got: f32, exact: f64) -> f64 {
+    if exact.is_nan() || got.is_nan() {
+        return if exact.is_nan() && got.is_nan() { 0.0 } else { f64::INFINITY };
+    }
+    // The value the exact result rounds to in f32 decides whether an infinity is right.
+    let rounded = exact as f32;
+    if got.is_infinite() || rounded.is_infinite() {
+        return if got == rounded { 0.0 } else { f64::INFINITY };
+    }
+    let diff = (got as f64 - exact).abs();
+    diff / ulp_f32(exact).max(2f64.powi(-123))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulp_of_powers_and_subnormals() {
+        assert_eq!(ulp_f32(1.0), 2f64.powi(-23));
+        assert_eq!(ulp_f32(1.999_999), 2f64.powi(-23));
+        assert_eq!(ulp_f32(2.0), 2f64.powi(-22));
+        assert_eq!(ulp_f32(-0.75), 2f64.powi(-24));
+        assert_eq!(ulp_f32(1e-40), 2f64.powi(-149));
+        assert_eq!(ulp_f32(0.0), 2f64.powi(-149));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(ulp_error(1.0, 1.0), 0.0);
+        assert_eq!(ulp_error(1.0 + f32::EPSILON, 1.0), 1.0);
+        assert_eq!(ulp_error(f32::NAN, f64::NAN), 0.0);
+        assert_eq!(ulp_error(0.0, f64::NAN), f64::INFINITY);
+        assert_eq!(ulp_error(f32::NAN, 0.0), f64::INFINITY);
+        assert_eq!(ulp_error(f32::INFINITY, 1e300), 0.0);
+        assert_eq!(ulp_error(f32::INFINITY, 1.0), f64::INFINITY);
+        assert_eq!(ulp_error(f32::MAX, 1e300), f64::INFINITY);
+        // Far below the normal range the floor 2^-123 applies: flushing 1e-40 to 0 is 1e-40/2^-123.
+        assert!(ulp_error(0.0, 1e-40) < 1e-2);
+        assert!(ulp_error(0.0, 1e-30) > 1e6);
+    }
+}

@@ -1,0 +1,203 @@
+//! The GPU runtime: lengths that are not multiples of the workgroup, dispatches folded into a
+//! 2-D grid, tensors split across bindings, caller buffers at offsets, in-place forward, rrelu's
+//! bit-identical slopes, prelu's channels, and every error path.
+
+mod common;
+
+use wgpu_activations::wgpu;
+use wgpu_activations::{cpu, reference, Activation, Context, Error, Mode, OpKind, Tensor};
+
+fn act(name: &str) -> Activation {
+    Activation::by_name(name).unwrap()
+}
+
+fn check_all_modes(ctx: &Context, a: &Activation, x: &[f32]) {
+    let what = |m: &str| format!("gpu {} {m} n={}", a.op().name(), x.len());
+    common::check(&what("forward"), a, Mode::Forward, x, None, &ctx.forward(a, x).unwrap());
+    common::check(&what("derivative"), a, Mode::Derivative, x, None, &ctx.derivative(a, x).unwrap());
+    let s = common::saved_tensor(a, x);
+    let dy = common::gradients(x.len());
+    common::check(&what("backward"), a, Mode::Backward, &s, Some(&dy), &ctx.backward(a, &s, &dy).unwrap());
+}
+
+#[test]
+fn odd_lengths() {
+    let Some(ctx) = common::gpu() else { return };
+    for n in [0usize, 1, 3, 4, 5, 255, 257, 1757] {
+        let x = common::random_inputs(n as u64, n);
+        for name in ["relu", "gelu", "sigmoid", "prelu"] {
+            check_all_modes(ctx, &act(name), &x);
+        }
+    }
+}
+
+#[test]
+fn more_than_65535_workgroups_fold_into_a_2d_grid() {
+    let Some(ctx) = common::gpu() else { return };
+    let n = 65_535 * 256 + 1_001;
+    let x = common::random_inputs(5, n);
+    let a = act("silu");
+    let y = ctx.forward(&a, &x).unwrap();
+    common::check("gpu silu forward, 2-D grid", &a, Mode::Forward, &x, None, &y);
+}
+
+#[test]
+fn tensors_split_across_bindings() {
+    let Some(_) = common::gpu() else { return };
+    // A context of its own, so the cap does not slow the other tests.
+    let ctx = Context::new().unwrap();
+    ctx.set_max_binding_bytes(4096);
+    let x = common::random_inputs(6, 10_007);
+    for name in ["leaky_relu", "tanh", "prelu"] {
+        check_all_modes(&ctx, &act(name), &x);
+    }
+    let a = act("rrelu").training(11);
+    assert_eq!(ctx.forward(&a, &x).unwrap(), cpu::forward(&a, &x).unwrap());
+}
+
+fn storage(ctx: &Context, words: usize, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test"),
+        size: words as u64 * 4,
+        usage,
+        mapped_at_creation: false,
+    })
+}
+
+const RW: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::VERTEX);
+
+#[test]
+fn caller_buffers_at_offsets() {
+    let Some(ctx) = common::gpu() else { return };
+    let n = 1000;
+    let x = common::random_inputs(8, n);
+    let dy = common::gradients(n);
+    // Offsets of 3, 65 and 17 floats: none aligned to the storage offset alignment.
+    let big = storage(ctx, 4096, RW);
+    ctx.queue().write_buffer(&big, 12, bytemuck::cast_slice(&x));
+    ctx.queue().write_buffer(&big, 4 * 2000, bytemuck::cast_slice(&dy));
+    let out = storage(ctx, 2048, RW);
+    for (mode, a) in [(Mode::Forward, act("gelu")), (Mode::Derivative, act("elu")), (Mode::Backward, act("mish"))] {
+        let mut enc = ctx.device().create_command_encoder(&Default::default());
+        let xt = Tensor::new(&big, 12, n);
+        let ot = Tensor::new(&out, 65 * 4, n);
+        match mode {
+            Mode::Forward => ctx.record_forward(&mut enc, &a, xt, ot).unwrap(),
+            Mode::Derivative => ctx.record_derivative(&mut enc, &a, xt, ot).unwrap(),
+            Mode::Backward => ctx.record_backward(&mut enc, &a, xt, Tensor::new(&big, 4 * 2000, n), ot).unwrap(),
+        }
+        ctx.queue().submit([enc.finish()]);
+        let got = ctx.read(&out, 65 * 4, n).unwrap();
+        common::check(&format!("offsets {}", mode.name()), &a, mode, &x, (mode == Mode::Backward).then_some(&dy[..]), &got);
+    }
+    // In place at an offset leaves the neighbours alone.
+    let buf = storage(ctx, 2000, RW);
+    let fill = vec![-7.0f32; 2000];
+    ctx.queue().write_buffer(&buf, 0, bytemuck::cast_slice(&fill));
+    ctx.queue().write_buffer(&buf, 17 * 4, bytemuck::cast_slice(&x));
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    ctx.record_forward_in_place(&mut enc, &act("relu"), Tensor::new(&buf, 17 * 4, n)).unwrap();
+    ctx.queue().submit([enc.finish()]);
+    let got = ctx.read(&buf, 0, 2000).unwrap();
+    assert!(got[..17].iter().chain(&got[17 + n..]).all(|&v| v == -7.0), "in-place wrote outside its range");
+    assert_eq!(&got[17..17 + n], &reference::forward(&act("relu"), &x)[..]);
+}
+
+#[test]
+fn forward_in_place_host_slice() {
+    let Some(ctx) = common::gpu() else { return };
+    let x = common::inputs(&act("softplus"), 5000);
+    let mut y = x.clone();
+    ctx.forward_in_place(&act("softplus"), &mut y).unwrap();
+    common::check("gpu softplus in place", &act("softplus"), Mode::Forward, &x, None, &y);
+    let mut z = x.clone();
+    cpu::forward_in_place(&act("softplus"), &mut z).unwrap();
+    common::check("cpu softplus in place", &act("softplus"), Mode::Forward, &x, None, &z);
+}
+
+#[test]
+fn rrelu_training_is_bit_identical_between_gpu_and_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let x = common::random_inputs(12, 100_003);
+    let dy = common::gradients(x.len());
+    for seed in [0u64, 1, 0xdead_beef_cafe_f00d] {
+        let a = act("rrelu").training(seed);
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        assert_eq!(bits(ctx.forward(&a, &x).unwrap()), bits(cpu::forward(&a, &x).unwrap()), "forward, seed {seed}");
+        assert_eq!(bits(ctx.backward(&a, &x, &dy).unwrap()), bits(cpu::backward(&a, &x, &dy).unwrap()), "backward, seed {seed}");
+        assert_eq!(bits(ctx.forward(&a, &x).unwrap()), bits(reference::forward(&a, &x)), "reference, seed {seed}");
+        // Slopes really are random per element and within [lower, upper].
+        let slopes: Vec<f32> = (0..1000).map(|i| a.slope_at(i)).collect();
+        assert!(slopes.iter().all(|s| (0.125..=1.0 / 3.0).contains(s)));
+        assert!(slopes.windows(2).filter(|w| w[0] != w[1]).count() > 990);
+    }
+    // Different seeds give different slopes.
+    assert_ne!(act("rrelu").training(1).slope_at(0), act("rrelu").training(2).slope_at(0));
+}
+
+#[test]
+fn prelu_per_channel() {
+    let Some(ctx) = common::gpu() else { return };
+    // [N=3, C=4, H*W=5]
+    let slopes = vec![0.25, -0.5, 2.0, 0.0];
+    let a = act("prelu").with_slopes(slopes.clone(), 5);
+    let x = common::random_inputs(13, 60);
+    let y = ctx.forward(&a, &x).unwrap();
+    for (i, (&xi, &yi)) in x.iter().zip(&y).enumerate() {
+        let c = (i / 5) % 4;
+        let want = if xi > 0.0 { xi } else { slopes[c] * xi };
+        assert_eq!(yi, want, "element {i}");
+    }
+    check_all_modes(ctx, &a, &x);
+    // A length that is not a whole number of channel blocks is a shape error.
+    assert!(matches!(ctx.forward(&a, &x[..59]), Err(Error::ShapeMismatch(_))));
+}
+
+#[test]
+fn errors_are_typed_and_leave_the_context_usable() {
+    let Some(ctx) = common::gpu() else { return };
+    let x = vec![1.0f32; 64];
+    let relu = act("relu");
+    assert!(matches!(ctx.backward(&relu, &x, &x[..10]), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(cpu::backward(&relu, &x, &x[..10]), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(Activation::by_name("relu7"), Err(Error::UnknownOp(_))));
+    assert!(matches!(act("leaky_relu").with("negative_slope", f32::NAN).unwrap().validate(), Err(Error::BadParameter { .. })));
+    assert!(matches!(act("leaky_relu").with("alpha", 1.0), Err(Error::BadParameter { .. })));
+    let bad_rrelu = act("rrelu").with("lower", 0.5).unwrap().with("upper", 0.25).unwrap();
+    assert!(matches!(ctx.forward(&bad_rrelu, &x), Err(Error::BadParameter { .. })));
+    assert!(matches!(cpu::forward(&bad_rrelu, &x), Err(Error::BadParameter { .. })));
+    let zero_beta = act("softplus").with("beta", 0.0).unwrap();
+    assert!(matches!(ctx.forward(&zero_beta, &x), Err(Error::BadParameter { .. })));
+    assert!(matches!(act("swish").with("beta", 0.0).unwrap().validate(), Err(Error::BadParameter { .. })));
+    assert!(matches!(act("celu").with("alpha", 0.0).unwrap().validate(), Err(Error::BadParameter { .. })));
+
+    let buf = storage(ctx, 64, RW);
+    let other = storage(ctx, 64, RW);
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    let too_small = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 65), Tensor::new(&other, 0, 65));
+    assert!(matches!(too_small, Err(Error::BufferTooSmall { .. })), "{too_small:?}");
+    let offset_past = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 8, 63), Tensor::new(&other, 0, 63));
+    assert!(matches!(offset_past, Err(Error::BufferTooSmall { .. })), "{offset_past:?}");
+    let misaligned = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 2, 10), Tensor::new(&other, 0, 10));
+    assert!(matches!(misaligned, Err(Error::Misaligned { .. })), "{misaligned:?}");
+    let mismatch = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 10), Tensor::new(&other, 0, 11));
+    assert!(matches!(mismatch, Err(Error::LengthMismatch { .. })), "{mismatch:?}");
+    let aliased = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 10), Tensor::new(&buf, 128, 10));
+    assert!(matches!(aliased, Err(Error::Aliasing(_))), "{aliased:?}");
+    let no_storage = storage(ctx, 64, wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC);
+    let missing = ctx.record_forward(&mut enc, &relu, Tensor::new(&no_storage, 0, 10), Tensor::new(&other, 0, 10));
+    assert!(matches!(missing, Err(Error::MissingUsage { usage: "STORAGE", .. })), "{missing:?}");
+    let unreadable = storage(ctx, 64, wgpu::BufferUsages::STORAGE);
+    assert!(matches!(ctx.read(&unreadable, 0, 4), Err(Error::MissingUsage { usage: "COPY_SRC", .. })));
+    assert!(matches!(ctx.read(&buf, 0, 65), Err(Error::BufferTooSmall { .. })));
+    // Nothing was recorded by the failed calls: the encoder is still valid and the context works.
+    ctx.queue().submit([enc.finish()]);
+    assert_eq!(ctx.forward(&relu, &[-1.0, 2.0]).unwrap(), vec![0.0, 2.0]);
+    // An empty tensor is a no-op, on the host and in the core layer.
+    assert_eq!(ctx.forward(&relu, &[]).unwrap(), Vec::<f32>::new());
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 0), Tensor::new(&other, 0, 0)).unwrap();
+}
