@@ -1,1 +1,117 @@
-fn main() {}
+//! Criterion benches: every activation's forward and backward on the GPU and on the fast CPU
+//! path, beside the device's own buffer copy and an all-core host memcpy of the same bytes.
+//! Throughput is bytes moved (read + written). GPU work is submitted and waited for before the
+//! clock stops; pipelines are compiled in the warm-up.
+//!
+//! `WGPU_ACTIVATIONS_BENCH_QUICK=1` shrinks the run to tiny sizes and three ops (a smoke test);
+//! `WGPU_ACTIVATIONS_BENCH_OPS=relu,gelu` picks ops.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rayon::prelude::*;
+use wgpu_activations::wgpu;
+use wgpu_activations::{accuracy, cpu, Activation, Context, OpKind, Tensor};
+
+fn sizes() -> Vec<usize> {
+    if quick() {
+        vec![1 << 10]
+    } else {
+        vec![1 << 20, 1 << 24]
+    }
+}
+
+fn quick() -> bool {
+    std::env::var("WGPU_ACTIVATIONS_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+fn ops() -> Vec<OpKind> {
+    if let Ok(list) = std::env::var("WGPU_ACTIVATIONS_BENCH_OPS") {
+        return list.split(',').filter_map(|n| OpKind::from_name(n.trim()).ok()).collect();
+    }
+    if quick() {
+        return vec![OpKind::Relu, OpKind::Gelu, OpKind::Sigmoid];
+    }
+    OpKind::ALL.to_vec()
+}
+
+fn storage(ctx: &Context, data: &[f32]) -> wgpu::Buffer {
+    ctx.upload(data).expect("upload")
+}
+
+/// Time `iters` repetitions of `record` in one submission.
+fn gpu_time(ctx: &Context, iters: u64, mut record: impl FnMut(&mut wgpu::CommandEncoder)) -> Duration {
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    for _ in 0..iters {
+        record(&mut enc);
+    }
+    let start = Instant::now();
+    let index = ctx.queue().submit([enc.finish()]);
+    ctx.device()
+        .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
+        .expect("poll");
+    start.elapsed()
+}
+
+fn host_memcpy(src: &[f32], dst: &mut [f32]) {
+    dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| d.copy_from_slice(s));
+}
+
+fn bench(c: &mut Criterion) {
+    let ctx = Context::new().expect("a GPU adapter (lavapipe works)");
+    if let Some(info) = ctx.adapter_info() {
+        eprintln!("adapter: {} ({:?}, {:?}){}", info.name, info.backend, info.device_type,
+            if ctx.is_software() { " — a software rasterizer: its figures are not a GPU's" } else { "" });
+    }
+    for n in sizes() {
+        let x = accuracy::random_inputs(1, n).into_iter().map(|v| v.clamp(-30.0, 30.0)).collect::<Vec<_>>();
+        let dy = accuracy::gradients(n);
+        let xb = storage(&ctx, &x);
+        let dyb = storage(&ctx, &dy);
+        let out = ctx.create_tensor(n).expect("buffer");
+        let mut host_out = vec![0f32; n];
+
+        let mut g = c.benchmark_group(format!("copy/{n}"));
+        g.throughput(Throughput::Bytes(8 * n as u64));
+        g.bench_function("device_copy", |b| {
+            b.iter_custom(|iters| gpu_time(&ctx, iters, |enc| enc.copy_buffer_to_buffer(&xb, 0, &out, 0, 4 * n as u64)))
+        });
+        g.bench_function("host_memcpy", |b| b.iter(|| host_memcpy(&x, &mut host_out)));
+        g.finish();
+
+        for op in ops() {
+            let act = Activation::new(op);
+            for backward in [false, true] {
+                let mode = if backward { "backward" } else { "forward" };
+                let mut g = c.benchmark_group(format!("elementwise/{}/{mode}", op.name()));
+                g.throughput(Throughput::Bytes(if backward { 12 } else { 8 } * n as u64));
+                g.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+                g.bench_with_input(BenchmarkId::new("gpu", n), &n, |b, &n| {
+                    b.iter_custom(|iters| {
+                        gpu_time(&ctx, iters, |enc| {
+                            let r = if backward {
+                                ctx.record_backward(enc, &act, Tensor::new(&xb, 0, n), Tensor::new(&dyb, 0, n), Tensor::new(&out, 0, n))
+                            } else {
+                                ctx.record_forward(enc, &act, Tensor::new(&xb, 0, n), Tensor::new(&out, 0, n))
+                            };
+                            r.expect("record");
+                        })
+                    })
+                });
+                g.bench_with_input(BenchmarkId::new("cpu", n), &n, |b, _| {
+                    b.iter(|| {
+                        if backward {
+                            cpu::backward_into(&act, &x, &dy, &mut host_out).expect("cpu");
+                        } else {
+                            cpu::forward_into(&act, &x, &mut host_out).expect("cpu");
+                        }
+                    })
+                });
+                g.finish();
+            }
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

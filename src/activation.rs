@@ -143,7 +143,7 @@ impl OpKind {
             Selu => s(&[], "scale·(x > 0 ? x : α·(exp(x) − 1)), α ≈ 1.6733, scale ≈ 1.0507", "scale·(x > 0 ? 1 : α·exp(x))", I, "f'(0) = scale·α", &[], false),
             Celu => s({ const P: &[ParamSpec] = &[p("alpha", 1.0)]; P }, "max(0, x) + min(0, alpha·(exp(x/alpha) − 1))", "x > 0 ? 1 : exp(x/alpha)", I, "f'(0) = 1", &[], false),
             Gelu => s(&[], "x·Φ(x) = x/2·erfc(−x/√2)", "Φ(x) + x·φ(x)", I, "smooth", &[-0.751_791_524_693_564_5], false),
-            GeluTanh => s(&[], "x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))", "exact derivative of the tanh form", I, "smooth", &[-0.752_458_715_136_591_8], false),
+            GeluTanh => s(&[], "x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))", "exact derivative of the tanh form", I, "smooth", &[-0.752_461_422_071_016_3], false),
             Sigmoid => s(&[], "1/(1 + exp(−x))", "y·(1 − y)", O, "smooth", &[], false),
             LogSigmoid => s(&[], "−softplus(−x) = min(x, 0) − log1p(exp(−|x|))", "σ(−x)", I, "smooth", &[], false),
             HardSigmoid => s(&[], "x ≤ −3 ? 0 : x ≥ 3 ? 1 : x/6 + 1/2", "−3 < x < 3 ? 1/6 : 0", I, "f'(±3) = 0", &[], true),
@@ -158,7 +158,7 @@ impl OpKind {
             HardShrink => s({ const P: &[ParamSpec] = &[p("lambd", 0.5)]; P }, "|x| > lambd ? x : 0", "|x| > lambd ? 1 : 0", I, "f'(±lambd) = 0", &[], true),
             SoftShrink => s({ const P: &[ParamSpec] = &[p("lambd", 0.5)]; P }, "x > lambd ? x − lambd : x < −lambd ? x + lambd : 0", "|x| > lambd ? 1 : 0", I, "f'(±lambd) = 0", &[], true),
             Threshold => s({ const P: &[ParamSpec] = &[p("threshold", 0.0), p("value", 0.0)]; P }, "x > threshold ? x : value", "x > threshold ? 1 : 0", I, "f'(threshold) = 0", &[], true),
-            QuickGelu => s(&[], "x·σ(1.702·x)", "σ(1.702x)·(1 + 1.702x·(1 − σ(1.702x)))", I, "smooth", &[-0.751_156_605_617_552_3], false),
+            QuickGelu => s(&[], "x·σ(1.702·x)", "σ(1.702x)·(1 + 1.702x·(1 − σ(1.702x)))", I, "smooth", &[-0.751_154_255_441_289], false),
             Swish => s({ const P: &[ParamSpec] = &[p("beta", 1.0)]; P }, "x·σ(beta·x)", "σ(beta·x)·(1 + beta·x·(1 − σ(beta·x)))", I, "smooth", &[-1.278_464_542_761_074], false),
             SquaredRelu => s(&[], "max(0, x)²", "2·max(0, x)", I, "f'(0) = 0", &[], false),
         }
@@ -305,14 +305,13 @@ impl Activation {
     /// (seed, index), bit-identical to the GPU.
     pub fn slope_at(&self, index: u64) -> f32 {
         match self.op {
-            OpKind::Prelu => {
-                let c = self.slopes.len();
-                if c == 1 {
-                    self.slopes[0]
-                } else {
-                    self.slopes[(index as usize / self.inner) % c]
-                }
-            }
+            OpKind::Prelu => match self.slopes.len() {
+                // `validate` rejects these; a NaN slope makes an unvalidated misuse visible
+                // without a panic.
+                0 => f32::NAN,
+                1 => self.slopes[0],
+                c => self.slopes[(index as usize / self.inner.max(1)) % c],
+            },
             OpKind::Rrelu => match self.seed {
                 None => rrelu_eval_slope(self.params[0], self.params[1]),
                 Some(seed) => crate::philox::rrelu_slope(seed, index, self.params[0], self.params[1]),

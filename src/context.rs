@@ -28,6 +28,14 @@ pub(crate) enum KernelKey {
     PreluSlopeGrad { pass: u8 },
 }
 
+/// What a kernel's builder returns: its label, WGSL, bind-group layout and entry point.
+pub(crate) struct KernelSource {
+    pub label: String,
+    pub wgsl: String,
+    pub entries: Vec<wgpu::BindGroupLayoutEntry>,
+    pub entry_point: &'static str,
+}
+
 pub(crate) struct CachedKernel {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
@@ -218,19 +226,19 @@ impl Context {
     pub(crate) fn kernel(
         &self,
         key: KernelKey,
-        build: impl FnOnce() -> Result<(String, String, Vec<wgpu::BindGroupLayoutEntry>)>,
+        build: impl FnOnce() -> Result<KernelSource>,
     ) -> Result<Arc<CachedKernel>> {
         if let Some(k) = self.cache.lock().map_err(|_| poisoned())?.get(&key) {
             return Ok(k.clone());
         }
-        let (label, source, entries) = build()?;
-        let kernel = self.compile(&label, &source, &entries)?;
+        let kernel = self.compile(&build()?)?;
         let kernel = Arc::new(kernel);
         self.cache.lock().map_err(|_| poisoned())?.insert(key, kernel.clone());
         Ok(kernel)
     }
 
-    fn compile(&self, label: &str, source: &str, entries: &[wgpu::BindGroupLayoutEntry]) -> Result<CachedKernel> {
+    fn compile(&self, src: &KernelSource) -> Result<CachedKernel> {
+        let (label, source, entries) = (src.label.as_str(), src.wgsl.as_str(), &src.entries[..]);
         self.check_alive()?;
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -250,7 +258,7 @@ impl Context {
             label: Some(label),
             layout: Some(&pipeline_layout),
             module: &module,
-            entry_point: Some("main"),
+            entry_point: Some(src.entry_point),
             compilation_options: Default::default(),
             cache: None,
         });

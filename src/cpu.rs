@@ -167,3 +167,8 @@ pub fn backward(act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>>
 pub fn backward_into(act: &Activation, saved: &[f32], dy: &[f32], dx: &mut [f32]) -> Result<()> {
     run(act, Mode::Backward, saved, Some(dy), dx)
 }
+
+/// prelu's gradient with respect to its slopes: `Σ_{x ≤ 0 in channel c} x·dy`, one value per slope.
+pub fn prelu_slope_grad(act: &Activation, x: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+    crate::prelu::slope_grad_cpu(act, x, dy)
+}

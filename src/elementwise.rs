@@ -9,7 +9,7 @@
 //! kernel skips the few elements of slack. More than 65,535 workgroups fold into a 2-D grid.
 
 use crate::activation::{Activation, Mode, OpKind, Saved};
-use crate::context::{Context, KernelKey, Layout};
+use crate::context::{Context, KernelKey, KernelSource, Layout};
 use crate::error::{Error, Result};
 use crate::source::{self, ELEMENTWISE_WG};
 
@@ -70,7 +70,7 @@ pub(crate) fn check_range(what: &'static str, buffer: &wgpu::Buffer, offset: u64
     Ok(())
 }
 
-fn check_tensor(what: &'static str, t: &Tensor, expected: usize) -> Result<()> {
+pub(crate) fn check_tensor(what: &'static str, t: &Tensor, expected: usize) -> Result<()> {
     if t.len != expected {
         return Err(Error::LengthMismatch { what, got: t.len, expected });
     }
@@ -91,7 +91,7 @@ pub(crate) fn grid(groups: u32, max_per_dim: u32) -> (u32, u32) {
     }
 }
 
-fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+pub(crate) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
@@ -110,7 +110,7 @@ fn build_elementwise(
     mode: Mode,
     layout: Layout,
     training: bool,
-) -> Result<(String, String, Vec<wgpu::BindGroupLayoutEntry>)> {
+) -> Result<KernelSource> {
     let name = op.name();
     let label = format!(
         "elementwise/{name}/{}{}{}",
@@ -170,8 +170,8 @@ fn build_elementwise(
         source::ELEMENTWISE,
         &[("WG", &wg), ("BINDINGS", &bindings), ("SLOPE", slope), ("BODY", &body)],
     )?;
-    let text = format!("{}\n{}\n{}", source::MATH, source::ACTIVATIONS, template);
-    Ok((label, text, entries))
+    let wgsl = format!("{}\n{}\n{}", source::MATH, source::ACTIVATIONS, template);
+    Ok(KernelSource { label, wgsl, entries, entry_point: "main" })
 }
 
 /// The uniform parameter vector for the kernel: rrelu's evaluation slope goes in `p[0]`.

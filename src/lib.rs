@@ -6,6 +6,7 @@
 //! fast multi-threaded f32 CPU path of the same accuracy.
 #![warn(missing_docs)]
 
+pub mod accuracy;
 pub mod activation;
 mod context;
 pub mod cpu;
@@ -14,6 +15,7 @@ pub mod elementwise;
 pub mod error;
 mod fastmath;
 pub mod philox;
+mod prelu;
 pub mod reference;
 mod source;
 pub mod ulp;

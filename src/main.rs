@@ -1,1 +1,796 @@
-fn main() {}
+//! `wgpu-activations`: the command-line tool of the crate.
+//!
+//! - `info`: the GPU adapter, its limits and features.
+//! - `ops`: every activation with its parameters and PyTorch defaults.
+//! - `apply`: forward, derivative or fused backward of one activation over `.npy` files, on the
+//!   GPU, the fast CPU path or the exact f64 reference.
+//!
+//! Every failure is one line on stderr starting with `error:`; the exit code is 2 for usage and
+//! input errors and 1 for runtime (GPU, I/O while writing) errors. The output file is written to
+//! a temporary file beside it and renamed into place only on success, so a failed run never
+//! leaves a partial output and never touches an existing one.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use wgpu_activations::{cpu, reference, Activation, Context, OpKind, Saved};
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wgpu-activations",
+    version,
+    about = "Neural-network activation functions on the GPU (wgpu), with a fast CPU path and an exact f64 reference",
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Describe the GPU adapter the tool would use: name, backend, driver, limits and features.
+    ///
+    /// The adapter is chosen as by the library: `WGPU_BACKEND` (vulkan, metal, dx12, gl),
+    /// `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter's name) and
+    /// `WGPU_POWER_PREF` (low, high) are honoured.
+    Info,
+    /// List every activation with its parameters and their (PyTorch) defaults.
+    Ops,
+    /// Apply an activation (forward, derivative or fused backward) to a .npy file.
+    #[command(after_help = op_list_help(), long_about = apply_long_about())]
+    Apply(ApplyArgs),
+}
+
+/// Where `apply` computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Device {
+    /// The WGSL kernels on the GPU adapter (see `wgpu-activations info`).
+    Gpu,
+    /// The fast multi-threaded f32 CPU path (same algorithms and accuracy as the GPU).
+    Cpu,
+    /// The exact f64 reference, correctly rounded to f32 (slow; the accuracy oracle).
+    Reference,
+}
+
+#[derive(Args, Debug)]
+struct ApplyArgs {
+    /// The activation (see the list below, or `wgpu-activations ops`).
+    #[arg(value_name = "OP")]
+    op: String,
+
+    /// Input: a little-endian float32 (`<f4`) .npy file in C order, any shape (0-d and empty
+    /// included). With --backward it is the saved tensor: the forward input x, or the forward
+    /// output y for ops that save their output (`ops` lists them as `reads y`).
+    #[arg(short, long, value_name = "X.npy")]
+    input: PathBuf,
+
+    /// Output .npy (float32, C order, the input's shape). Written to a temporary file beside it
+    /// and renamed into place only on success.
+    #[arg(short, long, value_name = "Y.npy")]
+    output: PathBuf,
+
+    /// Compute the derivative f'(x) instead of f(x).
+    #[arg(long, conflicts_with = "backward")]
+    derivative: bool,
+
+    /// Compute the fused backward dx = dy · f'(·); needs --grad. --input is then the saved
+    /// tensor (x, or y for the ops `ops` lists as `reads y`).
+    #[arg(long, requires = "grad")]
+    backward: bool,
+
+    /// The incoming gradient dy for --backward: float32 .npy of exactly the input's shape.
+    #[arg(long, value_name = "DY.npy", requires = "backward")]
+    grad: Option<PathBuf>,
+
+    /// Set a parameter, e.g. `--param negative_slope=0.2`; repeat for several. Unset parameters
+    /// keep PyTorch's defaults (see `wgpu-activations ops`).
+    #[arg(short, long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+
+    /// prelu: one slope for every element (default 0.25).
+    #[arg(
+        long,
+        value_name = "A",
+        allow_negative_numbers = true,
+        conflicts_with = "slopes"
+    )]
+    slope: Option<f32>,
+
+    /// prelu: the slopes from a float32 .npy with C values (1-D, or 0-d for one slope). With
+    /// C > 1 the input needs at least 2 dimensions and shape[1] == C (the channel axis is
+    /// dimension 1, as in PyTorch).
+    #[arg(long, value_name = "S.npy")]
+    slopes: Option<PathBuf>,
+
+    /// rrelu: training mode, one random slope per element drawn from U(lower, upper) by
+    /// Philox4x32-10 keyed by --seed and the element's index (identical on GPU and CPU). Needs
+    /// --seed. Without it rrelu runs in evaluation mode (slope (lower + upper) / 2).
+    #[arg(long, requires = "seed")]
+    training: bool,
+
+    /// rrelu --training: the generator's seed. Use the same seed for the forward and the backward
+    /// pass to get the same slopes.
+    #[arg(long, value_name = "N", requires = "training")]
+    seed: Option<u64>,
+
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = Device::Gpu)]
+    device: Device,
+}
+
+/// `apply --long-help`'s description; the ops that save their output come from the specs.
+fn apply_long_about() -> String {
+    let saves_y: Vec<&str> = OpKind::ALL
+        .iter()
+        .filter(|op| op.spec().saved == Saved::Output)
+        .map(|op| op.name())
+        .collect();
+    format!(
+        "\
+Apply an activation (forward, derivative or fused backward) to a .npy file.
+
+  forward:       y = f(x)
+  --derivative:  d = f'(x)
+  --backward:   dx = dy · f'(·)   (--input is the saved tensor, --grad is dy)
+
+For --backward the saved tensor is the forward input x, except for the ops that (as in
+PyTorch) save their output y: {}. Pass y = f(x) as --input for those.
+
+Inputs must be little-endian float32 ('<f4') .npy files in C order; convert with
+np.ascontiguousarray(a, dtype='<f4'). The output has the input's shape.
+
+Errors are one line on stderr starting with 'error:'. Exit codes: 0 success, 2 usage or input
+error, 1 runtime error (no GPU, GPU failure, cannot write the output).",
+        saves_y.join(" and ")
+    )
+}
+
+/// The op list shown under `apply --help`, generated from [`OpKind::ALL`].
+fn op_list_help() -> String {
+    let mut s = String::from("Activations (name, parameters with PyTorch's defaults):\n");
+    for &op in OpKind::ALL {
+        let _ = writeln!(s, "  {:<13} {}", op.name(), params_text(op));
+    }
+    s.push('\n');
+    s.push_str(OP_NOTES);
+    s.push_str("\nSee `wgpu-activations ops` for formulas and which tensor --backward reads.");
+    s
+}
+
+/// prelu's and rrelu's options, which are not scalar parameters.
+const OP_NOTES: &str = "\
+prelu: one slope for every element (default 0.25, or --slope A), or one per channel with
+       --slopes S.npy (channels are dimension 1 of the input, as in PyTorch).
+rrelu: evaluation mode (slope (lower + upper) / 2) unless --training --seed N, which draws one
+       slope per element from U(lower, upper), identically on every device.
+";
+
+/// `name=default` for each parameter of `op`.
+fn params_text(op: OpKind) -> String {
+    let mut parts: Vec<String> = op
+        .spec()
+        .params
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.default))
+        .collect();
+    if op == OpKind::Prelu {
+        parts.push("slope=0.25 (--slope, --slopes)".into());
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// A failure: a one-line message and the exit code.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+/// Usage or input error (exit code 2).
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+/// Runtime error (exit code 1).
+fn runtime(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 1,
+        message: message.into(),
+    }
+}
+
+impl From<wgpu_activations::Error> for Failure {
+    fn from(e: wgpu_activations::Error) -> Failure {
+        use wgpu_activations::Error as E;
+        let message = match &e {
+            // The generated WGSL is useful in a debugger, not on a terminal line.
+            E::ShaderCompile { label, message, .. } => {
+                format!("kernel {label} failed to compile: {message}")
+            }
+            other => other.to_string(),
+        };
+        let code = match e {
+            E::UnknownOp(_)
+            | E::BadParameter { .. }
+            | E::LengthMismatch { .. }
+            | E::ShapeMismatch(_) => 2,
+            _ => 1,
+        };
+        Failure { code, message }
+    }
+}
+
+/// Collapse a message onto one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+// ---------------------------------------------------------------------------------------------
+
+fn main() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_failure(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return clap_failure(e),
+    };
+    let result = match cli.command {
+        Command::Info => info(),
+        Command::Ops => {
+            ops();
+            Ok(())
+        }
+        Command::Apply(args) => apply(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", one_line(&f.message));
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Help and version go out as clap prints them; real errors become one line (exit code 2).
+fn clap_failure(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(e.exit_code().clamp(0, 255) as u8)
+        }
+        _ => {
+            let text = e.render().to_string();
+            // Everything before clap's usage block: the error and its tips.
+            let head = text.split("\nUsage:").next().unwrap_or(&text);
+            // clap's tips go on their own lines; keep them, after a semicolon.
+            let line = one_line(&head.replace("\n  tip:", "\n; tip:")).replace(" ; tip:", "; tip:");
+            let line = line.strip_prefix("error:").map(str::trim).unwrap_or(&line);
+            eprintln!("error: {line} (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// info and ops
+// ---------------------------------------------------------------------------------------------
+
+fn info() -> Result<(), Failure> {
+    let ctx = Context::new()?;
+    let mut out = String::new();
+    match ctx.adapter_info() {
+        Some(i) => {
+            let _ = writeln!(out, "adapter:      {}", i.name);
+            let _ = writeln!(out, "backend:      {:?}", i.backend);
+            let _ = writeln!(out, "device type:  {:?}", i.device_type);
+            let _ = writeln!(out, "driver:       {}", i.driver);
+            let _ = writeln!(out, "driver info:  {}", i.driver_info);
+            let _ = writeln!(out, "vendor/device id: {:#06x}/{:#06x}", i.vendor, i.device);
+        }
+        None => {
+            let _ = writeln!(out, "adapter:      (unknown)");
+        }
+    }
+    let l = ctx.limits();
+    let f = ctx.features();
+    let _ = writeln!(out, "limits:");
+    let _ = writeln!(
+        out,
+        "  max_buffer_size:                      {}",
+        l.max_buffer_size
+    );
+    let _ = writeln!(
+        out,
+        "  max_storage_buffer_binding_size:      {}",
+        l.max_storage_buffer_binding_size
+    );
+    let _ = writeln!(
+        out,
+        "  max_compute_workgroups_per_dimension: {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    let _ = writeln!(
+        out,
+        "  max_compute_invocations_per_workgroup: {}",
+        l.max_compute_invocations_per_workgroup
+    );
+    let _ = writeln!(
+        out,
+        "  max_compute_workgroup_storage_size:   {}",
+        l.max_compute_workgroup_storage_size
+    );
+    let _ = writeln!(
+        out,
+        "  min_storage_buffer_offset_alignment:  {}",
+        l.min_storage_buffer_offset_alignment
+    );
+    match ctx.adapter_info() {
+        Some(i) if f.contains(wgpu_activations::wgpu::Features::SUBGROUP) => {
+            let _ = writeln!(
+                out,
+                "  subgroup sizes:                       {}..={}",
+                i.subgroup_min_size, i.subgroup_max_size
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "  subgroup sizes:                       n/a (SUBGROUP not enabled)"
+            );
+        }
+    }
+    let _ = writeln!(out, "features:");
+    for (name, flag) in [
+        ("SHADER_F16", wgpu_activations::wgpu::Features::SHADER_F16),
+        ("SUBGROUP", wgpu_activations::wgpu::Features::SUBGROUP),
+        (
+            "TIMESTAMP_QUERY",
+            wgpu_activations::wgpu::Features::TIMESTAMP_QUERY,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "  {name:<16} {}",
+            if f.contains(flag) { "yes" } else { "no" }
+        );
+    }
+    if ctx.is_software() {
+        let _ = writeln!(
+            out,
+            "note: this device is a software rasterizer (CPU-emulated); its timings say nothing about a GPU's."
+        );
+    }
+    print_stdout(&out)
+}
+
+fn ops() {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<13} {:<32} {:<9} formula",
+        "name", "parameters (defaults)", "backward"
+    );
+    for &op in OpKind::ALL {
+        let spec = op.spec();
+        let saved = match spec.saved {
+            Saved::Input => "reads x",
+            Saved::Output => "reads y",
+        };
+        let _ = writeln!(
+            out,
+            "{:<13} {:<32} {:<9} {}",
+            op.name(),
+            params_text(op),
+            saved,
+            spec.formula
+        );
+    }
+    out.push('\n');
+    out.push_str(OP_NOTES);
+    let _ = print_stdout(&out);
+}
+
+/// Print to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_stdout(s: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(s.as_bytes()).and_then(|_| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(runtime(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply
+// ---------------------------------------------------------------------------------------------
+
+/// What `apply` computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Forward,
+    Derivative,
+    Backward,
+}
+
+/// A float32 array read from a .npy file.
+struct Array {
+    shape: Vec<u64>,
+    data: Vec<f32>,
+}
+
+/// Parse `NAME=VALUE`.
+fn parse_param(s: &str) -> Result<(String, f32), Failure> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| usage(format!("--param `{s}` is not NAME=VALUE")))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(usage(format!("--param `{s}` has no parameter name")));
+    }
+    let v: f32 = value.trim().parse().map_err(|_| {
+        usage(format!(
+            "--param {name}: `{}` is not a number",
+            value.trim()
+        ))
+    })?;
+    Ok((name.to_string(), v))
+}
+
+fn apply(args: &ApplyArgs) -> Result<(), Failure> {
+    let mode = if args.backward {
+        Mode::Backward
+    } else if args.derivative {
+        Mode::Derivative
+    } else {
+        Mode::Forward
+    };
+
+    // 1. The activation and its options: all checked before any file is read or GPU touched.
+    let op = OpKind::from_name(&args.op)?;
+    let settings = args
+        .params
+        .iter()
+        .map(|s| parse_param(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut act = Activation::parse(op.name(), &settings)?;
+    if args.training {
+        if op != OpKind::Rrelu {
+            return Err(usage(format!(
+                "--training applies only to rrelu, not {}",
+                op.name()
+            )));
+        }
+        let seed = args
+            .seed
+            .ok_or_else(|| usage("--training needs --seed N"))?;
+        act = act.training(seed);
+    }
+    if op != OpKind::Prelu && (args.slope.is_some() || args.slopes.is_some()) {
+        return Err(usage(format!(
+            "--slope and --slopes apply only to prelu, not {}",
+            op.name()
+        )));
+    }
+    if mode == Mode::Backward && args.grad.is_none() {
+        return Err(usage("--backward needs --grad DY.npy"));
+    }
+    check_output_path(&args.output)?;
+
+    // 2. The inputs.
+    let x = read_npy(&args.input)?;
+    let dy = match (&args.grad, mode) {
+        (Some(path), Mode::Backward) => {
+            let dy = read_npy(path)?;
+            if dy.shape != x.shape {
+                let saved = match op.spec().saved {
+                    Saved::Input => format!("the forward input x of {}", op.name()),
+                    Saved::Output => format!("the forward output y of {}", op.name()),
+                };
+                return Err(usage(format!(
+                    "shape mismatch: --grad {} has shape {} but --input {} ({saved}) has shape {}; they must match exactly",
+                    path.display(),
+                    shape_text(&dy.shape),
+                    args.input.display(),
+                    shape_text(&x.shape),
+                )));
+            }
+            Some(dy.data)
+        }
+        _ => None,
+    };
+    if op == OpKind::Prelu {
+        act = prelu_slopes(act, args, &x.shape)?;
+    }
+    act.validate()?;
+
+    // 3. The computation.
+    let out = compute(args.device, &act, mode, &x.data, dy.as_deref())?;
+    if out.len() != x.data.len() {
+        return Err(runtime(format!(
+            "internal error: {} produced {} values for {} inputs",
+            op.name(),
+            out.len(),
+            x.data.len()
+        )));
+    }
+    // (A prelu slope gradient, ∂L/∂a_c = Σ_{x ≤ 0} x·dy per channel, would be computed here from
+    // `x.data`, `dy` and `act` when the library offers it, and written with `write_npy_atomic`
+    // to an extra `--slope-grad DA.npy` output.)
+
+    // 4. The output, atomically.
+    write_npy_atomic(&args.output, &x.shape, &out)
+}
+
+/// prelu's slopes from --slope or --slopes, checked against the input's shape.
+fn prelu_slopes(act: Activation, args: &ApplyArgs, shape: &[u64]) -> Result<Activation, Failure> {
+    if let Some(a) = args.slope {
+        return Ok(act.with_slopes(vec![a], 1));
+    }
+    let Some(path) = &args.slopes else {
+        return Ok(act);
+    };
+    let s = read_npy(path)?;
+    if s.shape.len() > 1 {
+        return Err(usage(format!(
+            "--slopes {} has shape {}; it must be 1-D (one slope per channel)",
+            path.display(),
+            shape_text(&s.shape)
+        )));
+    }
+    let c = s.data.len();
+    if c == 0 {
+        return Err(usage(format!(
+            "--slopes {} holds no values",
+            path.display()
+        )));
+    }
+    if c == 1 {
+        return Ok(act.with_slopes(s.data, 1));
+    }
+    if shape.len() < 2 {
+        return Err(usage(format!(
+            "prelu with {c} slopes needs an input of at least 2 dimensions with the channels in dimension 1, got shape {}",
+            shape_text(shape)
+        )));
+    }
+    if shape[1] != c as u64 {
+        return Err(usage(format!(
+            "prelu has {c} slopes but the input's dimension 1 (channels) is {} (shape {})",
+            shape[1],
+            shape_text(shape)
+        )));
+    }
+    let inner: u64 = shape[2..].iter().product();
+    let inner = usize::try_from(inner.max(1))
+        .map_err(|_| usage("the input is too large for this machine"))?;
+    Ok(act.with_slopes(s.data, inner))
+}
+
+/// Run `mode` on the chosen device.
+fn compute(
+    device: Device,
+    act: &Activation,
+    mode: Mode,
+    x: &[f32],
+    dy: Option<&[f32]>,
+) -> Result<Vec<f32>, Failure> {
+    let grad = || dy.ok_or_else(|| usage("--backward needs --grad DY.npy"));
+    Ok(match device {
+        Device::Gpu => {
+            let ctx = Context::new()?;
+            match mode {
+                Mode::Forward => ctx.forward(act, x)?,
+                Mode::Derivative => ctx.derivative(act, x)?,
+                Mode::Backward => ctx.backward(act, x, grad()?)?,
+            }
+        }
+        Device::Cpu => match mode {
+            Mode::Forward => cpu::forward(act, x)?,
+            Mode::Derivative => cpu::derivative(act, x)?,
+            Mode::Backward => cpu::backward(act, x, grad()?)?,
+        },
+        Device::Reference => match mode {
+            Mode::Forward => reference::forward(act, x),
+            Mode::Derivative => reference::derivative(act, x),
+            Mode::Backward => reference::backward(act, x, grad()?)?,
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npy input and output
+// ---------------------------------------------------------------------------------------------
+
+fn shape_text(shape: &[u64]) -> String {
+    format!(
+        "[{}]",
+        shape
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Read a little-endian float32 C-order .npy file. Strict: the data must be exactly as long as
+/// the header says.
+fn read_npy(path: &Path) -> Result<Array, Failure> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
+    let mut cursor = std::io::Cursor::new(&bytes[..]);
+    let header = npyz::NpyHeader::from_reader(&mut cursor)
+        .map_err(|e| usage(format!("{shown} is not a valid .npy file: {e}")))?;
+    let dtype = header.dtype();
+    let is_f32_le = matches!(
+        &dtype,
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float
+            && t.size_field() == 4
+            && t.endianness() == npyz::Endianness::Little
+    );
+    if !is_f32_le {
+        return Err(usage(format!(
+            "{shown} has dtype {}; only little-endian float32 ('<f4') is supported (convert with a.astype('<f4'))",
+            dtype.descr()
+        )));
+    }
+    let shape = header.shape().to_vec();
+    if header.order() == npyz::Order::Fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
+        return Err(usage(format!(
+            "{shown} is in Fortran order; only C order is supported (convert with np.ascontiguousarray(a))"
+        )));
+    }
+    let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    let data_bytes = elements.and_then(|n| n.checked_mul(4));
+    let start = cursor.position() as usize;
+    let have = (bytes.len() - start.min(bytes.len())) as u64;
+    match data_bytes {
+        Some(want) if want == have => {}
+        Some(want) => {
+            return Err(usage(format!(
+            "{shown} is {}: its shape {} needs {want} bytes of float32 data, the file holds {have}",
+            if have < want {
+                "truncated"
+            } else {
+                "malformed"
+            },
+            shape_text(&shape)
+        )))
+        }
+        None => {
+            return Err(usage(format!(
+                "{shown} declares an impossibly large shape {}",
+                shape_text(&shape)
+            )))
+        }
+    }
+    let data = bytes[start..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok(Array { shape, data })
+}
+
+/// Fail early (before any computation) when the output cannot be a file in an existing folder.
+fn check_output_path(path: &Path) -> Result<(), Failure> {
+    if path.is_dir() {
+        return Err(usage(format!("--output {} is a directory", path.display())));
+    }
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "--output {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The folder holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Removes the temporary file unless the rename succeeded.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Write `data` with `shape` as float32 C-order .npy: to a new temporary file in the output's
+/// folder, flushed to disk, then renamed over `path`.
+fn write_npy_atomic(path: &Path, shape: &[u64], data: &[f32]) -> Result<(), Failure> {
+    use npyz::WriterBuilder;
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let fail = |what: &str, e: std::io::Error| {
+        runtime(format!("cannot write {}: {what}: {e}", path.display()))
+    };
+
+    // A fresh name: pid plus a counter, created exclusively.
+    let mut attempt = 0u32;
+    let (file, tmp) = loop {
+        let candidate = dir.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(f) => {
+                break (
+                    f,
+                    TempFile {
+                        path: candidate,
+                        keep: false,
+                    },
+                )
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1
+            }
+            Err(e) => return Err(fail("cannot create a temporary file beside it", e)),
+        }
+    };
+    let mut buffered = std::io::BufWriter::new(file);
+    {
+        let mut writer = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(&mut buffered)
+            .begin_nd()
+            .map_err(|e| fail("header", e))?;
+        writer
+            .extend(data.iter().copied())
+            .map_err(|e| fail("data", e))?;
+        writer.finish().map_err(|e| fail("data", e))?;
+    }
+    let file = buffered
+        .into_inner()
+        .map_err(|e| fail("flush", e.into_error()))?;
+    file.sync_all().map_err(|e| fail("sync", e))?;
+    drop(file);
+    std::fs::rename(&tmp.path, path).map_err(|e| fail("rename into place", e))?;
+    let mut tmp = tmp;
+    tmp.keep = true;
+    Ok(())
+}

@@ -7,6 +7,8 @@ use crate::error::{Error, Result};
 pub const MATH: &str = include_str!("../shaders/math.wgsl");
 /// Every activation's `NAME_fwd`, `NAME_der` and `NAME_bwd`.
 pub const ACTIVATIONS: &str = include_str!("../shaders/activations.wgsl");
+/// prelu's slope-gradient reduction.
+pub const PRELU_GRAD: &str = include_str!("../shaders/prelu_grad.wgsl");
 /// The element-wise kernel template.
 pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 

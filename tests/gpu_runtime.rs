@@ -201,3 +201,52 @@ fn errors_are_typed_and_leave_the_context_usable() {
     let mut enc = ctx.device().create_command_encoder(&Default::default());
     ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 0), Tensor::new(&other, 0, 0)).unwrap();
 }
+
+/// The exact slope gradient in f64 and the sum of |terms| that bounds a float sum's error.
+fn exact_slope_grad(slopes: usize, inner: usize, x: &[f32], dy: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    let mut sum = vec![0f64; slopes];
+    let mut abs = vec![0f64; slopes];
+    for i in 0..x.len() {
+        if x[i] <= 0.0 {
+            let c = (i / inner) % slopes;
+            let t = x[i] as f64 * dy[i] as f64;
+            sum[c] += t;
+            abs[c] += t.abs();
+        }
+    }
+    (sum, abs)
+}
+
+fn check_slope_grad(what: &str, got: &[f32], want: &(Vec<f64>, Vec<f64>)) {
+    assert_eq!(got.len(), want.0.len(), "{what}");
+    for c in 0..got.len() {
+        let err = (got[c] as f64 - want.0[c]).abs();
+        // A compensated f32 sum: a few ULPs of the magnitude of the terms.
+        assert!(err <= 4.0 * f32::EPSILON as f64 * want.1[c] + 1e-30, "{what}: channel {c}: got {} want {}", got[c], want.0[c]);
+    }
+}
+
+#[test]
+fn prelu_slope_gradient() {
+    let Some(ctx) = common::gpu() else { return };
+    for (slopes, inner, n) in [(1usize, 1usize, 1_000_003usize), (3, 7, 3 * 7 * 5), (4, 1000, 4 * 1000 * 9), (70_000, 1, 140_000)] {
+        let a = act("prelu").with_slopes((0..slopes).map(|k| 0.1 + k as f32 * 1e-3).collect(), inner);
+        let x: Vec<f32> = common::random_inputs(21, n).iter().map(|v| v.clamp(-1e3, 1e3)).collect();
+        let dy = common::gradients(n);
+        let want = exact_slope_grad(slopes, inner, &x, &dy);
+        let (dx, ds) = ctx.prelu_backward(&a, &x, &dy).unwrap();
+        check_slope_grad(&format!("gpu C={slopes} inner={inner}"), &ds, &want);
+        check_slope_grad(&format!("cpu C={slopes} inner={inner}"), &cpu::prelu_slope_grad(&a, &x, &dy).unwrap(), &want);
+        common::check("prelu dx", &a, Mode::Backward, &x, Some(&dy), &dx);
+    }
+    // Split across bindings: a context whose bindings hold 1024 floats.
+    let small = Context::new().unwrap();
+    small.set_max_binding_bytes(4096);
+    let a = act("prelu").with_slopes(vec![0.2, 0.3, 0.4], 10);
+    let x = common::random_inputs(22, 30 * 1001);
+    let dy = common::gradients(x.len());
+    check_slope_grad("gpu split", &small.prelu_backward(&a, &x, &dy).unwrap().1, &exact_slope_grad(3, 10, &x, &dy));
+    // Empty tensor: zero gradient. Non-prelu op: typed error.
+    assert_eq!(ctx.prelu_backward(&a, &[], &[]).unwrap().1, vec![0.0; 3]);
+    assert!(matches!(ctx.prelu_backward(&act("relu"), &x, &dy), Err(Error::BadParameter { .. })));
+}

@@ -1,0 +1,178 @@
+//! How the crate's accuracy is measured, shared by the tests, the README table
+//! (`wgpu-activations accuracy`) and anyone who wants to check a device: the input sets (a fixed
+//! list of hard values, each op's kinks, and seeded random values over symmetric ranges), the
+//! bound each mode is held to, and a measurement of the worst error against
+//! [`crate::reference`].
+
+use crate::activation::{Activation, Mode, OpKind, Saved};
+use crate::reference;
+use crate::ulp::ulp_error;
+
+/// Values every op is tested on: signed zeros, subnormals, tiny values, the usual kinks and
+/// derivative roots, the ranges where exp, tanh and erfc overflow or underflow, huge values,
+/// infinities and NaN.
+pub fn hard_inputs() -> Vec<f32> {
+    let mags: [f32; 41] = [
+        0.0, 1.4e-45, 1e-40, 1.175_494_4e-38, 1e-30, 1e-10, 1e-7, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 0.25, 0.5,
+        0.75, 1.0, 1.192_379_9, 1.278_464_5, 1.5, 2.0, 3.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 25.0, 30.0,
+        43.0, 44.0, 45.0, 50.0, 88.0, 88.7, 89.0, 100.0, 1e4, 2e7, 1e30, f32::MAX,
+    ];
+    let mut v = Vec::new();
+    for m in mags {
+        v.push(m);
+        v.push(-m);
+    }
+    v.extend([0.751_791_5, -0.751_791_5, -0.752_461_4, -0.751_154_3, 104.0, -104.0, 150.0, -150.0]);
+    v.extend([f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+    v
+}
+
+/// The kinks of `act` (for its parameter values), each with its neighbours one ULP away.
+pub fn kink_inputs(act: &Activation) -> Vec<f32> {
+    let p = act.params();
+    let kinks: Vec<f32> = match act.op() {
+        OpKind::Relu6 => vec![0.0, 6.0],
+        OpKind::HardSigmoid | OpKind::HardSwish => vec![-3.0, 3.0],
+        OpKind::HardTanh => vec![p[0], p[1]],
+        OpKind::HardShrink | OpKind::SoftShrink => vec![-p[0], p[0]],
+        OpKind::Threshold => vec![p[0]],
+        OpKind::Softplus => vec![p[1] / p[0]],
+        _ => vec![0.0],
+    };
+    kinks.into_iter().flat_map(|k| [k, k.next_up(), k.next_down()]).collect()
+}
+
+/// SplitMix64: a tiny, well-known generator, so the library needs no random-number crate.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn symmetric(&mut self) -> f32 {
+        (self.next() >> 40) as f32 * (2.0 / 16_777_216.0) - 1.0
+    }
+}
+
+/// `n` seeded values over symmetric ranges, in turn: uniform in ±1, ±10 and ±100, and
+/// log-uniform magnitudes across the whole f32 range (subnormals to the largest finite value)
+/// with random signs.
+pub fn random_inputs(seed: u64, n: usize) -> Vec<f32> {
+    let mut rng = SplitMix64(seed);
+    (0..n)
+        .map(|i| match i % 4 {
+            0 => rng.symmetric(),
+            1 => 10.0 * rng.symmetric(),
+            2 => 100.0 * rng.symmetric(),
+            _ => {
+                let bits = (rng.next() >> 33) as u32; // 31 random bits: any finite magnitude
+                let m = f32::from_bits(bits.min(f32::MAX.to_bits()));
+                if rng.next() & 1 == 1 { m } else { -m }
+            }
+        })
+        .collect()
+}
+
+/// The input set for `act`: hard values, kinks, then `n_random` seeded random values.
+pub fn inputs(act: &Activation, n_random: usize) -> Vec<f32> {
+    let mut v = hard_inputs();
+    v.extend(kink_inputs(act));
+    v.extend(random_inputs(act.op() as u64 * 7919 + 1, n_random));
+    v
+}
+
+/// Upstream gradients for backward: seeded uniform in ±4, with ±0, ±1, 1e-30 and 1e30 at the end.
+pub fn gradients(n: usize) -> Vec<f32> {
+    let mut rng = SplitMix64(99);
+    let mut v: Vec<f32> = (0..n).map(|_| 4.0 * rng.symmetric()).collect();
+    for (k, s) in [0.0, -0.0, 1.0, -1.0, 1e-30, 1e30].iter().enumerate() {
+        if n > k + 1 {
+            v[n - 1 - k] = *s;
+        }
+    }
+    v
+}
+
+/// The saved tensor a backward pass reads for inputs `x`: `x`, or `y = f(x)` (correctly
+/// rounded) where [`Spec::saved`](crate::Spec::saved) is [`Saved::Output`].
+pub fn saved_tensor(act: &Activation, x: &[f32]) -> Vec<f32> {
+    match act.op().spec().saved {
+        Saved::Input => x.to_vec(),
+        Saved::Output => reference::forward(act, x),
+    }
+}
+
+/// The bound in ULPs `mode` is held to: forward 4 (piecewise-linear ops 0.5: correctly
+/// rounded), derivative and backward 8.
+pub fn bound(act: &Activation, mode: Mode) -> f64 {
+    match mode {
+        Mode::Forward if act.op().spec().piecewise_linear => 0.5,
+        Mode::Forward => 4.0,
+        _ => 8.0,
+    }
+}
+
+/// The absolute error accepted within 0.05 of a root of the derivative (times |dy| in backward).
+pub const ROOT_ABS: f64 = 8.0 / 16_777_216.0;
+
+/// One value's verdict.
+#[derive(Clone, Copy, Debug)]
+pub struct Verdict {
+    /// The exact value.
+    pub exact: f64,
+    /// The error in ULPs.
+    pub ulps: f64,
+    /// Whether the root allowance applied (and was met), so `ulps` does not count.
+    pub root_allowance: bool,
+    /// Whether the value is within bounds.
+    pub ok: bool,
+}
+
+/// Judge `got[i]` for input `x[i]` (the saved tensor in backward, with `dy`).
+pub fn judge(act: &Activation, mode: Mode, i: usize, x: f32, dy: Option<f32>, got: f32) -> Verdict {
+    let p = reference::params_at(act, i);
+    let exact = match mode {
+        Mode::Forward => reference::forward_exact(act.op(), p, x),
+        Mode::Derivative => reference::derivative_exact(act.op(), p, x),
+        Mode::Backward => dy.unwrap_or(1.0) as f64 * reference::backward_factor_exact(act.op(), p, x),
+    };
+    let ulps = ulp_error(got, exact);
+    let near_root = mode != Mode::Forward
+        && act.op().spec().saved == Saved::Input
+        && act.op().spec().derivative_roots.iter().any(|r| (x as f64 - r).abs() < 0.05);
+    let scale = dy.map_or(1.0, |d| (d as f64).abs());
+    let in_bound = ulps <= bound(act, mode);
+    let root_ok = near_root && !in_bound && (got as f64 - exact).abs() <= ROOT_ABS * scale;
+    Verdict { exact, ulps, root_allowance: root_ok, ok: in_bound || root_ok }
+}
+
+/// The worst error of a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Summary {
+    /// Values judged.
+    pub count: usize,
+    /// Largest error in ULPs outside the root allowance.
+    pub max_ulps: f64,
+    /// Values out of bounds.
+    pub failures: usize,
+}
+
+/// Judge a whole output.
+pub fn summarize(act: &Activation, mode: Mode, x: &[f32], dy: Option<&[f32]>, got: &[f32]) -> Summary {
+    let mut s = Summary { count: x.len(), ..Default::default() };
+    for i in 0..x.len() {
+        let v = judge(act, mode, i, x[i], dy.map(|d| d[i]), got[i]);
+        if !v.ok {
+            s.failures += 1;
+        }
+        if !v.root_allowance {
+            s.max_ulps = s.max_ulps.max(v.ulps);
+        }
+    }
+    s
+}

@@ -1,0 +1,253 @@
+//! prelu's gradient with respect to its slopes, a per-channel reduction
+//! (`shaders/prelu_grad.wgsl`): `d a_c = Σ_{i in channel c, x_i ≤ 0} x_i·dy_i`, as PyTorch's
+//! prelu backward defines it. Pass 1 gives each (part, channel) workgroup a contiguous share of a
+//! channel's elements (Kahan-compensated, then a tree in workgroup memory); pass 2 combines a
+//! channel's partials. Tensors above the storage-binding limit are reduced chunk by chunk, each
+//! chunk a whole number of `[C, inner]` blocks, and pass 2 sums over every chunk's partials.
+
+use crate::activation::{Activation, OpKind};
+use crate::context::{Context, KernelKey, KernelSource};
+use crate::elementwise::{grid, storage_entry, Tensor};
+use crate::error::{Error, Result};
+use crate::source;
+
+/// Elements one pass-1 workgroup should cover at least, before another part is worth starting.
+const PER_PART: usize = 16 * 256;
+/// Upper bound of parts per channel.
+const MAX_PARTS: usize = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    per_channel: u32,
+    channels: u32,
+    inner: u32,
+    parts: u32,
+    off_x: u32,
+    off_dy: u32,
+    partial_base: u32,
+    grid_x: u32,
+    total_parts: u32,
+    one: f32,
+    off_out: u32,
+    pad: u32,
+}
+
+fn uniform_entry() -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+        },
+        count: None,
+    }
+}
+
+fn build(pass: u8) -> KernelSource {
+    let (label, entries, entry_point) = if pass == 1 {
+        (
+            "prelu_slope_grad/partials",
+            vec![uniform_entry(), storage_entry(1, true), storage_entry(2, true), storage_entry(3, false)],
+            "partials",
+        )
+    } else {
+        ("prelu_slope_grad/combine", vec![uniform_entry(), storage_entry(3, false), storage_entry(4, false)], "combine")
+    };
+    KernelSource { label: label.into(), wgsl: source::PRELU_GRAD.into(), entries, entry_point }
+}
+
+/// The layout of a prelu call: channels, elements per channel block, and the block size.
+fn layout(act: &Activation, n: usize) -> Result<(usize, usize)> {
+    if act.op() != OpKind::Prelu {
+        return Err(Error::BadParameter { op: act.op().name(), message: "slope gradients exist only for prelu".into() });
+    }
+    act.validate()?;
+    let c = act.slopes().len();
+    let inner = if c == 1 { 1 } else { act.inner() };
+    if n % (c * inner) != 0 {
+        return Err(Error::ShapeMismatch(format!(
+            "prelu with {c} slopes and {inner} elements per channel needs a multiple of {} elements, got {n}",
+            c * inner
+        )));
+    }
+    Ok((c, inner))
+}
+
+impl Context {
+    /// Record prelu's slope gradient into `encoder`: `out[c] = Σ_{x ≤ 0 in channel c} x·dy`, one
+    /// value per slope of `act`. Creates one scratch buffer for the partial sums; no submit.
+    pub fn record_prelu_slope_grad(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        act: &Activation,
+        x: Tensor,
+        dy: Tensor,
+        out: Tensor,
+    ) -> Result<()> {
+        let n = x.len;
+        let (c, inner) = layout(act, n)?;
+        crate::elementwise::check_tensor("saved input x", &x, n)?;
+        crate::elementwise::check_tensor("dy", &dy, n)?;
+        crate::elementwise::check_tensor("slope gradient", &out, c)?;
+        if out.buffer == x.buffer || out.buffer == dy.buffer {
+            return Err(Error::Aliasing("the slope gradient lies in the same buffer as an input".into()));
+        }
+        let limits = self.limits();
+        let align = limits.min_storage_buffer_offset_alignment.max(4) as u64;
+        let block = c * inner;
+        let chunk = ((self.max_binding_bytes() - align) / 4) as usize / block * block;
+        if chunk == 0 {
+            return Err(Error::TooLarge { elements: block, bytes: block as u64 * 4, max: self.max_binding_bytes() });
+        }
+        let first = chunk.min(n);
+        let parts = (first / c).div_ceil(PER_PART).clamp(1, MAX_PARTS);
+        let chunks = n.div_ceil(chunk);
+        let total_parts = chunks * parts;
+        let p1 = self.kernel(KernelKey::PreluSlopeGrad { pass: 1 }, || Ok(build(1)))?;
+        let p2 = self.kernel(KernelKey::PreluSlopeGrad { pass: 2 }, || Ok(build(2)))?;
+        let stride = (std::mem::size_of::<Params>() as u64).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
+        let max_dim = limits.max_compute_workgroups_per_dimension;
+
+        self.scoped("prelu_slope_grad", || {
+            let device = self.device();
+            let partial = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("prelu_slope_grad partials"),
+                size: (c * total_parts).max(1) as u64 * 4,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            let bind = |t: &Tensor, start: usize, count: usize| {
+                let byte = t.offset + start as u64 * 4;
+                let aligned = byte / align * align;
+                (aligned, (byte - aligned + count as u64 * 4).max(4), ((byte - aligned) / 4) as u32)
+            };
+            let (gx1, gy1) = grid((c * parts) as u32, max_dim);
+            let (gx2, gy2) = grid(c as u32, max_dim);
+            let out_bind = bind(&out, 0, c);
+            let mut params = Vec::new();
+            let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+            for (j, &start) in starts.iter().enumerate() {
+                let len = chunk.min(n - start);
+                params.push(Params {
+                    per_channel: (len / c) as u32,
+                    channels: c as u32,
+                    inner: inner as u32,
+                    parts: parts as u32,
+                    off_x: bind(&x, start, len).2,
+                    off_dy: bind(&dy, start, len).2,
+                    partial_base: (j * c * parts) as u32,
+                    grid_x: gx1,
+                    total_parts: total_parts as u32,
+                    one: 1.0,
+                    off_out: 0,
+                    pad: 0,
+                });
+            }
+            params.push(Params {
+                per_channel: 0,
+                channels: c as u32,
+                inner: inner as u32,
+                parts: parts as u32,
+                off_x: 0,
+                off_dy: 0,
+                partial_base: 0,
+                grid_x: gx2,
+                total_parts: if n == 0 { 0 } else { total_parts as u32 },
+                one: 1.0,
+                off_out: out_bind.2,
+                pad: 0,
+            });
+            let mut bytes = vec![0u8; stride as usize * params.len()];
+            for (k, prm) in params.iter().enumerate() {
+                let at = k * stride as usize;
+                bytes[at..at + std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(prm));
+            }
+            let ubo = wgpu::util::DeviceExt::create_buffer_init(
+                device,
+                &wgpu::util::BufferInitDescriptor { label: Some("prelu_slope_grad"), contents: &bytes, usage: wgpu::BufferUsages::UNIFORM },
+            );
+            fn entry(binding: u32, buffer: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindGroupEntry<'_> {
+                wgpu::BindGroupEntry {
+                    binding,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: wgpu::BufferSize::new(size) }),
+                }
+            }
+            let psize = std::mem::size_of::<Params>() as u64;
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("prelu_slope_grad"), timestamp_writes: None });
+            if n > 0 {
+                pass.set_pipeline(&p1.pipeline);
+                for (j, &start) in starts.iter().enumerate() {
+                    let len = chunk.min(n - start);
+                    let (xo, xs, _) = bind(&x, start, len);
+                    let (dyo, dys, _) = bind(&dy, start, len);
+                    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("prelu_slope_grad/partials"),
+                        layout: &p1.layout,
+                        entries: &[
+                            entry(0, &ubo, j as u64 * stride, psize),
+                            entry(1, x.buffer, xo, xs),
+                            entry(2, dy.buffer, dyo, dys),
+                            wgpu::BindGroupEntry { binding: 3, resource: partial.as_entire_binding() },
+                        ],
+                    });
+                    pass.set_bind_group(0, &group, &[]);
+                    pass.dispatch_workgroups(gx1, gy1, 1);
+                }
+            }
+            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("prelu_slope_grad/combine"),
+                layout: &p2.layout,
+                entries: &[
+                    entry(0, &ubo, starts.len() as u64 * stride, psize),
+                    wgpu::BindGroupEntry { binding: 3, resource: partial.as_entire_binding() },
+                    entry(4, out.buffer, out_bind.0, out_bind.1),
+                ],
+            });
+            pass.set_pipeline(&p2.pipeline);
+            pass.set_bind_group(0, &group, &[]);
+            pass.dispatch_workgroups(gx2, gy2, 1);
+            Ok(())
+        })
+    }
+
+    /// prelu's full backward on host slices: `(dx, d slopes)`.
+    pub fn prelu_backward(&self, act: &Activation, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        let (c, _) = layout(act, x.len())?;
+        let dx = self.backward(act, x, dy)?;
+        let xb = self.upload(x)?;
+        let dyb = self.upload(dy)?;
+        let out = self.create_tensor(c)?;
+        let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("prelu_backward") });
+        self.record_prelu_slope_grad(&mut encoder, act, Tensor::new(&xb, 0, x.len()), Tensor::new(&dyb, 0, dy.len()), Tensor::new(&out, 0, c))?;
+        self.scoped("prelu_backward", || self.submit_and_wait(encoder))?;
+        Ok((dx, self.read(&out, 0, c)?))
+    }
+}
+
+/// prelu's slope gradient on the CPU: f64 partial sums per rayon task, one value per slope.
+pub fn slope_grad_cpu(act: &Activation, x: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+    use rayon::prelude::*;
+    let (c, inner) = layout(act, x.len())?;
+    if dy.len() != x.len() {
+        return Err(Error::LengthMismatch { what: "dy", got: dy.len(), expected: x.len() });
+    }
+    let block = c * inner;
+    let blocks_per_task = (1usize << 16).div_ceil(block).max(1);
+    let sums = x
+        .par_chunks(block * blocks_per_task)
+        .zip(dy.par_chunks(block * blocks_per_task))
+        .map(|(xs, ds)| {
+            let mut acc = vec![0f64; c];
+            for (k, (&xv, &dv)) in xs.iter().zip(ds).enumerate() {
+                if xv <= 0.0 {
+                    acc[(k / inner) % c] += xv as f64 * dv as f64;
+                }
+            }
+            acc
+        })
+        .reduce(|| vec![0f64; c], |a, b| a.iter().zip(&b).map(|(p, q)| p + q).collect());
+    Ok(sums.into_iter().map(|v| v as f32).collect())
+}

@@ -1,0 +1,826 @@
+//! Integration tests of the `wgpu-activations` binary: they run it on temporary `.npy` files and
+//! check its outputs against the library's exact reference, and its failures for the one-line
+//! `error:` message, the exit code and the untouched output path.
+//!
+//! Tests that need a GPU adapter return early (saying so) when `WGPU_ACTIVATIONS_SKIP_GPU=1`, as
+//! the library's GPU tests do.
+#![cfg(feature = "cli")]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use npyz::WriterBuilder;
+use wgpu_activations::reference::{
+    self, backward_factor_exact, derivative_exact, forward_exact, params_at,
+};
+use wgpu_activations::ulp::ulp_error;
+use wgpu_activations::{Activation, OpKind, Saved};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wgpu-activations");
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// True (after saying so) when GPU tests are switched off.
+fn skip_gpu(test: &str) -> bool {
+    if std::env::var("WGPU_ACTIVATIONS_SKIP_GPU").is_ok_and(|v| v == "1") {
+        eprintln!("{test}: GPU part SKIPPED: WGPU_ACTIVATIONS_SKIP_GPU=1");
+        return true;
+    }
+    false
+}
+
+/// Run the binary with `args`.
+fn run<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    run_env(args, &[])
+}
+
+/// Run the binary with `args` and extra environment variables.
+fn run_env<I, S>(args: I, env: &[(&str, &str)]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let mut cmd = Command::new(BIN);
+    cmd.args(args.into_iter().map(Into::into));
+    // Without it the Vulkan loader prints a harmless line on stderr.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Assert success, showing stderr otherwise.
+fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what}: exit {:?}, stderr:\n{}",
+        o.status.code(),
+        stderr(o)
+    );
+}
+
+fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
+    write_npy_order(path, shape, data, npyz::Order::C)
+}
+
+fn write_npy_order<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[u64],
+    data: &[T],
+    order: npyz::Order,
+) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).expect("create .npy"));
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .order(order)
+        .writer(file)
+        .begin_nd()
+        .expect("npy header");
+    w.extend(data.iter().copied()).expect("npy data");
+    w.finish().expect("npy finish");
+}
+
+/// Read a float32 C-order .npy: (shape, data).
+fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let f = npyz::NpyFile::new(&bytes[..]).expect("valid .npy");
+    assert_eq!(f.dtype().descr(), "'<f4'", "output dtype");
+    assert_eq!(f.order(), npyz::Order::C, "output order");
+    let shape = f.shape().to_vec();
+    (shape, f.into_vec::<f32>().expect("f32 data"))
+}
+
+/// Test inputs: a spread of ordinary values plus zeros, tiny and large ones.
+fn inputs(n: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 97) as f32 - 48.0) * 0.173 + 0.011)
+        .collect();
+    let special = [0.0, -0.0, 1e-30, -1e-30, 20.0, -20.0, 88.0, -100.0];
+    for (k, s) in special.iter().enumerate() {
+        v[k * 3 % n] = *s;
+    }
+    v
+}
+
+/// Upstream gradients: seeded-looking, symmetric, with a zero.
+fn grads(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 53 % 31) as f32 - 15.0) * 0.25)
+        .collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Forward,
+    Derivative,
+    Backward,
+}
+
+/// The ULP bound: forward 4 (piecewise-linear ops 0.5, correctly rounded), else 8.
+fn bound(op: OpKind, mode: Mode) -> f64 {
+    match mode {
+        Mode::Forward if op.spec().piecewise_linear => 0.5,
+        Mode::Forward => 4.0,
+        _ => 8.0,
+    }
+}
+
+/// Check `got` against the exact reference values within the mode's ULP bound. `a` is the
+/// forward input, or the saved tensor in backward.
+fn check_ulps(
+    what: &str,
+    act: &Activation,
+    mode: Mode,
+    a: &[f32],
+    dy: Option<&[f32]>,
+    got: &[f32],
+) {
+    assert_eq!(got.len(), a.len(), "{what}: length");
+    let limit = bound(act.op(), mode);
+    let mut worst = (0.0f64, 0usize);
+    for i in 0..a.len() {
+        let p = params_at(act, i);
+        let exact = match mode {
+            Mode::Forward => forward_exact(act.op(), p, a[i]),
+            Mode::Derivative => derivative_exact(act.op(), p, a[i]),
+            Mode::Backward => dy.expect("dy")[i] as f64 * backward_factor_exact(act.op(), p, a[i]),
+        };
+        let e = ulp_error(got[i], exact);
+        assert!(
+            e <= limit,
+            "{what}: [{i}] input {:e} got {:e} want {exact:e}: {e:.2} ULP > {limit}",
+            a[i],
+            got[i]
+        );
+        if e > worst.0 {
+            worst = (e, i);
+        }
+    }
+    eprintln!("{what}: max {:.3} ULP over {} values", worst.0, a.len());
+}
+
+/// Run `apply` forward, derivative and backward for a few ops on `device` with a 3-D shape and
+/// check shape and values.
+fn check_device(device: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shape = [3u64, 4, 5];
+    let n = 60;
+    let x = inputs(n);
+    let dy = grads(n);
+    let cases: [(&str, &[&str]); 4] = [
+        ("leaky_relu", &["negative_slope=0.2"]),
+        ("sigmoid", &[]),
+        ("elu", &["alpha=1.5"]),
+        ("tanh", &[]),
+    ];
+    for (name, params) in cases {
+        let settings: Vec<(String, f32)> = params
+            .iter()
+            .map(|s| {
+                let (k, v) = s.split_once('=').expect("NAME=VALUE");
+                (k.to_string(), v.parse().expect("number"))
+            })
+            .collect();
+        let act = Activation::parse(name, &settings).expect("valid activation");
+        // The saved tensor the backward pass reads: x, or y = f(x) for ops that save the output.
+        let saved = match act.op().spec().saved {
+            Saved::Input => x.clone(),
+            Saved::Output => reference::forward(&act, &x),
+        };
+        let x_path = dir.path().join(format!("{name}_x.npy"));
+        let s_path = dir.path().join(format!("{name}_saved.npy"));
+        let dy_path = dir.path().join(format!("{name}_dy.npy"));
+        write_npy(&x_path, &shape, &x);
+        write_npy(&s_path, &shape, &saved);
+        write_npy(&dy_path, &shape, &dy);
+        for mode in [Mode::Forward, Mode::Derivative, Mode::Backward] {
+            let out = dir.path().join(format!("{name}_{mode:?}_{device}.npy"));
+            let input = if mode == Mode::Backward {
+                &s_path
+            } else {
+                &x_path
+            };
+            let mut args: Vec<OsString> = vec![
+                "apply".into(),
+                name.into(),
+                "--input".into(),
+                input.into(),
+                "--output".into(),
+                out.clone().into(),
+                "--device".into(),
+                device.into(),
+            ];
+            for p in params {
+                args.push("--param".into());
+                args.push((*p).into());
+            }
+            match mode {
+                Mode::Forward => {}
+                Mode::Derivative => args.push("--derivative".into()),
+                Mode::Backward => {
+                    args.push("--backward".into());
+                    args.push("--grad".into());
+                    args.push(dy_path.clone().into());
+                }
+            }
+            let what = format!("{name} {mode:?} on {device}");
+            assert_ok(&run(&args), &what);
+            let (got_shape, got) = read_npy(&out);
+            assert_eq!(got_shape, shape, "{what}: shape");
+            let a = if mode == Mode::Backward { &saved } else { &x };
+            check_ulps(
+                &what,
+                &act,
+                mode,
+                a,
+                (mode == Mode::Backward).then_some(&dy[..]),
+                &got,
+            );
+            if device == "reference" {
+                // The reference device is the library's reference, bit for bit.
+                let want = match mode {
+                    Mode::Forward => reference::forward(&act, &x),
+                    Mode::Derivative => reference::derivative(&act, &x),
+                    Mode::Backward => reference::backward(&act, &saved, &dy).expect("backward"),
+                };
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(g, w)| g.to_bits() == w.to_bits());
+                assert!(same, "{what}: differs from wgpu_activations::reference");
+            }
+        }
+    }
+}
+
+/// Run a failing command twice: with no output file (it must not appear) and over an existing
+/// output (it must stay as it was). Each time: exit code `code`, exactly one stderr line starting
+/// with `error:`, and nothing else left in the output's folder. `args` gets the output path.
+fn expect_error(dir: &Path, code: i32, args: impl Fn(&Path) -> Vec<OsString>) -> String {
+    let before: Vec<PathBuf> = listing(dir);
+    let out = dir.join("out.npy");
+    let o = run(args(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "exit code; stderr:\n{err}");
+    assert_eq!(err.lines().count(), 1, "one stderr line, got:\n{err}");
+    assert!(
+        err.starts_with("error: "),
+        "stderr starts with `error: `, got:\n{err}"
+    );
+    assert!(!out.exists(), "no output file is left behind");
+    assert_eq!(listing(dir), before, "no temporary file is left behind");
+
+    let sentinel = b"do not touch".to_vec();
+    std::fs::write(&out, &sentinel).expect("write sentinel");
+    let o = run(args(&out));
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code over an existing output; stderr:\n{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(&out).expect("output still there"),
+        sentinel,
+        "existing output untouched"
+    );
+    std::fs::remove_file(&out).expect("remove sentinel");
+    assert_eq!(listing(dir), before, "no temporary file is left behind");
+    eprintln!("stderr: {}", err.trim_end());
+    err
+}
+
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `apply OP -i INPUT -o OUT` plus `extra`.
+fn apply_args(op: &str, input: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec![
+        "apply".into(),
+        op.into(),
+        "-i".into(),
+        input.into(),
+        "-o".into(),
+        out.into(),
+    ];
+    v.extend(extra.iter().map(OsString::from));
+    v
+}
+
+/// A small valid float32 input `[2, 3]` in `dir`.
+fn small_input(dir: &Path) -> PathBuf {
+    let p = dir.join("x.npy");
+    write_npy(&p, &[2, 3], &[-2.0f32, -1.0, 0.0, 1.0, 2.0, 3.0]);
+    p
+}
+
+// ---------------------------------------------------------------------------------------------
+// info and ops
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn info_prints_adapter_and_software_note() {
+    if skip_gpu("info_prints_adapter_and_software_note") {
+        return;
+    }
+    let o = run(["info"]);
+    assert_ok(&o, "info");
+    let text = stdout(&o);
+    eprintln!("{text}");
+    let ctx = wgpu_activations::Context::new()
+        .expect("a GPU adapter (or set WGPU_ACTIVATIONS_SKIP_GPU=1)");
+    let name = &ctx.adapter_info().expect("adapter info").name;
+    assert!(
+        text.contains(name.as_str()),
+        "info names the adapter {name}"
+    );
+    for key in [
+        "max_buffer_size",
+        "max_storage_buffer_binding_size",
+        "max_compute_workgroups_per_dimension",
+        "max_compute_invocations_per_workgroup",
+        "max_compute_workgroup_storage_size",
+        "min_storage_buffer_offset_alignment",
+        "SHADER_F16",
+        "SUBGROUP",
+        "TIMESTAMP_QUERY",
+    ] {
+        assert!(text.contains(key), "info shows {key}");
+    }
+    assert_eq!(
+        ctx.is_software(),
+        text.contains("software"),
+        "the software note appears exactly on a software device"
+    );
+}
+
+#[test]
+fn ops_and_apply_help_list_every_op() {
+    let ops = run(["ops"]);
+    assert_ok(&ops, "ops");
+    let help = run(["apply", "--help"]);
+    assert_ok(&help, "apply --help");
+    let (ops, help) = (stdout(&ops), stdout(&help));
+    for &op in OpKind::ALL {
+        assert!(
+            ops.lines().any(|l| l.starts_with(op.name())),
+            "ops lists {}",
+            op.name()
+        );
+        assert!(help.contains(op.name()), "apply --help lists {}", op.name());
+        for p in op.spec().params {
+            let want = format!("{}={}", p.name, p.default);
+            assert!(ops.contains(&want), "ops shows {want}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply: values
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn apply_on_gpu_matches_reference() {
+    if skip_gpu("apply_on_gpu_matches_reference") {
+        return;
+    }
+    check_device("gpu");
+}
+
+#[test]
+fn apply_on_cpu_matches_reference() {
+    check_device("cpu");
+}
+
+#[test]
+fn apply_on_reference_is_the_reference() {
+    check_device("reference");
+}
+
+#[test]
+fn rrelu_training_gpu_equals_cpu_bitwise() {
+    if skip_gpu("rrelu_training_gpu_equals_cpu_bitwise") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 4 * 5 * 6;
+    let x: Vec<f32> = (0..n).map(|i| (i as f32 - 60.5) * 0.37).collect();
+    let input = dir.path().join("x.npy");
+    write_npy(&input, &[4, 5, 6], &x);
+    let mut outs = Vec::new();
+    for device in ["gpu", "cpu"] {
+        let out = dir.path().join(format!("y_{device}.npy"));
+        let o = run(apply_args(
+            "rrelu",
+            &input,
+            &out,
+            &["--training", "--seed", "7", "--device", device],
+        ));
+        assert_ok(&o, device);
+        let (shape, y) = read_npy(&out);
+        assert_eq!(shape, [4, 5, 6]);
+        outs.push(y);
+    }
+    let (g, c) = (&outs[0], &outs[1]);
+    let differ = g
+        .iter()
+        .zip(c)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(
+        differ, 0,
+        "rrelu training: GPU and CPU differ in {differ} of {n} values"
+    );
+    // Training slopes lie in [lower, upper] and are not all the evaluation slope.
+    let act = Activation::by_name("rrelu").expect("rrelu").training(7);
+    let (lower, upper) = (act.params()[0], act.params()[1]);
+    let mut distinct = std::collections::BTreeSet::new();
+    for (i, (&xv, &yv)) in x.iter().zip(g).enumerate() {
+        if xv < 0.0 {
+            let a = act.slope_at(i as u64);
+            assert!((lower..=upper).contains(&a));
+            assert_eq!(yv.to_bits(), (a * xv).to_bits(), "[{i}] y = a·x");
+            distinct.insert(a.to_bits());
+        } else {
+            assert_eq!(yv.to_bits(), xv.to_bits());
+        }
+    }
+    assert!(distinct.len() > 10, "training draws many slopes");
+}
+
+#[test]
+fn prelu_per_channel_slopes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shape = [2u64, 3, 4];
+    let x: Vec<f32> = (0..24).map(|i| (i as f32 - 11.5) * 0.5).collect();
+    let dy: Vec<f32> = (0..24).map(|i| 1.0 + i as f32 * 0.125).collect();
+    let slopes = [0.1f32, -0.2, 0.3];
+    let (xp, dyp, sp) = (
+        dir.path().join("x.npy"),
+        dir.path().join("dy.npy"),
+        dir.path().join("s.npy"),
+    );
+    write_npy(&xp, &shape, &x);
+    write_npy(&dyp, &shape, &dy);
+    write_npy(&sp, &[3], &slopes);
+    let channel = |i: usize| (i / 4) % 3;
+    let devices: &[&str] = if skip_gpu("prelu_per_channel_slopes") {
+        &["cpu", "reference"]
+    } else {
+        &["gpu", "cpu", "reference"]
+    };
+    for &device in devices {
+        let out = dir.path().join(format!("y_{device}.npy"));
+        let sp_s = sp.to_string_lossy().into_owned();
+        assert_ok(
+            &run(apply_args(
+                "prelu",
+                &xp,
+                &out,
+                &["--slopes", &sp_s, "--device", device],
+            )),
+            device,
+        );
+        let (got_shape, y) = read_npy(&out);
+        assert_eq!(got_shape, shape);
+        for i in 0..24 {
+            let want = if x[i] > 0.0 {
+                x[i]
+            } else {
+                slopes[channel(i)] * x[i]
+            };
+            assert_eq!(y[i].to_bits(), want.to_bits(), "{device} forward [{i}]");
+        }
+        let dyp_s = dyp.to_string_lossy().into_owned();
+        let o = run(apply_args(
+            "prelu",
+            &xp,
+            &out,
+            &[
+                "--slopes",
+                &sp_s,
+                "--backward",
+                "--grad",
+                &dyp_s,
+                "--device",
+                device,
+            ],
+        ));
+        assert_ok(&o, device);
+        let (got_shape, dx) = read_npy(&out);
+        assert_eq!(got_shape, shape);
+        for i in 0..24 {
+            let want = if x[i] > 0.0 {
+                dy[i]
+            } else {
+                slopes[channel(i)] * dy[i]
+            };
+            assert_eq!(dx[i].to_bits(), want.to_bits(), "{device} backward [{i}]");
+        }
+    }
+    // One custom slope for every element.
+    let out = dir.path().join("y_one.npy");
+    assert_ok(
+        &run(apply_args(
+            "prelu",
+            &xp,
+            &out,
+            &["--slope", "-0.5", "--device", "cpu"],
+        )),
+        "--slope",
+    );
+    let (_, y) = read_npy(&out);
+    for i in 0..24 {
+        let want = if x[i] > 0.0 { x[i] } else { -0.5 * x[i] };
+        assert_eq!(y[i].to_bits(), want.to_bits(), "--slope [{i}]");
+    }
+}
+
+#[test]
+fn empty_array_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices: &[&str] = if skip_gpu("empty_array_round_trip") {
+        &["cpu", "reference"]
+    } else {
+        &["gpu", "cpu", "reference"]
+    };
+    for shape in [vec![0u64], vec![2, 0, 3]] {
+        let input = dir.path().join("x.npy");
+        write_npy::<f32>(&input, &shape, &[]);
+        for &device in devices {
+            let out = dir.path().join(format!("y_{device}.npy"));
+            assert_ok(
+                &run(apply_args("gelu", &input, &out, &["--device", device])),
+                device,
+            );
+            let (got_shape, y) = read_npy(&out);
+            assert_eq!(got_shape, shape, "{device}: shape");
+            assert!(y.is_empty(), "{device}: no values");
+        }
+    }
+}
+
+#[test]
+fn zero_d_array_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices: &[&str] = if skip_gpu("zero_d_array_round_trip") {
+        &["cpu", "reference"]
+    } else {
+        &["gpu", "cpu", "reference"]
+    };
+    let input = dir.path().join("x.npy");
+    write_npy(&input, &[], &[-2.5f32]);
+    for &device in devices {
+        let out = dir.path().join(format!("y_{device}.npy"));
+        let o = run(apply_args(
+            "leaky_relu",
+            &input,
+            &out,
+            &["--param", "negative_slope=0.25", "--device", device],
+        ));
+        assert_ok(&o, device);
+        let (shape, y) = read_npy(&out);
+        assert!(shape.is_empty(), "{device}: 0-d output, got {shape:?}");
+        assert_eq!(y, [-0.625], "{device}");
+    }
+}
+
+#[test]
+fn success_replaces_existing_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path());
+    let out = dir.path().join("y.npy");
+    std::fs::write(&out, b"old contents").expect("write");
+    assert_ok(
+        &run(apply_args("relu", &input, &out, &["--device", "cpu"])),
+        "relu",
+    );
+    let (shape, y) = read_npy(&out);
+    assert_eq!(shape, [2, 3]);
+    assert_eq!(y, [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]);
+    assert_eq!(
+        listing(dir.path()),
+        vec![out, input],
+        "no temporary file is left behind"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply: errors
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn error_missing_input_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.npy");
+    let err = expect_error(dir.path(), 2, |out| apply_args("relu", &missing, out, &[]));
+    assert!(err.contains("missing.npy"), "names the file: {err}");
+}
+
+#[test]
+fn error_wrong_dtype_f64() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("x64.npy");
+    write_npy(&input, &[2, 2], &[1.0f64, -1.0, 2.0, -2.0]);
+    let err = expect_error(dir.path(), 2, |out| apply_args("relu", &input, out, &[]));
+    assert!(err.contains("<f8"), "names the dtype: {err}");
+}
+
+#[test]
+fn error_wrong_dtype_int() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("xi.npy");
+    write_npy(&input, &[3], &[1i32, -1, 2]);
+    expect_error(dir.path(), 2, |out| apply_args("relu", &input, out, &[]));
+}
+
+#[test]
+fn error_fortran_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("xf.npy");
+    write_npy_order(
+        &input,
+        &[2, 3],
+        &[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0],
+        npyz::Order::Fortran,
+    );
+    let err = expect_error(dir.path(), 2, |out| apply_args("relu", &input, out, &[]));
+    assert!(err.contains("Fortran"), "{err}");
+}
+
+#[test]
+fn error_truncated_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = small_input(dir.path());
+    let bytes = std::fs::read(&good).expect("read");
+    let input = dir.path().join("cut.npy");
+    std::fs::write(&input, &bytes[..bytes.len() - 3]).expect("write");
+    expect_error(dir.path(), 2, |out| apply_args("relu", &input, out, &[]));
+    let junk = dir.path().join("junk.npy");
+    std::fs::write(&junk, b"not a numpy file at all").expect("write");
+    expect_error(dir.path(), 2, |out| apply_args("relu", &junk, out, &[]));
+}
+
+#[test]
+fn error_grad_shape_mismatch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path());
+    let grad = dir.path().join("dy.npy");
+    write_npy(&grad, &[3, 2], &[1.0f32; 6]);
+    let g = grad.to_string_lossy().into_owned();
+    let err = expect_error(dir.path(), 2, |out| {
+        apply_args("relu", &input, out, &["--backward", "--grad", &g])
+    });
+    assert!(
+        err.contains("[3, 2]") && err.contains("[2, 3]"),
+        "shows both shapes: {err}"
+    );
+    // For ops that save their output the message says the input is y.
+    let err = expect_error(dir.path(), 2, |out| {
+        apply_args("sigmoid", &input, out, &["--backward", "--grad", &g])
+    });
+    assert!(
+        err.contains("output y"),
+        "says the saved tensor is y: {err}"
+    );
+}
+
+#[test]
+fn error_unknown_op() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path());
+    let err = expect_error(dir.path(), 2, |out| apply_args("relu7", &input, out, &[]));
+    assert!(err.contains("relu7"), "{err}");
+}
+
+#[test]
+fn error_unknown_param() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path());
+    let err = expect_error(dir.path(), 2, |out| {
+        apply_args("elu", &input, out, &["--param", "beta=2"])
+    });
+    assert!(
+        err.contains("beta") && err.contains("alpha"),
+        "names the bad and the known parameters: {err}"
+    );
+    expect_error(dir.path(), 2, |out| {
+        apply_args("elu", &input, out, &["--param", "alpha"])
+    });
+    expect_error(dir.path(), 2, |out| {
+        apply_args("elu", &input, out, &["--param", "alpha=one"])
+    });
+}
+
+#[test]
+fn error_nan_param() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path());
+    let err = expect_error(dir.path(), 2, |out| {
+        apply_args(
+            "leaky_relu",
+            &input,
+            out,
+            &["--param", "negative_slope=nan"],
+        )
+    });
+    assert!(err.contains("negative_slope"), "{err}");
+}
+
+#[test]
+fn error_training_on_relu() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path());
+    let err = expect_error(dir.path(), 2, |out| {
+        apply_args("relu", &input, out, &["--training", "--seed", "1"])
+    });
+    assert!(err.contains("rrelu"), "{err}");
+    // --training needs --seed.
+    expect_error(dir.path(), 2, |out| {
+        apply_args("rrelu", &input, out, &["--training"])
+    });
+}
+
+#[test]
+fn error_prelu_slopes_do_not_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path()); // [2, 3]
+    let four = dir.path().join("s4.npy");
+    write_npy(&four, &[4], &[0.1f32, 0.2, 0.3, 0.4]);
+    let s4 = four.to_string_lossy().into_owned();
+    let err = expect_error(dir.path(), 2, |out| {
+        apply_args("prelu", &input, out, &["--slopes", &s4])
+    });
+    assert!(err.contains('4') && err.contains('3'), "{err}");
+    let one_d = dir.path().join("x1.npy");
+    write_npy(&one_d, &[4], &[1.0f32; 4]);
+    expect_error(dir.path(), 2, |out| {
+        apply_args("prelu", &one_d, out, &["--slopes", &s4])
+    });
+    expect_error(dir.path(), 2, |out| {
+        apply_args("relu", &input, out, &["--slopes", &s4])
+    });
+}
+
+#[test]
+fn error_bad_usage_is_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path());
+    expect_error(dir.path(), 2, |out| {
+        apply_args("relu", &input, out, &["--bogus"])
+    });
+    expect_error(dir.path(), 2, |out| {
+        apply_args("relu", &input, out, &["--derivative", "--backward"])
+    });
+    expect_error(dir.path(), 2, |out| {
+        apply_args("relu", &input, out, &["--device", "tpu"])
+    });
+}
+
+#[test]
+fn error_runtime_no_adapter_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_input(dir.path());
+    let out = dir.path().join("y.npy");
+    let o = run_env(
+        apply_args("relu", &input, &out, &[]),
+        &[("WGPU_ADAPTER_NAME", "no-such-adapter-xyz")],
+    );
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "runtime errors exit 1; stderr:\n{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "one error line:\n{err}"
+    );
+    assert!(!out.exists(), "no output on a runtime error");
+}
