@@ -23,7 +23,8 @@ struct TplParams {
     // 1.0, from the host: the shader compiler cannot see through it, so `v * one` keeps an
     // error-free transformation from being simplified away (see math.wgsl).
     one: f32,
-    pad: u32,
+    // Invocations in the whole grid: the grid-stride loop's step.
+    stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> tpl: TplParams;
@@ -75,12 +76,12 @@ fn tpl_rrelu_slope(index: u32) -> f32 {
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let i = wg.y * tpl.row_stride + wg.x * {{WG}}u + li;
-    if (i >= tpl.n) {
-        return;
-    }
     math_one = tpl.one;
-    var p = tpl.p;
-    {{SLOPE}}
-    {{BODY}}
+    // A grid-stride loop: the grid is sized to the device, not to the tensor, so per-workgroup
+    // overhead is paid a bounded number of times.
+    for (var i = wg.y * tpl.row_stride + wg.x * {{WG}}u + li; i < tpl.n; i = i + tpl.stride) {
+        var p = tpl.p;
+        {{SLOPE}}
+        {{BODY}}
+    }
 }

@@ -52,6 +52,7 @@ pub struct Context {
     cache: Mutex<HashMap<KernelKey, Arc<CachedKernel>>>,
     lost: Arc<Mutex<Option<String>>>,
     binding_cap: AtomicU64,
+    group_cap: AtomicU64,
 }
 
 impl std::fmt::Debug for Context {
@@ -151,7 +152,7 @@ impl Context {
                 *slot = Some(format!("{reason:?}: {message}"));
             }
         });
-        Context { device, queue, info: None, cache: Mutex::new(HashMap::new()), lost, binding_cap: AtomicU64::new(0) }
+        Context { device, queue, info: None, cache: Mutex::new(HashMap::new()), lost, binding_cap: AtomicU64::new(0), group_cap: AtomicU64::new(0) }
     }
 
     /// The device.
@@ -186,6 +187,24 @@ impl Context {
     /// storage offset alignment.
     pub fn set_max_binding_bytes(&self, bytes: u64) {
         self.binding_cap.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Workgroups an element-wise dispatch uses at most (each invocation loops over the tensor).
+    /// A software rasterizer pays a fixed cost per workgroup, so it gets few; a GPU gets enough to
+    /// fill every multiprocessor many times over. Overridable for testing with
+    /// [`Context::set_max_elementwise_groups`].
+    pub(crate) fn max_elementwise_groups(&self) -> u32 {
+        match self.group_cap.load(Ordering::Relaxed) {
+            0 if self.is_software() => 64,
+            0 => 8192,
+            cap => cap as u32,
+        }
+    }
+
+    /// Cap the workgroups of one element-wise dispatch (0 restores the default). More than 65,535
+    /// fold into a 2-D grid.
+    pub fn set_max_elementwise_groups(&self, groups: u32) {
+        self.group_cap.store(groups as u64, Ordering::Relaxed);
     }
 
     /// The bytes one dispatch may bind: the device limit, or the cap if lower.

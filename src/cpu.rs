@@ -94,43 +94,66 @@ fn chunk(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], out: &
     chunk_body(act, mode, base, a, b, out)
 }
 
-fn run(act: &Activation, mode: Mode, a: &[f32], b: Option<&[f32]>, out: &mut [f32]) -> Result<()> {
+/// Where the input comes from: a separate slice, or the output itself (in place).
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Slice(&'a [f32]),
+    InPlace,
+}
+
+/// In place: each block is copied to the stack first, so the vectorized body reads and writes
+/// different memory; the copy stays in L1.
+const BLOCK: usize = 1024;
+
+fn run(act: &Activation, mode: Mode, a: Src, b: Option<&[f32]>, out: &mut [f32]) -> Result<()> {
     act.validate()?;
-    if let Some(b) = b {
-        if b.len() != a.len() {
-            return Err(Error::LengthMismatch { what: "dy", got: b.len(), expected: a.len() });
+    let n = out.len();
+    if let Src::Slice(a) = a {
+        if a.len() != n {
+            return Err(Error::LengthMismatch { what: "output", got: n, expected: a.len() });
         }
     }
-    if out.len() != a.len() {
-        return Err(Error::LengthMismatch { what: "output", got: out.len(), expected: a.len() });
+    if let Some(b) = b {
+        if b.len() != n {
+            return Err(Error::LengthMismatch { what: "dy", got: b.len(), expected: n });
+        }
     }
     if act.op() == OpKind::Prelu {
         let block = act.slopes().len() * act.inner();
-        if act.slopes().len() > 1 && a.len() % block != 0 {
+        if act.slopes().len() > 1 && n % block != 0 {
             return Err(Error::ShapeMismatch(format!(
-                "prelu with {} slopes and {} elements per channel needs a multiple of {block} elements, got {}",
+                "prelu with {} slopes and {} elements per channel needs a multiple of {block} elements, got {n}",
                 act.slopes().len(),
                 act.inner(),
-                a.len()
             )));
         }
     }
     let b = b.unwrap_or(&[]);
-    if a.len() <= TASK {
-        chunk(act, mode, 0, a, b, out);
-        return Ok(());
-    }
-    out.par_chunks_mut(TASK).enumerate().for_each(|(k, o)| {
+    let task = |k: usize, o: &mut [f32]| {
         let s = k * TASK;
         let e = s + o.len();
-        chunk(act, mode, s, &a[s..e], if b.is_empty() { b } else { &b[s..e] }, o);
-    });
+        match a {
+            Src::Slice(a) => chunk(act, mode, s, &a[s..e], if b.is_empty() { b } else { &b[s..e] }, o),
+            Src::InPlace => {
+                let mut tmp = [0f32; BLOCK];
+                for (j, o) in o.chunks_mut(BLOCK).enumerate() {
+                    tmp[..o.len()].copy_from_slice(o);
+                    chunk(act, mode, s + j * BLOCK, &tmp[..o.len()], &[], o);
+                }
+            }
+        }
+    };
+    if n <= TASK {
+        task(0, out);
+    } else {
+        out.par_chunks_mut(TASK).enumerate().for_each(|(k, o)| task(k, o));
+    }
     Ok(())
 }
 
 /// `f(x)` into `out` (same length).
 pub fn forward_into(act: &Activation, x: &[f32], out: &mut [f32]) -> Result<()> {
-    run(act, Mode::Forward, x, None, out)
+    run(act, Mode::Forward, Src::Slice(x), None, out)
 }
 
 /// `f(x)`.
@@ -142,16 +165,13 @@ pub fn forward(act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
 
 /// `x = f(x)`.
 pub fn forward_in_place(act: &Activation, x: &mut [f32]) -> Result<()> {
-    // The element-wise body reads each element before writing it, so a copy of the input is not
-    // needed for correctness; the split borrow below is what the type system wants.
-    let input = x.to_vec();
-    run(act, Mode::Forward, &input, None, x)
+    run(act, Mode::Forward, Src::InPlace, None, x)
 }
 
 /// `f'(x)`.
 pub fn derivative(act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
     let mut out = vec![0.0; x.len()];
-    run(act, Mode::Derivative, x, None, &mut out)?;
+    run(act, Mode::Derivative, Src::Slice(x), None, &mut out)?;
     Ok(out)
 }
 
@@ -159,13 +179,13 @@ pub fn derivative(act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
 /// [`Spec::saved`](crate::Spec::saved) says so.
 pub fn backward(act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
     let mut out = vec![0.0; saved.len()];
-    run(act, Mode::Backward, saved, Some(dy), &mut out)?;
+    run(act, Mode::Backward, Src::Slice(saved), Some(dy), &mut out)?;
     Ok(out)
 }
 
 /// The fused backward into `dx` (same length).
 pub fn backward_into(act: &Activation, saved: &[f32], dy: &[f32], dx: &mut [f32]) -> Result<()> {
-    run(act, Mode::Backward, saved, Some(dy), dx)
+    run(act, Mode::Backward, Src::Slice(saved), Some(dy), dx)
 }
 
 /// prelu's gradient with respect to its slopes: `Σ_{x ≤ 0 in channel c} x·dy`, one value per slope.

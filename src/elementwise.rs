@@ -51,7 +51,7 @@ struct TplParams {
     inner: u32,
     row_stride: u32,
     one: f32,
-    pad: u32,
+    stride: u32,
 }
 
 pub(crate) fn check_range(what: &'static str, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<()> {
@@ -174,6 +174,27 @@ fn build_elementwise(
     Ok(KernelSource { label, wgsl, entries, entry_point: "main" })
 }
 
+/// Host slices of a convenient-layer call: input and output, or one slice overwritten.
+enum HostIo<'a> {
+    Separate(&'a [f32], &'a mut [f32]),
+    InPlace(&'a mut [f32]),
+}
+
+impl HostIo<'_> {
+    fn input(&self) -> &[f32] {
+        match self {
+            HostIo::Separate(a, _) => a,
+            HostIo::InPlace(a) => a,
+        }
+    }
+    fn output(&mut self) -> &mut [f32] {
+        match self {
+            HostIo::Separate(_, o) => o,
+            HostIo::InPlace(a) => a,
+        }
+    }
+}
+
 /// The uniform parameter vector for the kernel: rrelu's evaluation slope goes in `p[0]`.
 fn kernel_params(act: &Activation) -> [f32; 4] {
     let mut p = act.params();
@@ -274,6 +295,7 @@ impl Context {
         // Each dispatch binds at most `max_binding` bytes, including up to `align` bytes of slack.
         let chunk = (((max_binding - align) / 4) as usize).max(1);
         let seed = act.seed().unwrap_or(0);
+        let max_groups = self.max_elementwise_groups();
         let p = kernel_params(act);
         let ubo_stride = (std::mem::size_of::<TplParams>() as u64).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
 
@@ -290,7 +312,7 @@ impl Context {
             let mut dispatches = Vec::with_capacity(starts.len());
             for (k, &start) in starts.iter().enumerate() {
                 let count = chunk.min(n - start);
-                let groups = (count as u32).div_ceil(ELEMENTWISE_WG);
+                let groups = (count as u32).div_ceil(ELEMENTWISE_WG).min(max_groups);
                 let (gx, gy) = grid(groups, limits.max_compute_workgroups_per_dimension);
                 let ba = bind(&a, start, count);
                 let bb = b.map(|t| bind(&t, start, count));
@@ -308,7 +330,7 @@ impl Context {
                     inner: inner as u32,
                     row_stride: gx * ELEMENTWISE_WG,
                     one: 1.0,
-                    pad: 0,
+                    stride: gx * gy * ELEMENTWISE_WG,
                 };
                 let at = k * ubo_stride as usize;
                 ubo[at..at + std::mem::size_of::<TplParams>()].copy_from_slice(bytemuck::bytes_of(&params));
@@ -377,37 +399,39 @@ impl Context {
         ((self.limits().max_buffer_size / 4) as usize).min(u32::MAX as usize).max(1)
     }
 
-    /// Upload `inputs`, record `mode` over them and read the result back into `out`, in pieces of
-    /// at most one device buffer each.
-    fn run_host(&self, act: &Activation, mode: Mode, a: &[f32], b: Option<&[f32]>, out: &mut [f32]) -> Result<()> {
+    /// Upload the input(s), record `mode` over them and read the result back, in pieces of at
+    /// most one device buffer each. `b` is dy for backward.
+    fn run_host(&self, act: &Activation, mode: Mode, mut io: HostIo, b: Option<&[f32]>) -> Result<()> {
         act.validate()?;
+        let n = io.input().len();
         if let Some(b) = b {
-            if b.len() != a.len() {
-                return Err(Error::LengthMismatch { what: "dy", got: b.len(), expected: a.len() });
+            if b.len() != n {
+                return Err(Error::LengthMismatch { what: "dy", got: b.len(), expected: n });
             }
         }
-        if a.len() > u32::MAX as usize {
-            return Err(Error::TooLarge { elements: a.len(), bytes: a.len() as u64 * 4, max: u32::MAX as u64 * 4 });
+        if n > u32::MAX as usize {
+            return Err(Error::TooLarge { elements: n, bytes: n as u64 * 4, max: u32::MAX as u64 * 4 });
         }
         let step = self.host_chunk();
         let mut start = 0;
-        while start < a.len() {
-            let end = (start + step).min(a.len());
-            let a_buf = self.upload(&a[start..end])?;
+        while start < n {
+            let end = (start + step).min(n);
+            let len = end - start;
+            let a_buf = self.upload(&io.input()[start..end])?;
             let b_buf = b.map(|b| self.upload(&b[start..end])).transpose()?;
-            let o_buf = self.create_tensor(end - start)?;
+            let o_buf = self.create_tensor(len)?;
             let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgpu-activations") });
             self.record(
                 &mut encoder,
                 act,
                 mode,
-                Tensor::new(&a_buf, 0, end - start),
-                b_buf.as_ref().map(|t| Tensor::new(t, 0, end - start)),
-                Some(Tensor::new(&o_buf, 0, end - start)),
+                Tensor::new(&a_buf, 0, len),
+                b_buf.as_ref().map(|t| Tensor::new(t, 0, len)),
+                Some(Tensor::new(&o_buf, 0, len)),
                 start as u32,
             )?;
             self.scoped("submit", || self.submit_and_wait(encoder))?;
-            out[start..end].copy_from_slice(&self.read(&o_buf, 0, end - start)?);
+            io.output()[start..end].copy_from_slice(&self.read(&o_buf, 0, len)?);
             start = end;
         }
         Ok(())
@@ -416,20 +440,19 @@ impl Context {
     /// `f(x)` of a host slice on the GPU.
     pub fn forward(&self, act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
         let mut out = vec![0.0; x.len()];
-        self.run_host(act, Mode::Forward, x, None, &mut out)?;
+        self.run_host(act, Mode::Forward, HostIo::Separate(x, &mut out), None)?;
         Ok(out)
     }
 
     /// `x = f(x)` of a host slice on the GPU.
     pub fn forward_in_place(&self, act: &Activation, x: &mut [f32]) -> Result<()> {
-        let input = x.to_vec();
-        self.run_host(act, Mode::Forward, &input, None, x)
+        self.run_host(act, Mode::Forward, HostIo::InPlace(x), None)
     }
 
     /// `f'(x)` of a host slice on the GPU.
     pub fn derivative(&self, act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
         let mut out = vec![0.0; x.len()];
-        self.run_host(act, Mode::Derivative, x, None, &mut out)?;
+        self.run_host(act, Mode::Derivative, HostIo::Separate(x, &mut out), None)?;
         Ok(out)
     }
 
@@ -437,7 +460,7 @@ impl Context {
     /// where [`Spec::saved`](crate::Spec::saved) says so.
     pub fn backward(&self, act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
         let mut out = vec![0.0; saved.len()];
-        self.run_host(act, Mode::Backward, saved, Some(dy), &mut out)?;
+        self.run_host(act, Mode::Backward, HostIo::Separate(saved, &mut out), Some(dy))?;
         Ok(out)
     }
 
