@@ -176,3 +176,83 @@ pub fn summarize(act: &Activation, mode: Mode, x: &[f32], dy: Option<&[f32]>, go
     }
     s
 }
+
+/// Measured worst errors of one op: `[forward, derivative, backward]` for the GPU (when a
+/// context is given) and the fast CPU path.
+#[derive(Clone, Debug)]
+pub struct OpAccuracy {
+    /// The op, with default parameters.
+    pub op: OpKind,
+    /// GPU summaries per mode, if measured.
+    pub gpu: Option<[Summary; 3]>,
+    /// CPU summaries per mode.
+    pub cpu: [Summary; 3],
+}
+
+/// Run every mode of `act` on the GPU (if `ctx`) and the CPU over [`inputs`] with `n_random`
+/// random values, and judge the results.
+pub fn measure(ctx: Option<&crate::Context>, act: &Activation, n_random: usize) -> crate::Result<OpAccuracy> {
+    let x = inputs(act, n_random);
+    let s = saved_tensor(act, &x);
+    let dy = gradients(x.len());
+    let judge_all = |f: [Vec<f32>; 3]| -> [Summary; 3] {
+        [
+            summarize(act, Mode::Forward, &x, None, &f[0]),
+            summarize(act, Mode::Derivative, &x, None, &f[1]),
+            summarize(act, Mode::Backward, &s, Some(&dy), &f[2]),
+        ]
+    };
+    let gpu = match ctx {
+        Some(ctx) => Some(judge_all([ctx.forward(act, &x)?, ctx.derivative(act, &x)?, ctx.backward(act, &s, &dy)?])),
+        None => None,
+    };
+    let cpu = judge_all([
+        crate::cpu::forward(act, &x)?,
+        crate::cpu::derivative(act, &x)?,
+        crate::cpu::backward(act, &s, &dy)?,
+    ]);
+    Ok(OpAccuracy { op: act.op(), gpu, cpu })
+}
+
+fn fmt_ulps(s: &Summary) -> String {
+    let v = if s.max_ulps < 0.05 { "0".to_string() } else { format!("{:.2}", s.max_ulps) };
+    if s.failures > 0 {
+        format!("**{v} ({} out of bound)**", s.failures)
+    } else {
+        v
+    }
+}
+
+/// The README's table of activations: formula, defaults, the tensor backward reads, the
+/// derivative at each kink, and the measured worst error in ULPs (forward / derivative /
+/// backward) on the GPU and on the CPU path.
+pub fn markdown_table(rows: &[OpAccuracy]) -> String {
+    let mut out = String::from(
+        "| op | formula | parameters (default) | backward reads | derivative at kinks | max ULP GPU (fwd / der / bwd) | max ULP CPU (fwd / der / bwd) |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let spec = r.op.spec();
+        let params = if r.op == OpKind::Prelu {
+            "slopes: 1 or C (0.25)".to_string()
+        } else if spec.params.is_empty() {
+            "—".to_string()
+        } else {
+            spec.params.iter().map(|p| format!("{} ({})", p.name, p.default)).collect::<Vec<_>>().join(", ")
+        };
+        let three = |s: &[Summary; 3]| s.iter().map(fmt_ulps).collect::<Vec<_>>().join(" / ");
+        out += &format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+            spec.name,
+            spec.formula.replace('|', "\\|"),
+            params,
+            match spec.saved {
+                Saved::Input => "x",
+                Saved::Output => "y",
+            },
+            spec.kinks,
+            r.gpu.as_ref().map_or("not measured".to_string(), three),
+            three(&r.cpu),
+        );
+    }
+    out
+}

@@ -251,6 +251,15 @@ impl Activation {
     pub fn param(&self, name: &str) -> Option<f32> {
         self.op.spec().params.iter().position(|p| p.name == name).map(|i| self.params[i])
     }
+    /// The parameter vector the kernels read: [`Activation::params`], with rrelu's evaluation
+    /// slope in place of `lower` when not training.
+    pub(crate) fn kernel_params(&self) -> [f32; 4] {
+        let mut p = self.params;
+        if self.op == OpKind::Rrelu && self.seed.is_none() {
+            p[0] = rrelu_eval_slope(p[0], p[1]);
+        }
+        p
+    }
     /// `rrelu`'s training seed.
     pub fn seed(&self) -> Option<u64> {
         self.seed

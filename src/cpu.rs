@@ -24,19 +24,12 @@ fn per_element(act: &Activation) -> bool {
     matches!(act.op(), OpKind::Prelu | OpKind::Rrelu)
 }
 
-fn kernel_params(act: &Activation) -> [f32; 4] {
-    let mut p = act.params();
-    if act.op() == OpKind::Rrelu && act.seed().is_none() {
-        p[0] = crate::activation::rrelu_eval_slope(p[0], p[1]);
-    }
-    p
-}
 
 /// One chunk of `mode` over `a` (and `b` = dy for backward) into `out`; `base` is the index of
 /// the chunk's first element in the whole tensor.
 #[inline(always)]
 fn chunk_body(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
-    let p = kernel_params(act);
+    let p = act.kernel_params();
     let slopes = per_element(act) && !(act.op() == OpKind::Rrelu && act.seed().is_none());
     dispatch_op!(act.op(), m => {
         match (mode, slopes) {

@@ -195,14 +195,6 @@ impl HostIo<'_> {
     }
 }
 
-/// The uniform parameter vector for the kernel: rrelu's evaluation slope goes in `p[0]`.
-fn kernel_params(act: &Activation) -> [f32; 4] {
-    let mut p = act.params();
-    if act.op() == OpKind::Rrelu && act.seed().is_none() {
-        p[0] = crate::activation::rrelu_eval_slope(p[0], p[1]);
-    }
-    p
-}
 
 impl Context {
     /// Record `y = f(x)` into `encoder`. `x` and `y` must be the same length and lie in
@@ -296,7 +288,7 @@ impl Context {
         let chunk = (((max_binding - align) / 4) as usize).max(1);
         let seed = act.seed().unwrap_or(0);
         let max_groups = self.max_elementwise_groups();
-        let p = kernel_params(act);
+        let p = act.kernel_params();
         let ubo_stride = (std::mem::size_of::<TplParams>() as u64).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
 
         self.scoped(&label, || {

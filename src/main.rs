@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use wgpu_activations::{cpu, reference, Activation, Context, OpKind, Saved};
+use wgpu_activations::{cpu, reference, Activation, Context, Mode, OpKind, Saved};
 
 // ---------------------------------------------------------------------------------------------
 // Command line
@@ -47,6 +47,20 @@ enum Command {
     /// Apply an activation (forward, derivative or fused backward) to a .npy file.
     #[command(after_help = op_list_help(), long_about = apply_long_about())]
     Apply(ApplyArgs),
+    /// Measure every activation's worst error in ULPs against the exact reference, on the GPU and
+    /// the CPU path, over the test suite's inputs (hard values, kinks, seeded random values), and
+    /// print the README's Markdown table.
+    Accuracy(AccuracyArgs),
+}
+
+#[derive(Args, Debug)]
+struct AccuracyArgs {
+    /// Seeded random inputs per op, on top of the hard values and kinks.
+    #[arg(long, default_value_t = 1 << 16)]
+    random: usize,
+    /// Measure the CPU path only (no GPU needed).
+    #[arg(long)]
+    cpu_only: bool,
 }
 
 /// Where `apply` computes.
@@ -120,6 +134,11 @@ struct ApplyArgs {
     /// pass to get the same slopes.
     #[arg(long, value_name = "N", requires = "training")]
     seed: Option<u64>,
+
+    /// prelu --backward: also write the gradient with respect to the slopes (one value per
+    /// slope: the sum over each channel of x·dy where x ≤ 0) to this float32 .npy.
+    #[arg(long, value_name = "DA.npy", requires = "backward")]
+    slope_grad: Option<PathBuf>,
 
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = Device::Gpu)]
@@ -248,7 +267,41 @@ fn one_line(s: &str) -> String {
 // Entry point
 // ---------------------------------------------------------------------------------------------
 
+thread_local! {
+    /// Set while a panic is expected and caught (parsing a hostile .npy header).
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Even a bug is reported as one `error:` line (exit code 101, Rust's panic code).
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        if QUIET_PANICS.with(|q| q.get()) {
+            return;
+        }
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error: {}{at}", one_line(&message));
+    }));
+}
+
+/// Run `f`, turning a panic into `None` without printing anything.
+fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
+    QUIET_PANICS.with(|q| q.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    QUIET_PANICS.with(|q| q.set(false));
+    r
+}
+
 fn main() -> ExitCode {
+    install_panic_hook();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return clap_failure(e),
@@ -264,6 +317,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Apply(args) => apply(&args),
+        Command::Accuracy(args) => accuracy(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -430,14 +484,6 @@ fn print_stdout(s: &str) -> Result<(), Failure> {
 // apply
 // ---------------------------------------------------------------------------------------------
 
-/// What `apply` computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    Forward,
-    Derivative,
-    Backward,
-}
-
 /// A float32 array read from a .npy file.
 struct Array {
     shape: Vec<u64>,
@@ -500,7 +546,13 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
     if mode == Mode::Backward && args.grad.is_none() {
         return Err(usage("--backward needs --grad DY.npy"));
     }
+    if op != OpKind::Prelu && args.slope_grad.is_some() {
+        return Err(usage(format!("--slope-grad applies only to prelu, not {}", op.name())));
+    }
     check_output_path(&args.output)?;
+    if let Some(path) = &args.slope_grad {
+        check_output_path(path)?;
+    }
 
     // 2. The inputs.
     let x = read_npy(&args.input)?;
@@ -539,12 +591,40 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
             x.data.len()
         )));
     }
-    // (A prelu slope gradient, ∂L/∂a_c = Σ_{x ≤ 0} x·dy per channel, would be computed here from
-    // `x.data`, `dy` and `act` when the library offers it, and written with `write_npy_atomic`
-    // to an extra `--slope-grad DA.npy` output.)
+    let slope_grad = match (&args.slope_grad, dy.as_deref()) {
+        (Some(_), Some(dy)) => Some(match args.device {
+            Device::Gpu => Context::new()?.prelu_backward(&act, &x.data, dy)?.1,
+            Device::Cpu => cpu::prelu_slope_grad(&act, &x.data, dy)?,
+            Device::Reference => reference::prelu_slope_grad(&act, &x.data, dy)?,
+        }),
+        _ => None,
+    };
 
-    // 4. The output, atomically.
+    // 4. The outputs, atomically.
+    if let (Some(path), Some(grad)) = (&args.slope_grad, &slope_grad) {
+        write_npy_atomic(path, &[grad.len() as u64], grad)?;
+    }
     write_npy_atomic(&args.output, &x.shape, &out)
+}
+
+fn accuracy(args: &AccuracyArgs) -> Result<(), Failure> {
+    let ctx = if args.cpu_only { None } else { Some(Context::new()?) };
+    if let Some(info) = ctx.as_ref().and_then(|c| c.adapter_info()) {
+        println!(
+            "GPU: {} ({:?}, {}), CPU: {} threads; {} random inputs per op plus the hard list.\n",
+            info.name,
+            info.backend,
+            info.driver_info,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            args.random
+        );
+    }
+    let mut rows = Vec::new();
+    for &op in OpKind::ALL {
+        rows.push(wgpu_activations::accuracy::measure(ctx.as_ref(), &Activation::new(op), args.random)?);
+    }
+    print!("{}", wgpu_activations::accuracy::markdown_table(&rows));
+    Ok(())
 }
 
 /// prelu's slopes from --slope or --slopes, checked against the input's shape.
@@ -644,7 +724,13 @@ fn read_npy(path: &Path) -> Result<Array, Failure> {
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
     let mut cursor = std::io::Cursor::new(&bytes[..]);
-    let header = npyz::NpyHeader::from_reader(&mut cursor)
+    // npyz multiplies the shape's dimensions unchecked; a hostile header must not crash us.
+    let header = quietly(|| npyz::NpyHeader::from_reader(&mut cursor))
+        .ok_or_else(|| {
+            usage(format!(
+                "{shown} is not a valid .npy file: its shape overflows"
+            ))
+        })?
         .map_err(|e| usage(format!("{shown} is not a valid .npy file: {e}")))?;
     let dtype = header.dtype();
     let is_f32_le = matches!(
