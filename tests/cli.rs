@@ -553,7 +553,53 @@ fn prelu_per_channel_slopes() {
             };
             assert_eq!(dx[i].to_bits(), want.to_bits(), "{device} backward [{i}]");
         }
+        // The slope gradient: per channel, the sum of x·dy where x ≤ 0 (exact here: the
+        // products and their sums are small multiples of 1/64).
+        let da = dir.path().join(format!("da_{device}.npy"));
+        let da_s = da.to_string_lossy().into_owned();
+        assert_ok(
+            &run(apply_args(
+                "prelu",
+                &xp,
+                &out,
+                &[
+                    "--slopes",
+                    &sp_s,
+                    "--backward",
+                    "--grad",
+                    &dyp_s,
+                    "--slope-grad",
+                    &da_s,
+                    "--device",
+                    device,
+                ],
+            )),
+            device,
+        );
+        let (da_shape, got) = read_npy(&da);
+        assert_eq!(da_shape, [3]);
+        let mut want = [0f32; 3];
+        for i in 0..24 {
+            if x[i] <= 0.0 {
+                want[channel(i)] += x[i] * dy[i];
+            }
+        }
+        assert_eq!(got, want, "{device} slope gradient");
     }
+    // --slope-grad belongs to prelu alone.
+    let o = run(apply_args(
+        "relu",
+        &xp,
+        &dir.path().join("r.npy"),
+        &[
+            "--backward",
+            "--grad",
+            &dyp.to_string_lossy(),
+            "--slope-grad",
+            &dir.path().join("da.npy").to_string_lossy(),
+        ],
+    ));
+    assert_eq!(o.status.code(), Some(2));
     // One custom slope for every element.
     let out = dir.path().join("y_one.npy");
     assert_ok(
@@ -845,4 +891,18 @@ fn error_runtime_no_adapter_exits_1() {
         "one error line:\n{err}"
     );
     assert!(!out.exists(), "no output on a runtime error");
+}
+
+#[test]
+fn accuracy_table_on_cpu() {
+    let o = run(["accuracy", "--cpu-only", "--random", "64"]);
+    assert_ok(&o, "accuracy");
+    let text = String::from_utf8_lossy(&o.stdout);
+    for op in wgpu_activations::OpKind::ALL {
+        assert!(
+            text.contains(&format!("| `{}` |", op.name())),
+            "no row for {}",
+            op.name()
+        );
+    }
 }
