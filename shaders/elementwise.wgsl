@@ -1,14 +1,15 @@
-// Element-wise activation kernel template. `source.rs` prepends math.wgsl and activations.wgsl
-// and fills the four double-braced tokens (workgroup size, bindings, slope, body); a token left
-// over is an error. One invocation computes one element; a dispatch of more than 65,535 workgroups folds into
-// a 2-D grid, and `row_stride` (grid width × workgroup size) turns the grid back into an index.
+// Element-wise activation kernel template. `elementwise.rs` prepends math.wgsl and
+// activations.wgsl and fills the double-braced tokens (workgroup size, bindings, slope, body,
+// loop); a token left over is an error. Tensors are read as f32 or, where every tensor is 16-byte
+// aligned, as vec4<f32>. A grid of more than 65,535 workgroups folds into 2-D, and `row_stride`
+// (grid width × workgroup size) turns it back into an index.
 
 struct TplParams {
     p: vec4<f32>,
-    // Elements in this dispatch.
+    // Array elements (f32 or vec4<f32>) in this dispatch.
     n: u32,
-    // Element offsets inside the bound ranges: bindings start at offsets aligned to the device's
-    // `min_storage_buffer_offset_alignment`, a caller's offset need only be a multiple of 4.
+    // Offsets, in array elements, inside the bound ranges: bindings start at aligned offsets, a
+    // caller's offset need only be a multiple of 4 bytes.
     off_a: u32,
     off_b: u32,
     off_out: u32,
@@ -74,14 +75,22 @@ fn tpl_rrelu_slope(index: u32) -> f32 {
     return ((tpl.p.y - tpl.p.x) * u) * math_one + tpl.p.x;
 }
 
+// One element: the op's body with NaN propagated by bit tests (implementations may assume NaN
+// never occurs, so `x != x` is not enough). `b` is dy in backward; `index` is the element's
+// position in the whole tensor (rrelu's counter, prelu's channel).
+fn tpl_apply(a: f32, b: f32, index: u32) -> f32 {
+    var p = tpl.p;
+    {{SLOPE}}
+    {{BODY}}
+}
+
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = tpl.one;
     // A grid-stride loop: the grid is sized to the device, not to the tensor, so per-workgroup
-    // overhead is paid a bounded number of times.
+    // overhead is paid a bounded number of times. `n` and the offsets count array elements
+    // (f32 or vec4<f32>).
     for (var i = wg.y * tpl.row_stride + wg.x * {{WG}}u + li; i < tpl.n; i = i + tpl.stride) {
-        var p = tpl.p;
-        {{SLOPE}}
-        {{BODY}}
+        {{LOOP}}
     }
 }

@@ -22,8 +22,9 @@ pub(crate) enum Layout {
 /// The pipeline-cache key: small, typed, and free of parameter values (those go in a uniform).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum KernelKey {
-    /// An element-wise activation kernel. `training` selects rrelu's Philox slopes.
-    Elementwise { op: OpKind, mode: Mode, layout: Layout, training: bool },
+    /// An element-wise activation kernel. `training` selects rrelu's Philox slopes; `vec4`
+    /// reads and writes four elements at a time.
+    Elementwise { op: OpKind, mode: Mode, layout: Layout, training: bool, vec4: bool },
     /// prelu's slope-gradient reduction, pass 1 (partial sums) or 2 (combine).
     PreluSlopeGrad { pass: u8 },
 }

@@ -105,18 +105,14 @@ pub(crate) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLay
 }
 
 /// The generated WGSL and bind-group layout of one element-wise kernel.
-fn build_elementwise(
-    op: OpKind,
-    mode: Mode,
-    layout: Layout,
-    training: bool,
-) -> Result<KernelSource> {
+fn build_elementwise(op: OpKind, mode: Mode, layout: Layout, training: bool, vec4: bool) -> Result<KernelSource> {
     let name = op.name();
     let label = format!(
-        "elementwise/{name}/{}{}{}",
+        "elementwise/{name}/{}{}{}{}",
         mode.name(),
         if layout == Layout::InPlace { "/in_place" } else { "" },
-        if training { "/training" } else { "" }
+        if training { "/training" } else { "" },
+        if vec4 { "/vec4" } else { "" },
     );
     let mut entries = vec![wgpu::BindGroupLayoutEntry {
         binding: 0,
@@ -128,47 +124,52 @@ fn build_elementwise(
         },
         count: None,
     }];
+    let elem = if vec4 { "vec4<f32>" } else { "f32" };
     let mut bindings = String::new();
     let in_place = layout == Layout::InPlace;
     let access = if in_place { "read_write" } else { "read" };
-    bindings += &format!("@group(0) @binding(1) var<storage, {access}> src_a: array<f32>;\n");
+    bindings += &format!("@group(0) @binding(1) var<storage, {access}> src_a: array<{elem}>;\n");
     entries.push(storage_entry(1, !in_place));
-    if mode == Mode::Backward {
-        bindings += "@group(0) @binding(2) var<storage, read> src_b: array<f32>;\n";
+    let backward = mode == Mode::Backward;
+    if backward {
+        bindings += &format!("@group(0) @binding(2) var<storage, read> src_b: array<{elem}>;\n");
         entries.push(storage_entry(2, true));
     }
     if !in_place {
-        bindings += "@group(0) @binding(3) var<storage, read_write> dst: array<f32>;\n";
+        bindings += &format!("@group(0) @binding(3) var<storage, read_write> dst: array<{elem}>;\n");
         entries.push(storage_entry(3, false));
     }
     let slope = match op {
         OpKind::Prelu => {
             bindings += "@group(0) @binding(4) var<storage, read> slopes: array<f32>;\n";
             entries.push(storage_entry(4, true));
-            "p.x = slopes[((tpl.base + i) / tpl.inner) % tpl.channels];"
+            "p.x = slopes[(index / tpl.inner) % tpl.channels];"
         }
-        OpKind::Rrelu if training => "p.x = tpl_rrelu_slope(tpl.base + i);",
+        OpKind::Rrelu if training => "p.x = tpl_rrelu_slope(index);",
         _ => "",
     };
-    let store = if in_place { "src_a[tpl.off_a + i]" } else { "dst[tpl.off_out + i]" };
     let body = match mode {
-        Mode::Forward => format!(
-            "let x = src_a[tpl.off_a + i];\n    {store} = select({name}_fwd(x, p), x, tpl_is_nan(x));"
-        ),
-        Mode::Derivative => format!(
-            "let x = src_a[tpl.off_a + i];\n    {store} = select({name}_der(x, p), x, tpl_is_nan(x));"
-        ),
+        Mode::Forward => format!("return select({name}_fwd(a, p), a, tpl_is_nan(a));"),
+        Mode::Derivative => format!("return select({name}_der(a, p), a, tpl_is_nan(a));"),
         Mode::Backward => format!(
-            "let s = src_a[tpl.off_a + i];\n    let dy = src_b[tpl.off_b + i];\n    \
-             var r = dy * {name}_bwd(s, p);\n    r = select(r, s, tpl_is_nan(s));\n    \
-             {store} = select(r, dy, tpl_is_nan(dy));"
+            "var r = b * {name}_bwd(a, p);\n    r = select(r, a, tpl_is_nan(a));\n    return select(r, b, tpl_is_nan(b));"
         ),
+    };
+    let store = if in_place { "src_a[tpl.off_a + i]" } else { "dst[tpl.off_out + i]" };
+    let b = if backward { "src_b[tpl.off_b + i]" } else if vec4 { "vec4<f32>()" } else { "0.0" };
+    let lp = if vec4 {
+        format!(
+            "let a = src_a[tpl.off_a + i];\n        let b = {b};\n        let k = tpl.base + 4u * i;\n        \
+             {store} = vec4<f32>(tpl_apply(a.x, b.x, k), tpl_apply(a.y, b.y, k + 1u), tpl_apply(a.z, b.z, k + 2u), tpl_apply(a.w, b.w, k + 3u));"
+        )
+    } else {
+        format!("{store} = tpl_apply(src_a[tpl.off_a + i], {b}, tpl.base + i);")
     };
     let wg = ELEMENTWISE_WG.to_string();
     let template = source::fill(
         &label,
         source::ELEMENTWISE,
-        &[("WG", &wg), ("BINDINGS", &bindings), ("SLOPE", slope), ("BODY", &body)],
+        &[("WG", &wg), ("BINDINGS", &bindings), ("SLOPE", slope), ("BODY", &body), ("LOOP", &lp)],
     )?;
     let wgsl = format!("{}\n{}\n{}", source::MATH, source::ACTIVATIONS, template);
     Ok(KernelSource { label, wgsl, entries, entry_point: "main" })
@@ -277,41 +278,63 @@ impl Context {
         }
         let layout = if out.is_some() { Layout::OutOfPlace } else { Layout::InPlace };
         let training = act.op() == OpKind::Rrelu && act.seed().is_some();
-        let key = KernelKey::Elementwise { op: act.op(), mode, layout, training };
-        let kernel = self.kernel(key, || build_elementwise(act.op(), mode, layout, training))?;
+        // vec4 loads and stores where every tensor starts on a 16-byte boundary; the scalar kernel
+        // takes the remaining 1-3 elements, and every tensor that is only 4-byte aligned.
+        let vec4 = [Some(a), b, out].iter().flatten().all(|t| t.offset % 16 == 0);
+        let op = act.op();
+        let kernel = |vec4| {
+            self.kernel(KernelKey::Elementwise { op, mode, layout, training, vec4 }, || {
+                build_elementwise(op, mode, layout, training, vec4)
+            })
+        };
+        let scalar_kernel = kernel(false)?;
+        let vec4_kernel = if vec4 { Some(kernel(true)?) } else { None };
         let label = format!("elementwise/{}/{}", act.op().name(), mode.name());
 
         let limits = self.limits();
-        let align = limits.min_storage_buffer_offset_alignment.max(4) as u64;
-        let max_binding = self.max_binding_bytes();
-        // Each dispatch binds at most `max_binding` bytes, including up to `align` bytes of slack.
-        let chunk = (((max_binding - align) / 4) as usize).max(1);
+        // Bindings start at multiples of the device's alignment and of 16 bytes (for vec4).
+        let align = (limits.min_storage_buffer_offset_alignment as u64).max(16);
+        // Each dispatch binds at most the binding limit, slack included; a multiple of 4 elements
+        // keeps every chunk's start 16-byte aligned.
+        let chunk = ((self.max_binding_bytes().saturating_sub(align) / 4) as usize / 4 * 4).max(4);
         let seed = act.seed().unwrap_or(0);
         let max_groups = self.max_elementwise_groups();
         let p = act.kernel_params();
         let ubo_stride = (std::mem::size_of::<TplParams>() as u64).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
 
+        // The dispatches: (first element, elements, vec4?).
+        let mut plan = Vec::new();
+        for start in (0..n).step_by(chunk) {
+            let count = chunk.min(n - start);
+            let wide = if vec4 { count / 4 * 4 } else { 0 };
+            if wide > 0 {
+                plan.push((start, wide, true));
+            }
+            if count > wide {
+                plan.push((start + wide, count - wide, false));
+            }
+        }
+
         self.scoped(&label, || {
-            let starts: Vec<usize> = (0..n).step_by(chunk).collect();
-            // Binding offsets aligned down; the kernel skips `off_*` elements of slack.
-            let bind = |t: &Tensor, start: usize, count: usize| -> (u64, u64, u32) {
+            // Binding offsets aligned down; the kernel skips `off_*` array elements of slack.
+            let bind = |t: &Tensor, start: usize, count: usize, width: u64| -> (u64, u64, u32) {
                 let byte = t.offset + start as u64 * 4;
                 let aligned = byte / align * align;
-                let slack = (byte - aligned) / 4;
-                (aligned, (slack + count as u64) * 4, slack as u32)
+                ((aligned), byte - aligned + count as u64 * 4, ((byte - aligned) / (4 * width)) as u32)
             };
-            let mut ubo = vec![0u8; (ubo_stride * starts.len() as u64) as usize];
-            let mut dispatches = Vec::with_capacity(starts.len());
-            for (k, &start) in starts.iter().enumerate() {
-                let count = chunk.min(n - start);
-                let groups = (count as u32).div_ceil(ELEMENTWISE_WG).min(max_groups);
+            let mut ubo = vec![0u8; (ubo_stride * plan.len() as u64) as usize];
+            let mut dispatches = Vec::with_capacity(plan.len());
+            for (k, &(start, count, wide)) in plan.iter().enumerate() {
+                let width = if wide { 4 } else { 1 };
+                let items = (count / width as usize) as u32;
+                let groups = items.div_ceil(ELEMENTWISE_WG).min(max_groups);
                 let (gx, gy) = grid(groups, limits.max_compute_workgroups_per_dimension);
-                let ba = bind(&a, start, count);
-                let bb = b.map(|t| bind(&t, start, count));
-                let bo = out.map(|t| bind(&t, start, count));
+                let ba = bind(&a, start, count, width);
+                let bb = b.map(|t| bind(&t, start, count, width));
+                let bo = out.map(|t| bind(&t, start, count, width));
                 let params = TplParams {
                     p,
-                    n: count as u32,
+                    n: items,
                     off_a: ba.2,
                     off_b: bb.map_or(0, |x| x.2),
                     off_out: bo.map_or(0, |x| x.2),
@@ -326,15 +349,16 @@ impl Context {
                 };
                 let at = k * ubo_stride as usize;
                 ubo[at..at + std::mem::size_of::<TplParams>()].copy_from_slice(bytemuck::bytes_of(&params));
-                dispatches.push((ba, bb, bo, gx, gy));
+                dispatches.push((ba, bb, bo, gx, gy, wide));
             }
+            let device = self.device();
             let ubo = wgpu::util::DeviceExt::create_buffer_init(
-                &self.device().clone(),
+                device,
                 &wgpu::util::BufferInitDescriptor { label: Some(&label), contents: &ubo, usage: wgpu::BufferUsages::UNIFORM },
             );
             let slopes = (act.op() == OpKind::Prelu).then(|| {
                 wgpu::util::DeviceExt::create_buffer_init(
-                    &self.device().clone(),
+                    device,
                     &wgpu::util::BufferInitDescriptor {
                         label: Some("prelu slopes"),
                         contents: bytemuck::cast_slice(act.slopes()),
@@ -342,20 +366,17 @@ impl Context {
                     },
                 )
             });
+            fn buf(binding: u32, buffer: &wgpu::Buffer, (offset, size, _): (u64, u64, u32)) -> wgpu::BindGroupEntry<'_> {
+                wgpu::BindGroupEntry {
+                    binding,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: wgpu::BufferSize::new(size) }),
+                }
+            }
             let groups: Vec<_> = dispatches
                 .iter()
                 .enumerate()
-                .map(|(k, (ba, bb, bo, _, _))| {
-                    fn buf(binding: u32, buffer: &wgpu::Buffer, (offset, size, _): (u64, u64, u32)) -> wgpu::BindGroupEntry<'_> {
-                        wgpu::BindGroupEntry {
-                            binding,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer,
-                                offset,
-                                size: wgpu::BufferSize::new(size),
-                            }),
-                        }
-                    }
+                .map(|(k, (ba, bb, bo, _, _, wide))| {
+                    let kernel = if *wide { vec4_kernel.as_ref().unwrap_or(&scalar_kernel) } else { &scalar_kernel };
                     let mut entries = vec![
                         buf(0, &ubo, (k as u64 * ubo_stride, std::mem::size_of::<TplParams>() as u64, 0)),
                         buf(1, a.buffer, *ba),
@@ -369,16 +390,17 @@ impl Context {
                     if let Some(s) = &slopes {
                         entries.push(wgpu::BindGroupEntry { binding: 4, resource: s.as_entire_binding() });
                     }
-                    self.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some(&label),
                         layout: &kernel.layout,
                         entries: &entries,
-                    })
+                    });
+                    (group, &kernel.pipeline)
                 })
                 .collect();
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&label), timestamp_writes: None });
-            pass.set_pipeline(&kernel.pipeline);
-            for (group, (_, _, _, gx, gy)) in groups.iter().zip(&dispatches) {
+            for ((group, pipeline), (_, _, _, gx, gy, _)) in groups.iter().zip(&dispatches) {
+                pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, group, &[]);
                 pass.dispatch_workgroups(*gx, *gy, 1);
             }
