@@ -3,7 +3,9 @@
 //! - `fwd(x, p)`: `f(x)`;
 //! - `der(x, p)`: `f'(x)`;
 //! - `bwd(s, p)`: the factor the fused backward multiplies `dy` by, from the saved tensor `s`
-//!   (`x`, or `y` for ops whose [`Saved`](crate::Saved) is `Output`).
+//!   (`x`, or `y` for ops whose [`Saved`](crate::Saved) is `Output`);
+//! - `bwd_dy(s, dy, p)`: the fused backward itself, `dy·bwd(s, p)` except for squared_relu, which
+//!   forms `2·(dy·x)` so that it does not overflow where `2x` alone would.
 //!
 //! `p` is the parameter vector in [`Spec::params`](crate::Spec::params) order; for `leaky_relu`,
 //! `prelu` and `rrelu` the caller puts the element's slope in `p[0]`. NaN inputs are handled by
@@ -11,6 +13,7 @@
 //! order of operations, are in `shaders/activations.wgsl`.
 
 /// Expands `$body` once per op with `$m` naming that op's module.
+#[rustfmt::skip]
 macro_rules! dispatch_op {
     ($op:expr, $m:ident => $body:expr) => {{
         use $crate::activation::OpKind as K;
@@ -47,14 +50,415 @@ macro_rules! dispatch_op {
 }
 pub(crate) use dispatch_op;
 
+use crate::fastmath::*;
+
+// ---------------------------------------------------------------------------------------------
+// Piecewise-linear ops: one rounding at most, so correctly rounded.
+
 pub mod relu {
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        if x > 0.0 { x } else { 0.0 }
+        if x > 0.0 {
+            x
+        } else {
+            0.0
+        }
     }
     #[inline(always)]
     pub fn der(x: f32, _p: [f32; 4]) -> f32 {
-        if x > 0.0 { 1.0 } else { 0.0 }
+        if x > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod relu6 {
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let y = if x > 0.0 { x } else { 0.0 };
+        if x < 6.0 {
+            y
+        } else {
+            6.0
+        }
+    }
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        if x > 0.0 && x < 6.0 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+/// `x > 0 ? x : p0·x` with `p0` the element's slope (shared by leaky_relu, prelu, rrelu). An
+/// infinite `x` is never multiplied: `p0·(−∞)` is selected as `∓∞` (or 0 for a zero slope).
+#[inline(always)]
+fn slope_fwd(x: f32, p0: f32) -> f32 {
+    let y = p0 * finite(x);
+    let inf = f32::from_bits(0x7f80_0000 | ((p0.to_bits() ^ x.to_bits()) & 0x8000_0000));
+    let y = if is_inf(x) {
+        if p0 == 0.0 {
+            0.0
+        } else {
+            inf
+        }
+    } else {
+        y
+    };
+    if x > 0.0 {
+        x
+    } else {
+        y
+    }
+}
+
+#[inline(always)]
+fn slope_der(x: f32, p0: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else {
+        p0
+    }
+}
+
+pub mod leaky_relu {
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        super::slope_fwd(x, p[0])
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        super::slope_der(x, p[0])
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod prelu {
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        super::slope_fwd(x, p[0])
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        super::slope_der(x, p[0])
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod rrelu {
+    /// `x ≥ 0 ? x : a·x` (equal to `x > 0 ? …` in value: both give 0 at 0).
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        super::slope_fwd(x, p[0])
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        super::slope_der(x, p[0])
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod hardtanh {
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        let y = if x < p[0] { p[0] } else { x };
+        if x > p[1] {
+            p[1]
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        if x > p[0] && x < p[1] {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod hardshrink {
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        if x > p[0] || x < -p[0] {
+            x
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        if x > p[0] || x < -p[0] {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod softshrink {
+    use crate::fastmath::*;
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let y = if xs < -p[0] { xs + p[0] } else { 0.0 };
+        let y = if xs > p[0] { xs - p[0] } else { y };
+        if is_inf(x) {
+            x
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        if x > p[0] || x < -p[0] {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod threshold {
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        if x > p[0] {
+            x
+        } else {
+            p[1]
+        }
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        if x > p[0] {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+/// `(h + l)/6` correctly rounded (ties to even) for a TwoSum pair: a quotient `q`, the exact
+/// residual `r = h + l − 6q` (TwoProd), the correction `r/6` itself correctly rounded (one refinement
+/// step, no division), and a single final addition. Ties are exact midpoints `q ± ulp/2` that the
+/// last addition rounds to even; otherwise the result is at least ulp/12 away from a midpoint,
+/// far more than the correction's error (checked exhaustively over (−3, 3)).
+#[inline(always)]
+fn div6(h: f32, l: f32) -> f32 {
+    let q = h * INV6;
+    let (p, e) = two_prod(q, 6.0);
+    let r = ((h - p) - e) + l;
+    let c = r * INV6;
+    let (p2, e2) = two_prod(c, 6.0);
+    let c = ((r - p2) - e2).mul_add(INV6, c);
+    q + c
+}
+
+pub mod hardsigmoid {
+    use crate::fastmath::*;
+    /// `(x + 3)/6` on (−3, 3), correctly rounded: `x + 3` exact as a TwoSum pair, then [`div6`].
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let (h, l) = two_sum(xs, 3.0);
+        let y = super::div6(h, l);
+        let y = if xs <= -3.0 { 0.0 } else { y };
+        if xs >= 3.0 {
+            1.0
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        if x > -3.0 && x < 3.0 {
+            INV6
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod hardswish {
+    use crate::fastmath::*;
+    /// `x·(x + 3)/6` on (−3, 3) from the exact pair `x + 3` and an exact product: ≤ 0.5 ULP + ε.
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let xc = xs.clamp(-3.0, 3.0);
+        let (sh, sl) = two_sum(xc, 3.0);
+        let (ph, pl) = two_prod(xc, sh);
+        let y = super::div6(ph, xc.mul_add(sl, pl));
+        let y = if xs <= -3.0 { 0.0 } else { y };
+        if xs >= 3.0 {
+            x
+        } else {
+            y
+        }
+    }
+    /// `(2x + 3)/6` on [−3, 3], nearly correctly rounded.
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let xc = finite(x).clamp(-3.0, 3.0);
+        let (h, l) = two_sum(2.0 * xc, 3.0);
+        let y = super::div6(h, l);
+        let y = if x < -3.0 { 0.0 } else { y };
+        if x > 3.0 {
+            1.0
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod squared_relu {
+    use crate::fastmath::*;
+    /// `x²` (one rounding), `+∞` selected from 2^64 on.
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let y = if xs > 0.0 { xs * xs } else { 0.0 };
+        if xs >= 18_446_744_073_709_551_616.0 {
+            INF
+        } else {
+            y
+        }
+    }
+    /// The fused backward `dy·2·max(x, 0)` formed as `2·(dy·x)` (one rounding): `dy·bwd(x)`
+    /// would overflow where `2x` does although the product may not (|dy| < 1, x > 2^127).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(s);
+        let y = if xs > 0.0 { 2.0 * (dy * xs) } else { 0.0 };
+        if is_inf(s) && s > 0.0 {
+            dy * s
+        } else {
+            y
+        }
+    }
+    /// `2x`, `+∞` from 2^127 on.
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let y = if xs > 0.0 { 2.0 * xs } else { 0.0 };
+        if xs >= 1.701_411_8e38 {
+            INF
+        } else {
+            y
+        }
     }
     #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
@@ -62,45 +466,837 @@ pub mod relu {
     }
 }
 
-// PLACEHOLDER (lead): naive bodies so the crate compiles while the numerics are written; the
-// numerics helper replaces everything below.
-macro_rules! naive {
-    ($name:ident, |$x:ident, $p:ident| $f:expr, |$dx:ident, $dp:ident| $d:expr) => {
-        pub mod $name {
-            #[allow(unused_variables)]
-            #[inline(always)]
-            pub fn fwd($x: f32, $p: [f32; 4]) -> f32 { $f }
-            #[allow(unused_variables)]
-            #[inline(always)]
-            pub fn der($dx: f32, $dp: [f32; 4]) -> f32 { $d }
-            #[inline(always)]
-            pub fn bwd(s: f32, p: [f32; 4]) -> f32 { der(s, p) }
+// ---------------------------------------------------------------------------------------------
+// Exponential family.
+
+pub mod elu {
+    use crate::fastmath::*;
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        let (eh, el) = expm1_dd(finite(x).min(0.0), 0.0);
+        let y = mul_dd(p[0], 0.0, eh, el);
+        if x > 0.0 {
+            x
+        } else {
+            y
         }
-    };
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        let (k, s, t) = exp_core(finite(x).min(0.0), 0.0);
+        let y = scale_mul_dd(s, t, k, p[0], 0.0);
+        if x > 0.0 {
+            1.0
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
 }
-naive!(relu6, |x, p| x.clamp(0.0, 6.0), |x, p| if x > 0.0 && x < 6.0 { 1.0 } else { 0.0 });
-naive!(leaky_relu, |x, p| if x > 0.0 { x } else { p[0] * x }, |x, p| if x > 0.0 { 1.0 } else { p[0] });
-naive!(rrelu, |x, p| if x >= 0.0 { x } else { p[0] * x }, |x, p| if x > 0.0 { 1.0 } else { p[0] });
-naive!(prelu, |x, p| if x > 0.0 { x } else { p[0] * x }, |x, p| if x > 0.0 { 1.0 } else { p[0] });
-naive!(elu, |x, p| if x > 0.0 { x } else { p[0] * x.exp_m1() }, |x, p| if x > 0.0 { 1.0 } else { p[0] * x.exp() });
-naive!(selu, |x, p| 1.050_701 * if x > 0.0 { x } else { 1.673_263_2 * x.exp_m1() }, |x, p| 1.050_701 * if x > 0.0 { 1.0 } else { 1.673_263_2 * x.exp() });
-naive!(celu, |x, p| if x > 0.0 { x } else { p[0] * (x / p[0]).exp_m1() }, |x, p| if x > 0.0 { 1.0 } else { (x / p[0]).exp() });
-naive!(gelu, |x, p| x * 0.5 * (1.0 + (x as f64 / 2f64.sqrt()).tanh() as f32), |x, p| 0.5);
-naive!(gelu_tanh, |x, p| 0.5 * x * (1.0 + (0.797_884_6 * (x + 0.044715 * x * x * x)).tanh()), |x, p| 0.5);
-naive!(sigmoid, |x, p| 1.0 / (1.0 + (-x).exp()), |x, p| { let s = 1.0 / (1.0 + (-x).exp()); s * (1.0 - s) });
-naive!(logsigmoid, |x, p| -((-x).exp().ln_1p()), |x, p| 1.0 / (1.0 + x.exp()));
-naive!(hardsigmoid, |x, p| (x / 6.0 + 0.5).clamp(0.0, 1.0), |x, p| if x > -3.0 && x < 3.0 { 1.0 / 6.0 } else { 0.0 });
-naive!(tanh, |x, p| x.tanh(), |x, p| 1.0 - x.tanh() * x.tanh());
-naive!(hardtanh, |x, p| x.clamp(p[0], p[1]), |x, p| if x > p[0] && x < p[1] { 1.0 } else { 0.0 });
-naive!(softsign, |x, p| x / (1.0 + x.abs()), |x, p| 1.0 / ((1.0 + x.abs()) * (1.0 + x.abs())));
-naive!(softplus, |x, p| if x * p[0] > p[1] { x } else { (x * p[0]).exp().ln_1p() / p[0] }, |x, p| 1.0 / (1.0 + (-x * p[0]).exp()));
-naive!(silu, |x, p| x / (1.0 + (-x).exp()), |x, p| 0.5);
-naive!(mish, |x, p| x * x.exp().ln_1p().tanh(), |x, p| 0.5);
-naive!(hardswish, |x, p| x * (x + 3.0).clamp(0.0, 6.0) / 6.0, |x, p| if x < -3.0 { 0.0 } else if x <= 3.0 { x / 3.0 + 0.5 } else { 1.0 });
-naive!(tanhshrink, |x, p| x - x.tanh(), |x, p| x.tanh() * x.tanh());
-naive!(hardshrink, |x, p| if x.abs() > p[0] { x } else { 0.0 }, |x, p| if x.abs() > p[0] { 1.0 } else { 0.0 });
-naive!(softshrink, |x, p| if x > p[0] { x - p[0] } else if x < -p[0] { x + p[0] } else { 0.0 }, |x, p| if x.abs() > p[0] { 1.0 } else { 0.0 });
-naive!(threshold, |x, p| if x > p[0] { x } else { p[1] }, |x, p| if x > p[0] { 1.0 } else { 0.0 });
-naive!(quick_gelu, |x, p| x / (1.0 + (-1.702 * x).exp()), |x, p| 0.5);
-naive!(swish, |x, p| x / (1.0 + (-p[0] * x).exp()), |x, p| 0.5);
-naive!(squared_relu, |x, p| if x > 0.0 { x * x } else { 0.0 }, |x, p| if x > 0.0 { 2.0 * x } else { 0.0 });
+
+pub mod selu {
+    use crate::fastmath::*;
+    /// `scale·x` or `scale·α·expm1(x)` with the constants as double-floats (one rounding).
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let (eh, el) = expm1_dd(xs.min(0.0), 0.0);
+        let neg = mul_dd(SELU_SA_HI, SELU_SA_LO, eh, el);
+        let big = xs > 18_446_744_073_709_551_616.0;
+        let xsc = xs * if big { 2.328_306_4e-10 } else { 1.0 };
+        let pos = mul_dd(SELU_SCALE_HI, SELU_SCALE_LO, xsc, 0.0)
+            * if big { 4_294_967_296.0 } else { 1.0 };
+        let y = if xs > 0.0 { pos } else { neg };
+        if xs >= SELU_OVERFLOW {
+            INF
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let (k, s, t) = exp_core(finite(x).min(0.0), 0.0);
+        let neg = scale_mul_dd(s, t, k, SELU_SA_HI, SELU_SA_LO);
+        if x > 0.0 {
+            SELU_SCALE_HI
+        } else {
+            neg
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod celu {
+    use crate::fastmath::*;
+    /// `x/α` as a double-float for `x ≤ 0` (clamped where `e^(x/α)` has long vanished, so nothing
+    /// overflows).
+    #[inline(always)]
+    fn q(x: f32, alpha: f32) -> (f32, f32) {
+        let xn = finite(x).clamp(-1.0e30, 0.0);
+        let q = div(xn, alpha).clamp(-1.0e4, 1.0e4);
+        let (p, e) = two_prod(q, alpha);
+        (q, ((xn - p) - e) / alpha)
+    }
+    /// `α·expm1(x/α)` for `x ≤ 0`.
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        let (qh, ql) = q(x, p[0]);
+        let (eh, el) = expm1_dd(qh, ql);
+        let y = mul_dd(p[0], 0.0, eh, el);
+        if x > 0.0 {
+            x
+        } else {
+            y
+        }
+    }
+    /// `e^(x/α)` for `x ≤ 0`.
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        let (qh, ql) = q(x, p[0]);
+        let (k, s, t) = exp_core(qh, ql);
+        let y = scale2(s + t, k);
+        if x > 0.0 {
+            1.0
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logistic family.
+
+pub mod sigmoid {
+    use crate::fastmath::*;
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let g = sig_parts(finite(x).abs(), 0.0);
+        if x >= 0.0 {
+            g.p
+        } else {
+            g.q
+        }
+    }
+    /// `σ(x)·σ(−x)` from the double-float pieces.
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let g = sig_parts(finite(x).abs(), 0.0);
+        mul_dd(g.p, g.pl, g.q, g.ql)
+    }
+    /// From the output: `y·(1 − y) = (y − y²)` with `y²` exact (TwoProd): one rounding for
+    /// `y ≥ 1/2` (`y − p` is exact), about 0.5 ULP below;
+    /// `−∞` selected where `y²` overflows.
+    #[inline(always)]
+    pub fn bwd(s: f32, _p: [f32; 4]) -> f32 {
+        let ys = finite(s);
+        let yc = ys.clamp(-18_446_742_974_197_923_840.0, 18_446_742_974_197_923_840.0);
+        let (p, e) = two_prod(yc, yc);
+        let r = (yc - p) - e;
+        if ys.abs() >= 18_446_744_073_709_551_616.0 {
+            -INF
+        } else {
+            r
+        }
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod logsigmoid {
+    use crate::fastmath::*;
+    /// `min(x, 0) − log1p(e^−|x|)`.
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let (k, s, t) = exp_core(-xs.abs(), 0.0);
+        let (m, ml) = fast_two_sum(s, t);
+        let l = log1p_dd(scale2(m, k), scale2(ml, k));
+        let y = if xs < 0.0 { xs - l } else { -l };
+        if is_inf(x) && x < 0.0 {
+            x
+        } else {
+            y
+        }
+    }
+    /// `σ(−x)`.
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let g = sig_parts(finite(x).abs(), 0.0);
+        if x >= 0.0 {
+            g.q
+        } else {
+            g.p
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+/// `β·x` as a double-float, `x` clamped to ±2^64 (every result has saturated long before, and
+/// the product cannot overflow for any reasonable β).
+#[inline(always)]
+fn beta_x(x: f32, beta: f32) -> (f32, f32) {
+    two_prod(
+        beta,
+        finite(x).clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0),
+    )
+}
+
+pub mod softplus {
+    use crate::fastmath::*;
+    /// `z > threshold ? x : log1p(e^z)/β` with `z = β·x` a double-float; for `z > 0`,
+    /// `log1p(e^z) = z + log1p(e^−z)` and `z/β = x` exactly, so the result is `x + log1p(e^−|z|)/β`.
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::beta_x(x, p[0]);
+        let al = if zh < 0.0 { -zl } else { zl };
+        let (k, s, t) = exp_core(-zh.abs(), -al);
+        let (m, ml) = fast_two_sum(s, t);
+        let l = div(log1p_dd(scale2(m, k), scale2(ml, k)), p[0]);
+        let y = if zh > 0.0 { finite(x) + l } else { l };
+        if zh > p[1] || (is_inf(x) && zh > 0.0) {
+            x
+        } else {
+            y
+        }
+    }
+    /// `z > threshold ? 1 : σ(z)`.
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::beta_x(x, p[0]);
+        let g = sig_parts(zh.abs(), if zh < 0.0 { -zl } else { zl });
+        let y = if zh >= 0.0 { g.p } else { g.q };
+        if zh > p[1] {
+            1.0
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+/// `σ(z)` and `σ(−z)` as double-floats `(s, sl, c, cl)` from [`Sig`].
+#[inline(always)]
+fn sig_pm(zh: f32, g: Sig) -> (f32, f32, f32, f32) {
+    let pos = zh >= 0.0;
+    (
+        if pos { g.p } else { g.q },
+        if pos { g.pl } else { g.ql },
+        if pos { g.q } else { g.p },
+        if pos { g.ql } else { g.pl },
+    )
+}
+
+/// `x·σ(z)` for `z = zh + zl` (a double-float multiple of `x`): silu, swish, quick_gelu and
+/// gelu_tanh. Below `z = −64`, `σ(z) = e^z` to 2^-92 and the product is formed by
+/// [`scale_mul_dd`] so that it survives where `e^z` alone would be subnormal.
+#[inline(always)]
+fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
+    let xs = finite(x);
+    let a = zh.abs();
+    let g = sig_parts(a, if zh < 0.0 { -zl } else { zl });
+    let (s, sl, _, _) = sig_pm(zh, g);
+    let y = mul_dd(
+        xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0),
+        0.0,
+        s,
+        sl,
+    );
+    let y = if xs.abs() > 18_446_744_073_709_551_616.0 {
+        xs * s
+    } else {
+        y
+    };
+    let y = if zh < -64.0 {
+        scale_mul_dd(g.m, g.ml, g.k, xs, 0.0)
+    } else {
+        y
+    };
+    if is_inf(x) && zh > 0.0 {
+        x
+    } else {
+        y
+    }
+}
+
+/// `σ(z)·(1 + g·σ(−z))` — the derivative of `x·σ(z(x))` with `g = x·z'` (a double-float; `g = z`
+/// for swish) — from double-float pieces; `e^z·(1 + g)` below `z = −64`.
+#[inline(always)]
+fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, gl: f32) -> f32 {
+    let a = zh.abs();
+    let g = sig_parts(a, if zh < 0.0 { -zl } else { zl });
+    let (s, sl, c, cl) = sig_pm(zh, g);
+    let (p, e) = two_prod(gh, c);
+    let (bh, bl) = two_sum(1.0, p);
+    let bl = bl + (e + gh.mul_add(cl, gl * c));
+    let y = mul_dd(s, sl, bh, bl);
+    let (vh, vl) = two_sum(1.0, gh);
+    if zh < -64.0 {
+        scale_mul_dd(g.m, g.ml, g.k, vh, vl + gl)
+    } else {
+        y
+    }
+}
+
+/// `σ(z)·(1 + z·σ(−z))`, the derivative of `x·σ(βx)` in `z = βx` (silu, swish, quick_gelu): the
+/// root polynomial within 1/2 of its zero `z0 ≈ −1.2785`, [`x_sigmoid_der`] elsewhere.
+#[inline(always)]
+fn swish_der_z(zh: f32, zl: f32) -> f32 {
+    let dh = zh - SWISH_ROOT_HI;
+    let dl = zl - SWISH_ROOT_LO;
+    let dc = dh.clamp(-1.0, 1.0);
+    let r = SWISH_ROOT_Q8
+        .mul_add(dc, SWISH_ROOT_Q7)
+        .mul_add(dc, SWISH_ROOT_Q6)
+        .mul_add(dc, SWISH_ROOT_Q5)
+        .mul_add(dc, SWISH_ROOT_Q4)
+        .mul_add(dc, SWISH_ROOT_Q3)
+        .mul_add(dc, SWISH_ROOT_Q2);
+    let near = root_eval(
+        dc,
+        dl,
+        SWISH_ROOT_Q0_HI,
+        SWISH_ROOT_Q0_LO,
+        SWISH_ROOT_Q1_HI,
+        SWISH_ROOT_Q1_LO,
+        r,
+    );
+    let far = x_sigmoid_der(zh, zl, zh, zl);
+    if dh.abs() <= 0.5 {
+        near
+    } else {
+        far
+    }
+}
+
+/// `1.702·x` as a double-float (1.702 is the real constant, split in two f32).
+#[inline(always)]
+fn quick_gelu_z(x: f32) -> (f32, f32) {
+    let xc = finite(x).clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0);
+    let (h, l) = two_prod(xc, QUICK_GELU_C_HI);
+    (h, xc.mul_add(QUICK_GELU_C_LO, l))
+}
+
+pub mod silu {
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::beta_x(x, 1.0);
+        super::x_sigmoid(x, zh, zl)
+    }
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::beta_x(x, 1.0);
+        super::swish_der_z(zh, zl)
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod swish {
+    #[inline(always)]
+    pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::beta_x(x, p[0]);
+        super::x_sigmoid(x, zh, zl)
+    }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::beta_x(x, p[0]);
+        super::swish_der_z(zh, zl)
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod quick_gelu {
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::quick_gelu_z(x);
+        super::x_sigmoid(x, zh, zl)
+    }
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::quick_gelu_z(x);
+        super::swish_der_z(zh, zl)
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hyperbolic family.
+
+pub mod tanh {
+    use crate::fastmath::*;
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        tanh(x)
+    }
+    /// `1 − tanh²`: `1 − t²` by fma below 1/2, `4pq` from `u = e^−2|x|` above (no cancellation).
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let (th, tl, g) = tanh_dd(finite(x).abs().min(64.0));
+        let small = (-th).mul_add(th, 1.0) - 2.0 * th * tl;
+        let big = 4.0 * mul_dd(g.p, g.pl, g.q, g.ql);
+        if th < 0.5 {
+            small
+        } else {
+            big
+        }
+    }
+    /// From the output: `(1 − y)(1 + y) = 1 − y²` with `y²` exact (TwoProd).
+    #[inline(always)]
+    pub fn bwd(s: f32, _p: [f32; 4]) -> f32 {
+        let ys = finite(s);
+        let yc = ys.clamp(-18_446_742_974_197_923_840.0, 18_446_742_974_197_923_840.0);
+        let (p, e) = two_prod(yc, yc);
+        let r = (1.0 - p) - e;
+        if ys.abs() >= 18_446_744_073_709_551_616.0 {
+            -INF
+        } else {
+            r
+        }
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod tanhshrink {
+    use crate::fastmath::*;
+    /// `x³·P(x²)` below 1 (no cancellation; the last two Horner steps and `x³` in double-float),
+    /// `(|x| − 1) + 2u/(1 + u)` above (`|x| − 1` exact, `u = e^−2|x|`).
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let a = xs.abs().min(64.0);
+        let (sh, sl) = two_prod(a, a);
+        let r = TANHSHRINK_P7
+            .mul_add(sh, TANHSHRINK_P6)
+            .mul_add(sh, TANHSHRINK_P5)
+            .mul_add(sh, TANHSHRINK_P4)
+            .mul_add(sh, TANHSHRINK_P3)
+            .mul_add(sh, TANHSHRINK_P2);
+        let (th, tl) = fast_two_sum(TANHSHRINK_P1_HI, sh * r);
+        let tl = tl + TANHSHRINK_P1_LO;
+        let (uh, ul) = two_prod(sh, th);
+        let ul = ul + sh.mul_add(tl, sl * th);
+        let (ph, pl) = fast_two_sum(TANHSHRINK_P0_HI, uh);
+        let pl = pl + (ul + TANHSHRINK_P0_LO);
+        let (ch, cl) = two_prod(a, sh);
+        let cl = a.mul_add(sl, cl);
+        let small = mul_dd(ch, cl, ph, pl);
+        let g = sig_parts(2.0 * a, 0.0);
+        let (bh, bl) = two_sum(a - 1.0, 2.0 * g.q);
+        let big = bh + 2.0f32.mul_add(g.ql, bl);
+        let y = copysign(if a < 1.0 { small } else { big }, xs);
+        let y = if xs.abs() > 64.0 {
+            xs - copysign(1.0, xs)
+        } else {
+            y
+        };
+        if is_inf(x) {
+            x
+        } else {
+            y
+        }
+    }
+    /// `tanh²(x)` from the double-float `tanh`.
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let (th, tl, _) = tanh_dd(finite(x).abs().min(64.0));
+        mul_dd(th, tl, th, tl)
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod softsign {
+    use crate::fastmath::*;
+    /// `x/(1 + |x|)` with the denominator exact as a TwoSum pair and the quotient refined (`x`
+    /// clamped to ±2^50, where the result is ±1 already).
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x).clamp(-1.125_899_9e15, 1.125_899_9e15);
+        let (dh, dl) = two_sum(1.0, xs.abs());
+        div_dd(xs, 0.0, dh, dl)
+    }
+    /// `r²` with `r = 1/(1 + |x|)` a double-float from the exact denominator; 0 from |x| = 2^64
+    /// on (below 2^-128).
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let a = finite(x).abs();
+        let (dh, dl) = two_sum(1.0, a.min(18_446_744_073_709_551_616.0));
+        let r0 = 1.0 / dh;
+        let (p, e) = two_prod(r0, dh);
+        let e = ((1.0 - p) - e) - r0 * dl;
+        let (rh, rl) = fast_two_sum(r0, r0 * e);
+        let y = mul_dd(rh, rl, rh, rl);
+        if a >= 18_446_744_073_709_551_616.0 {
+            0.0
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod mish {
+    use crate::fastmath::*;
+    /// `(t, 1 − t, Sig)` with `t = tanh(softplus(x))` from `u = e^−|x|` (double-float) and
+    /// `1 − t` without cancellation. For `x ≥ 0`: `t = (1 + 2u)/(1 + 2u + 2u²)`,
+    /// `1 − t = 2u²/(…)`; for `x < 0`, with `n = u² + 2u`: `t = n/(n + 2)`, `1 − t = 2/(n + 2)`.
+    #[inline(always)]
+    fn parts(xs: f32) -> (f32, f32, Sig) {
+        let g = sig_parts(xs.abs(), 0.0);
+        let (uh, ul) = (g.u, g.ul);
+        let (u2h, u2l) = two_prod(uh, uh);
+        let u2l = (2.0 * uh).mul_add(ul, u2l);
+        // x >= 0
+        let (nh, nl) = fast_two_sum(1.0, 2.0 * uh);
+        let nl = 2.0f32.mul_add(ul, nl);
+        let (dh, dl) = fast_two_sum(nh, 2.0 * u2h);
+        let dl = dl + 2.0f32.mul_add(u2l, nl);
+        let tp = div_dd(nh, nl, dh, dl);
+        let omtp = div_dd(2.0 * u2h, 2.0 * u2l, dh, dl);
+        // x < 0
+        let (nh2, nl2) = fast_two_sum(2.0 * uh, u2h);
+        let nl2 = nl2 + 2.0f32.mul_add(ul, u2l);
+        let (dh2, dl2) = two_sum(nh2, 2.0);
+        let dl2 = dl2 + nl2;
+        let tn = div_dd(nh2, nl2, dh2, dl2);
+        let omtn = div_dd(2.0, 0.0, dh2, dl2);
+        let pos = xs >= 0.0;
+        (if pos { tp } else { tn }, if pos { omtp } else { omtn }, g)
+    }
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let (t, _, g) = parts(xs);
+        let y = if xs < -64.0 {
+            scale_mul_dd(g.m, g.ml, g.k, xs, 0.0)
+        } else {
+            xs * t
+        };
+        if is_inf(x) && x > 0.0 {
+            x
+        } else {
+            y
+        }
+    }
+    /// `t + x·σ(x)·(1 − t)(1 + t)` for `x ≥ 0` (all terms positive); for `x < 0`, with `u = e^x`,
+    /// the same expression is `u·W/D²`, `W = 4(1 + x) + u·((6 + 4x) + u·(4 + u))`,
+    /// `D = 2 + u·(2 + u)`, which cancels only at the root: the root polynomial on [x0 − 1/2, x0 + 0.8].
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let xs = finite(x);
+        let (t, omt, g) = parts(xs);
+        let sg = if xs >= 0.0 { g.p } else { g.q };
+        let pos = (xs * sg).mul_add(omt * (1.0 + t), t);
+        let xn = xs.clamp(-1.0e30, 0.0);
+        let u = g.u;
+        let w = u.mul_add(
+            u.mul_add(4.0 + u, 4.0f32.mul_add(xn, 6.0)),
+            4.0 * (1.0 + xn),
+        );
+        let (dh, dl) = two_sum(2.0, u * (2.0 + u));
+        let (d2h, d2l) = two_prod(dh, dh);
+        let v = div_dd(w, 0.0, d2h, (2.0 * dh).mul_add(dl, d2l));
+        let neg = scale_mul_dd(g.m, g.ml, g.k, v, 0.0);
+        let y = if xs >= MISH_ROOT_HI { pos } else { neg };
+        let dh = xs - MISH_ROOT_HI;
+        let dc = dh.clamp(-1.0, 1.0);
+        let r = MISH_ROOT_Q10
+            .mul_add(dc, MISH_ROOT_Q9)
+            .mul_add(dc, MISH_ROOT_Q8)
+            .mul_add(dc, MISH_ROOT_Q7)
+            .mul_add(dc, MISH_ROOT_Q6)
+            .mul_add(dc, MISH_ROOT_Q5)
+            .mul_add(dc, MISH_ROOT_Q4)
+            .mul_add(dc, MISH_ROOT_Q3)
+            .mul_add(dc, MISH_ROOT_Q2);
+        let near = root_eval(
+            dc,
+            -MISH_ROOT_LO,
+            MISH_ROOT_Q0_HI,
+            MISH_ROOT_Q0_LO,
+            MISH_ROOT_Q1_HI,
+            MISH_ROOT_Q1_LO,
+            r,
+        );
+        if dh >= -0.5 && dh <= 0.8 {
+            near
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gaussian family.
+
+pub mod gelu {
+    use crate::fastmath::*;
+    /// `(x, erfcx(a), exp parts of e^−a²)` for `a = |x|/√2` as a double-float, clamped at 10.5
+    /// (beyond, `erfc(a)` is below every threshold that matters).
+    #[inline(always)]
+    fn parts(x: f32) -> (f32, f32, i32, f32, f32) {
+        let xs = finite(x);
+        let xc = xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0);
+        let (th, tl) = two_prod(xc, FRAC_1_SQRT2_HI);
+        let tl = xc.mul_add(FRAC_1_SQRT2_LO, tl);
+        let a = th.abs();
+        let big = a > 10.5;
+        let al = if big {
+            0.0
+        } else if th < 0.0 {
+            -tl
+        } else {
+            tl
+        };
+        let a = a.min(10.5);
+        let r = erfcx(a, al);
+        let (k, s, t) = exp_neg_sq(a, al);
+        (xs, r, if big { -300 } else { k }, s, t)
+    }
+    /// `x/2·erfc(−x/√2)`: `(x/2)·erfc(a)` for `x < 0`, `x − (x/2)·erfc(a)` for `x ≥ 0`.
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let (xs, r, k, s, t) = parts(x);
+        let hx = 0.5 * xs;
+        let (vh, vl) = two_prod(
+            0.5 * xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0),
+            r,
+        );
+        let neg = scale_mul_dd(s, t, k, vh, vl);
+        let ec = scale_mul_dd(s, t, k, r, 0.0);
+        let y = if xs < 0.0 { neg } else { (-hx).mul_add(ec, xs) };
+        if is_inf(x) && x > 0.0 {
+            x
+        } else {
+            y
+        }
+    }
+    /// `Φ(x) + x·φ(x)`: `e^−a²·(erfcx(a)/2 + x/√(2π))` for `x < 0`,
+    /// `1 + e^−a²·(x/√(2π) − erfcx(a)/2)` for `x ≥ 0`; the root polynomial within 1/2 of the zero.
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let (xs, r, k, s, t) = parts(x);
+        let e = scale2(s + t, k);
+        let xc = xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0);
+        let (ch, cl) = two_prod(xc, FRAC_1_SQRT_2PI_HI);
+        let cl = xc.mul_add(FRAC_1_SQRT_2PI_LO, cl);
+        let hr = 0.5 * r;
+        let (bh, bl) = two_sum(hr, ch);
+        let neg = scale_mul_dd(s, t, k, bh, bl + cl);
+        let y = if xs < 0.0 {
+            neg
+        } else {
+            e.mul_add(ch - hr, 1.0)
+        };
+        let dh = xs - GELU_ROOT_HI;
+        let dc = dh.clamp(-1.0, 1.0);
+        let q = GELU_ROOT_Q9
+            .mul_add(dc, GELU_ROOT_Q8)
+            .mul_add(dc, GELU_ROOT_Q7)
+            .mul_add(dc, GELU_ROOT_Q6)
+            .mul_add(dc, GELU_ROOT_Q5)
+            .mul_add(dc, GELU_ROOT_Q4)
+            .mul_add(dc, GELU_ROOT_Q3)
+            .mul_add(dc, GELU_ROOT_Q2);
+        let near = root_eval(
+            dc,
+            -GELU_ROOT_LO,
+            GELU_ROOT_Q0_HI,
+            GELU_ROOT_Q0_LO,
+            GELU_ROOT_Q1_HI,
+            GELU_ROOT_Q1_LO,
+            q,
+        );
+        if dh.abs() <= 0.5 {
+            near
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}
+
+pub mod gelu_tanh {
+    use crate::fastmath::*;
+    /// `z = 2·√(2/π)·(x + 0.044715·x³) = x·(K1 + K3·x²)` and `g = x·z' = x·(K1 + 3·K3·x²)` as
+    /// double-floats, for `x` clamped to ±20 (beyond, `σ(z)` is 0 or 1 to far below any rounding).
+    #[inline(always)]
+    fn z(x: f32) -> (f32, f32, f32, f32) {
+        let xc = finite(x).clamp(-20.0, 20.0);
+        let (x2h, x2l) = two_prod(xc, xc);
+        let (ah, al) = two_prod(GELU_TANH_K3_HI, x2h);
+        let al = GELU_TANH_K3_HI.mul_add(x2l, GELU_TANH_K3_LO.mul_add(x2h, al));
+        let (bh, bl) = two_sum(GELU_TANH_K1_HI, ah);
+        let bl = bl + (al + GELU_TANH_K1_LO);
+        let (zh, zl) = two_prod(xc, bh);
+        let zl = xc.mul_add(bl, zl);
+        let (ch, cl) = two_sum(bh, 2.0 * ah);
+        let cl = cl + 2.0f32.mul_add(al, bl);
+        let (gh, gl) = two_prod(xc, ch);
+        let gl = xc.mul_add(cl, gl);
+        (zh, zl, gh, gl)
+    }
+    /// `x/2·(1 + tanh(z/2)) = x·σ(z)`.
+    #[inline(always)]
+    pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
+        let (zh, zl, _, _) = z(x);
+        super::x_sigmoid(x, zh, zl)
+    }
+    /// `σ(z)·(1 + x·z'·σ(−z))`; the root polynomial within 1/2 of the zero.
+    #[inline(always)]
+    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+        let (zh, zl, gh, gl) = z(x);
+        let far = super::x_sigmoid_der(zh, zl, gh, gl);
+        let dh = finite(x) - GELU_TANH_ROOT_HI;
+        let dc = dh.clamp(-1.0, 1.0);
+        let q = GELU_TANH_ROOT_Q9
+            .mul_add(dc, GELU_TANH_ROOT_Q8)
+            .mul_add(dc, GELU_TANH_ROOT_Q7)
+            .mul_add(dc, GELU_TANH_ROOT_Q6)
+            .mul_add(dc, GELU_TANH_ROOT_Q5)
+            .mul_add(dc, GELU_TANH_ROOT_Q4)
+            .mul_add(dc, GELU_TANH_ROOT_Q3)
+            .mul_add(dc, GELU_TANH_ROOT_Q2);
+        let near = root_eval(
+            dc,
+            -GELU_TANH_ROOT_LO,
+            GELU_TANH_ROOT_Q0_HI,
+            GELU_TANH_ROOT_Q0_LO,
+            GELU_TANH_ROOT_Q1_HI,
+            GELU_TANH_ROOT_Q1_LO,
+            q,
+        );
+        if dh.abs() <= 0.5 {
+            near
+        } else {
+            far
+        }
+    }
+    #[inline(always)]
+    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+        der(s, p)
+    }
+    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
+    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    #[inline(always)]
+    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+        dy * bwd(s, p)
+    }
+}

@@ -25,3 +25,8 @@ pub use context::Context;
 pub use elementwise::Tensor;
 pub use wgpu;
 pub use error::{Error, Result};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
