@@ -231,16 +231,20 @@ fn elu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let y = mul_dd(p.x, 0.0, e.x, e.y);
     return select(y, x, x > 0.0);
 }
-fn elu_der(x: f32, p: vec4<f32>) -> f32 {
+// dy f'(x): dy or dy alpha e^x (scaled product).
+fn elu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let e = exp_core(min(finite(x), 0.0), 0.0);
-    let y = scale_mul_dd(e.s, e.t, e.k, p.x, 0.0);
-    return select(y, 1.0, x > 0.0);
+    let y = scale_mul_dd_dy(e.s, e.t, e.k, p.x, 0.0, dy);
+    return select(y, dy, x > 0.0);
+}
+fn elu_der(x: f32, p: vec4<f32>) -> f32 {
+    return elu_der_dy(x, 1.0, p);
 }
 fn elu_bwd(s: f32, p: vec4<f32>) -> f32 {
     return elu_der(s, p);
 }
 fn elu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * elu_bwd(s, p);
+    return elu_der_dy(s, dy, p);
 }
 
 // scale*x or scale*alpha*expm1(x), the constants as double-floats (one rounding).
@@ -253,16 +257,20 @@ fn selu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let y = select(neg, pos, xs > 0.0);
     return select(y, inf(), xs >= SELU_OVERFLOW);
 }
-fn selu_der(x: f32, p: vec4<f32>) -> f32 {
+// dy f'(x): dy scale or dy scale alpha e^x (constants as double-floats, scaled product).
+fn selu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let e = exp_core(min(finite(x), 0.0), 0.0);
-    let neg = scale_mul_dd(e.s, e.t, e.k, SELU_SA_HI, SELU_SA_LO);
-    return select(neg, SELU_SCALE_HI, x > 0.0);
+    let neg = scale_mul_dd_dy(e.s, e.t, e.k, SELU_SA_HI, SELU_SA_LO, dy);
+    return select(neg, mul_dd(dy, 0.0, SELU_SCALE_HI, SELU_SCALE_LO), x > 0.0);
+}
+fn selu_der(x: f32, p: vec4<f32>) -> f32 {
+    return selu_der_dy(x, 1.0, p);
 }
 fn selu_bwd(s: f32, p: vec4<f32>) -> f32 {
     return selu_der(s, p);
 }
 fn selu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * selu_bwd(s, p);
+    return selu_der_dy(s, dy, p);
 }
 
 // x/alpha as a double-float for x <= 0 (clamped where e^(x/alpha) has long vanished, so nothing
@@ -280,18 +288,21 @@ fn celu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let y = mul_dd(p.x, 0.0, e.x, e.y);
     return select(y, x, x > 0.0);
 }
-// e^(x/alpha) for x <= 0.
-fn celu_der(x: f32, p: vec4<f32>) -> f32 {
+// dy e^(x/alpha) for x <= 0 (scaled product).
+fn celu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let q = celu_q(x, p.x);
     let e = exp_core(q.x, q.y);
-    let y = scale2(e.s + e.t, e.k);
-    return select(y, 1.0, x > 0.0);
+    let y = scale_mul_dd_dy(e.s, e.t, e.k, 1.0, 0.0, dy);
+    return select(y, dy, x > 0.0);
+}
+fn celu_der(x: f32, p: vec4<f32>) -> f32 {
+    return celu_der_dy(x, 1.0, p);
 }
 fn celu_bwd(s: f32, p: vec4<f32>) -> f32 {
     return celu_der(s, p);
 }
 fn celu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * celu_bwd(s, p);
+    return celu_der_dy(s, dy, p);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,8 +326,10 @@ fn sigmoid_bwd(s: f32, p: vec4<f32>) -> f32 {
     let r = opaque(yc - pe.x) - pe.y;
     return select(r, -inf(), abs(ys) >= TWO64);
 }
+// For |y| >= 2^32 (not a sigmoid output, but possible) as (dy y)(1 - y), which cannot overflow early.
 fn sigmoid_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * sigmoid_bwd(s, p);
+    let ys = finite(s);
+    return select(dy * sigmoid_bwd(s, p), (dy * ys) * (1.0 - ys), abs(ys) >= 0x1p32f);
 }
 
 // min(x, 0) - log1p(e^-|x|).
@@ -328,16 +341,20 @@ fn logsigmoid_fwd(x: f32, p: vec4<f32>) -> f32 {
     let y = select(-l, xs - l, xs < 0.0);
     return select(y, x, is_inf(x) && x < 0.0);
 }
-// sigma(-x).
-fn logsigmoid_der(x: f32, p: vec4<f32>) -> f32 {
+// dy sigma(-x): dy u p for x >= 0 (u = e^-x, scaled product), dy p below.
+fn logsigmoid_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let g = sig_parts(abs(finite(x)), 0.0);
-    return select(g.p, g.q, x >= 0.0);
+    let pos = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
+    return select(mul_dd(dy, 0.0, g.p, g.pl), pos, x >= 0.0);
+}
+fn logsigmoid_der(x: f32, p: vec4<f32>) -> f32 {
+    return logsigmoid_der_dy(x, 1.0, p);
 }
 fn logsigmoid_bwd(s: f32, p: vec4<f32>) -> f32 {
     return logsigmoid_der(s, p);
 }
 fn logsigmoid_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * logsigmoid_bwd(s, p);
+    return logsigmoid_der_dy(s, dy, p);
 }
 
 // beta*x as a double-float, x clamped to +-2^64 (every result has saturated long before).
@@ -356,18 +373,22 @@ fn softplus_fwd(x: f32, p: vec4<f32>) -> f32 {
     let y = select(l, finite(x) + l, z.x > 0.0);
     return select(y, x, z.x > p.y || (is_inf(x) && z.x > 0.0));
 }
-// z > threshold ? 1 : sigma(z).
-fn softplus_der(x: f32, p: vec4<f32>) -> f32 {
+// dy (z > threshold ? 1 : sigma(z)); sigma(z) = u p for z < 0 (scaled product).
+fn softplus_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let z = beta_x(x, p.x);
     let g = sig_parts(abs(z.x), select(z.y, -z.y, z.x < 0.0));
-    let y = select(g.q, g.p, z.x >= 0.0);
-    return select(y, 1.0, z.x > p.y);
+    let neg = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
+    let y = select(neg, mul_dd(dy, 0.0, g.p, g.pl), z.x >= 0.0);
+    return select(y, dy, z.x > p.y);
+}
+fn softplus_der(x: f32, p: vec4<f32>) -> f32 {
+    return softplus_der_dy(x, 1.0, p);
 }
 fn softplus_bwd(s: f32, p: vec4<f32>) -> f32 {
     return softplus_der(s, p);
 }
 fn softplus_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * softplus_bwd(s, p);
+    return softplus_der_dy(s, dy, p);
 }
 
 // sigma(z) and sigma(-z) as double-floats (s, sl, c, cl).
@@ -388,23 +409,23 @@ fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
     return select(y2, x, is_inf(x) && zh > 0.0);
 }
 
-// sigma(z) (1 + g sigma(-z)), the derivative of x sigma(z(x)) with g = x z' (double-float);
-// e^z (1 + g) below z = -64.
-fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, gl: f32) -> f32 {
+// dy sigma(z) (1 + g sigma(-z)), dy times the derivative of x sigma(z(x)) with g = x z'
+// (double-float); dy e^z (1 + g) as a scaled product below z = -64.
+fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, gl: f32, dy: f32) -> f32 {
     let a = abs(zh);
     let g = sig_parts(a, select(zl, -zl, zh < 0.0));
     let sc = sig_pm(zh, g);
     let pe = two_prod(gh, sc.z);
     let b = two_sum(1.0, pe.x);
     let bl = b.y + (pe.y + fma(gh, sc.w, gl * sc.z));
-    let y = mul_dd(sc.x, sc.y, b.x, bl);
+    let y = dy * mul_dd(sc.x, sc.y, b.x, bl);
     let v = two_sum(1.0, gh);
-    return select(y, scale_mul_dd(g.m, g.ml, g.k, v.x, v.y + gl), zh < -64.0);
+    return select(y, scale_mul_dd_dy(g.m, g.ml, g.k, v.x, v.y + gl, dy), zh < -64.0);
 }
 
-// sigma(z) (1 + z sigma(-z)) in z = beta x (silu, swish, quick_gelu): the root polynomial within
-// 1/2 of its zero z0 ~ -1.2785, x_sigmoid_der elsewhere.
-fn swish_der_z(zh: f32, zl: f32) -> f32 {
+// dy sigma(z) (1 + z sigma(-z)) in z = beta x (silu, swish, quick_gelu): the root polynomial
+// within 1/2 of its zero z0 ~ -1.2785, x_sigmoid_der elsewhere.
+fn swish_der_z(zh: f32, zl: f32, dy: f32) -> f32 {
     let dh = zh - SWISH_ROOT_HI;
     let dl = zl - SWISH_ROOT_LO;
     let dc = clamp(dh, -1.0, 1.0);
@@ -415,8 +436,8 @@ fn swish_der_z(zh: f32, zl: f32) -> f32 {
     r = fma(r, dc, SWISH_ROOT_Q3);
     r = fma(r, dc, SWISH_ROOT_Q2);
     let near = root_eval(dc, dl, SWISH_ROOT_Q0_HI, SWISH_ROOT_Q0_LO, SWISH_ROOT_Q1_HI, SWISH_ROOT_Q1_LO, r);
-    let far = x_sigmoid_der(zh, zl, zh, zl);
-    return select(far, near, abs(dh) <= 0.5);
+    let far = x_sigmoid_der(zh, zl, zh, zl, dy);
+    return select(far, dy * near, abs(dh) <= 0.5);
 }
 
 // 1.702 x as a double-float (1.702 is the real constant).
@@ -432,13 +453,14 @@ fn silu_fwd(x: f32, p: vec4<f32>) -> f32 {
 }
 fn silu_der(x: f32, p: vec4<f32>) -> f32 {
     let z = beta_x(x, 1.0);
-    return swish_der_z(z.x, z.y);
+    return swish_der_z(z.x, z.y, 1.0);
 }
 fn silu_bwd(s: f32, p: vec4<f32>) -> f32 {
     return silu_der(s, p);
 }
 fn silu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * silu_bwd(s, p);
+    let z = beta_x(s, 1.0);
+    return swish_der_z(z.x, z.y, dy);
 }
 
 fn swish_fwd(x: f32, p: vec4<f32>) -> f32 {
@@ -447,13 +469,14 @@ fn swish_fwd(x: f32, p: vec4<f32>) -> f32 {
 }
 fn swish_der(x: f32, p: vec4<f32>) -> f32 {
     let z = beta_x(x, p.x);
-    return swish_der_z(z.x, z.y);
+    return swish_der_z(z.x, z.y, 1.0);
 }
 fn swish_bwd(s: f32, p: vec4<f32>) -> f32 {
     return swish_der(s, p);
 }
 fn swish_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * swish_bwd(s, p);
+    let z = beta_x(s, p.x);
+    return swish_der_z(z.x, z.y, dy);
 }
 
 fn quick_gelu_fwd(x: f32, p: vec4<f32>) -> f32 {
@@ -462,13 +485,14 @@ fn quick_gelu_fwd(x: f32, p: vec4<f32>) -> f32 {
 }
 fn quick_gelu_der(x: f32, p: vec4<f32>) -> f32 {
     let z = quick_gelu_z(x);
-    return swish_der_z(z.x, z.y);
+    return swish_der_z(z.x, z.y, 1.0);
 }
 fn quick_gelu_bwd(s: f32, p: vec4<f32>) -> f32 {
     return quick_gelu_der(s, p);
 }
 fn quick_gelu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * quick_gelu_bwd(s, p);
+    let z = quick_gelu_z(s);
+    return swish_der_z(z.x, z.y, dy);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,8 +516,10 @@ fn tanh_bwd(s: f32, p: vec4<f32>) -> f32 {
     let r = opaque(1.0 - pe.x) - pe.y;
     return select(r, -inf(), abs(ys) >= TWO64);
 }
+// For |y| >= 2^32 (not a tanh output, but possible) as (dy (1 - y))(1 + y).
 fn tanh_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * tanh_bwd(s, p);
+    let ys = finite(s);
+    return select(dy * tanh_bwd(s, p), (dy * (1.0 - ys)) * (1.0 + ys), abs(ys) >= 0x1p32f);
 }
 
 // x^3 P(x^2) below 1 (the last two Horner steps and x^3 in double-float), (|x| - 1) + 2u/(1 + u)
@@ -523,16 +549,20 @@ fn tanhshrink_fwd(x: f32, p: vec4<f32>) -> f32 {
     let y2 = select(y, xs - copysign(1.0, xs), abs(xs) > 64.0);
     return select(y2, x, is_inf(x));
 }
-// tanh^2(x) from the double-float tanh.
-fn tanhshrink_der(x: f32, p: vec4<f32>) -> f32 {
+// dy tanh^2(x) from the double-float tanh, formed as (dy t) t.
+fn tanhshrink_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let t = tanh_dd(min(abs(finite(x)), 64.0));
-    return mul_dd(t.th, t.tl, t.th, t.tl);
+    let w = two_prod(dy, t.th);
+    return mul_dd(w.x, fma(dy, t.tl, w.y), t.th, t.tl);
+}
+fn tanhshrink_der(x: f32, p: vec4<f32>) -> f32 {
+    return tanhshrink_der_dy(x, 1.0, p);
 }
 fn tanhshrink_bwd(s: f32, p: vec4<f32>) -> f32 {
     return tanhshrink_der(s, p);
 }
 fn tanhshrink_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * tanhshrink_bwd(s, p);
+    return tanhshrink_der_dy(s, dy, p);
 }
 
 // x/(1 + |x|) with the denominator exact as a TwoSum pair and the quotient refined (x clamped to
@@ -542,21 +572,31 @@ fn softsign_fwd(x: f32, p: vec4<f32>) -> f32 {
     let d = two_sum(1.0, abs(xs));
     return div_dd(xs, 0.0, d.x, d.y);
 }
-// r^2 with r = 1/(1 + |x|) a double-float from the exact denominator; 0 from |x| = 2^64 on.
-fn softsign_der(x: f32, p: vec4<f32>) -> f32 {
+// dy r^2 with r = 1/(1 + |x|) a double-float from the exact denominator, formed as (dy r) r;
+// above 2^60 the denominator is scaled by 2^-64 (and the result by 2^-128), so r never leaves the
+// normal range.
+fn softsign_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let a = abs(finite(x));
-    let d = two_sum(1.0, min(a, TWO64));
-    let r0 = 1.0 / d.x;
-    let pe = two_prod(r0, d.x);
-    let e = (opaque(1.0 - pe.x) - pe.y) - r0 * d.y;
+    let big = a > 0x1p60f;
+    let f = select(1.0, 0x1p-64f, big);
+    let d = two_sum(1.0, a);
+    let dh = d.x * f;
+    let dl = d.y * f;
+    let r0 = 1.0 / dh;
+    let pe = two_prod(r0, dh);
+    let e = (opaque(1.0 - pe.x) - pe.y) - r0 * dl;
     let r = fast_two_sum(r0, r0 * e);
-    return select(mul_dd(r.x, r.y, r.x, r.y), 0.0, a >= TWO64);
+    let w = two_prod(dy, r.x);
+    return mul_dd(w.x, fma(dy, r.y, w.y), r.x, r.y) * f * f;
+}
+fn softsign_der(x: f32, p: vec4<f32>) -> f32 {
+    return softsign_der_dy(x, 1.0, p);
 }
 fn softsign_bwd(s: f32, p: vec4<f32>) -> f32 {
     return softsign_der(s, p);
 }
 fn softsign_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * softsign_bwd(s, p);
+    return softsign_der_dy(s, dy, p);
 }
 
 // t = tanh(softplus(x)) from u = e^-|x| (double-float), 1 - t without cancellation, and the Sig of
@@ -601,7 +641,7 @@ fn mish_fwd(x: f32, p: vec4<f32>) -> f32 {
 // t + x sigma(x) (1 - t)(1 + t) for x >= x0 (all terms positive right of the window); below,
 // u W/D^2 with W = 4(1 + x) + u((6 + 4x) + u(4 + u)), D = 2 + u(2 + u); the root polynomial on
 // [x0 - 1/2, x0 + 0.8].
-fn mish_der(x: f32, p: vec4<f32>) -> f32 {
+fn mish_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let xs = finite(x);
     let m = mish_parts(xs);
     let sg = select(m.g.q, m.g.p, xs >= 0.0);
@@ -612,8 +652,8 @@ fn mish_der(x: f32, p: vec4<f32>) -> f32 {
     let d = two_sum(2.0, u * (2.0 + u));
     let d2 = two_prod(d.x, d.x);
     let v = div_dd(w, 0.0, d2.x, fma(2.0 * d.x, d.y, d2.y));
-    let neg = scale_mul_dd(m.g.m, m.g.ml, m.g.k, v, 0.0);
-    let y = select(neg, pos, xs >= MISH_ROOT_HI);
+    let neg = scale_mul_dd_dy(m.g.m, m.g.ml, m.g.k, v, 0.0, dy);
+    let y = select(neg, dy * pos, xs >= MISH_ROOT_HI);
     let dh = xs - MISH_ROOT_HI;
     let dc = clamp(dh, -1.0, 1.0);
     var r = fma(MISH_ROOT_Q10, dc, MISH_ROOT_Q9);
@@ -625,19 +665,23 @@ fn mish_der(x: f32, p: vec4<f32>) -> f32 {
     r = fma(r, dc, MISH_ROOT_Q3);
     r = fma(r, dc, MISH_ROOT_Q2);
     let near = root_eval(dc, -MISH_ROOT_LO, MISH_ROOT_Q0_HI, MISH_ROOT_Q0_LO, MISH_ROOT_Q1_HI, MISH_ROOT_Q1_LO, r);
-    return select(y, near, dh >= -0.5 && dh <= 0.8);
+    return select(y, dy * near, dh >= -0.5 && dh <= 0.8);
+}
+fn mish_der(x: f32, p: vec4<f32>) -> f32 {
+    return mish_der_dy(x, 1.0, p);
 }
 fn mish_bwd(s: f32, p: vec4<f32>) -> f32 {
     return mish_der(s, p);
 }
 fn mish_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * mish_bwd(s, p);
+    return mish_der_dy(s, dy, p);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Gaussian family.
 
-// x, erfcx(a) and the exp parts of e^-a^2 for a = |x|/sqrt(2) as a double-float, clamped at 10.5.
+// x, erfcx(a) and the exp parts of e^-a^2 for a = |x|/sqrt(2) as a double-float, clamped at 13.5
+// (beyond, e^-a^2 < 2^-262: nothing survives, even times a huge dy).
 struct GeluParts {
     xs: f32,
     r: f32,
@@ -650,9 +694,9 @@ fn gelu_parts(x: f32) -> GeluParts {
     let t = two_prod(xc, FRAC_1_SQRT2_HI);
     let tl = fma(xc, FRAC_1_SQRT2_LO, t.y);
     let a0 = abs(t.x);
-    let big = a0 > 10.5;
+    let big = a0 > 13.5;
     let al = select(select(tl, -tl, t.x < 0.0), 0.0, big);
-    let a = min(a0, 10.5);
+    let a = min(a0, 13.5);
     let r = erfcx(a, al);
     let e = exp_neg_sq(a, al);
     return GeluParts(xs, r, ExpCore(select(e.k, -300, big), e.s, e.t));
@@ -669,7 +713,7 @@ fn gelu_fwd(x: f32, p: vec4<f32>) -> f32 {
 }
 // Phi(x) + x phi(x): e^-a^2 (erfcx(a)/2 + x/sqrt(2 pi)) for x < 0,
 // 1 + e^-a^2 (x/sqrt(2 pi) - erfcx(a)/2) for x >= 0; the root polynomial within 1/2 of the zero.
-fn gelu_der(x: f32, p: vec4<f32>) -> f32 {
+fn gelu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let g = gelu_parts(x);
     let e = scale2(g.e.s + g.e.t, g.e.k);
     let xc = clamp(g.xs, -TWO64, TWO64);
@@ -677,8 +721,8 @@ fn gelu_der(x: f32, p: vec4<f32>) -> f32 {
     let cl = fma(xc, FRAC_1_SQRT_2PI_LO, c.y);
     let hr = 0.5 * g.r;
     let b = two_sum(hr, c.x);
-    let neg = scale_mul_dd(g.e.s, g.e.t, g.e.k, b.x, b.y + cl);
-    let y = select(fma(e, c.x - hr, 1.0), neg, g.xs < 0.0);
+    let neg = scale_mul_dd_dy(g.e.s, g.e.t, g.e.k, b.x, b.y + cl, dy);
+    let y = select(dy * fma(e, c.x - hr, 1.0), neg, g.xs < 0.0);
     let dh = g.xs - GELU_ROOT_HI;
     let dc = clamp(dh, -1.0, 1.0);
     var q = fma(GELU_ROOT_Q9, dc, GELU_ROOT_Q8);
@@ -689,13 +733,16 @@ fn gelu_der(x: f32, p: vec4<f32>) -> f32 {
     q = fma(q, dc, GELU_ROOT_Q3);
     q = fma(q, dc, GELU_ROOT_Q2);
     let near = root_eval(dc, -GELU_ROOT_LO, GELU_ROOT_Q0_HI, GELU_ROOT_Q0_LO, GELU_ROOT_Q1_HI, GELU_ROOT_Q1_LO, q);
-    return select(y, near, abs(dh) <= 0.5);
+    return select(y, dy * near, abs(dh) <= 0.5);
+}
+fn gelu_der(x: f32, p: vec4<f32>) -> f32 {
+    return gelu_der_dy(x, 1.0, p);
 }
 fn gelu_bwd(s: f32, p: vec4<f32>) -> f32 {
     return gelu_der(s, p);
 }
 fn gelu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * gelu_bwd(s, p);
+    return gelu_der_dy(s, dy, p);
 }
 
 // z = 2 sqrt(2/pi) (x + 0.044715 x^3) = x (K1 + K3 x^2) and g = x z' = x (K1 + 3 K3 x^2) as
@@ -721,9 +768,9 @@ fn gelu_tanh_fwd(x: f32, p: vec4<f32>) -> f32 {
     return x_sigmoid(x, z.x, z.y);
 }
 // sigma(z) (1 + x z' sigma(-z)); the root polynomial within 1/2 of the zero.
-fn gelu_tanh_der(x: f32, p: vec4<f32>) -> f32 {
+fn gelu_tanh_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let z = gelu_tanh_z(x);
-    let far = x_sigmoid_der(z.x, z.y, z.z, z.w);
+    let far = x_sigmoid_der(z.x, z.y, z.z, z.w, dy);
     let dh = finite(x) - GELU_TANH_ROOT_HI;
     let dc = clamp(dh, -1.0, 1.0);
     var q = fma(GELU_TANH_ROOT_Q9, dc, GELU_TANH_ROOT_Q8);
@@ -734,11 +781,14 @@ fn gelu_tanh_der(x: f32, p: vec4<f32>) -> f32 {
     q = fma(q, dc, GELU_TANH_ROOT_Q3);
     q = fma(q, dc, GELU_TANH_ROOT_Q2);
     let near = root_eval(dc, -GELU_TANH_ROOT_LO, GELU_TANH_ROOT_Q0_HI, GELU_TANH_ROOT_Q0_LO, GELU_TANH_ROOT_Q1_HI, GELU_TANH_ROOT_Q1_LO, q);
-    return select(far, near, abs(dh) <= 0.5);
+    return select(far, dy * near, abs(dh) <= 0.5);
+}
+fn gelu_tanh_der(x: f32, p: vec4<f32>) -> f32 {
+    return gelu_tanh_der_dy(x, 1.0, p);
 }
 fn gelu_tanh_bwd(s: f32, p: vec4<f32>) -> f32 {
     return gelu_tanh_der(s, p);
 }
 fn gelu_tanh_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
-    return dy * gelu_tanh_bwd(s, p);
+    return gelu_tanh_der_dy(s, dy, p);
 }

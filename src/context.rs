@@ -27,6 +27,9 @@ pub(crate) enum KernelKey {
     Elementwise { op: OpKind, mode: Mode, layout: Layout, training: bool, vec4: bool },
     /// prelu's slope-gradient reduction, pass 1 (partial sums) or 2 (combine).
     PreluSlopeGrad { pass: u8 },
+    /// A softmax-family kernel: log-probabilities (`log`) or probabilities, forward or
+    /// `backward`, and its stage (0 fused, 1 partials, 2 combine, 3 write).
+    Softmax { log: bool, backward: bool, stage: u8 },
 }
 
 /// What a kernel's builder returns: its label, WGSL, bind-group layout and entry point.
@@ -54,6 +57,9 @@ pub struct Context {
     lost: Arc<Mutex<Option<String>>>,
     binding_cap: AtomicU64,
     group_cap: AtomicU64,
+    /// Whether the device fuses WGSL's `fma` (probed once): kernels then take math.wgsl's cheaper
+    /// exact-product path (override `MATH_FUSED_FMA`).
+    fused_fma: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -153,7 +159,77 @@ impl Context {
                 *slot = Some(format!("{reason:?}: {message}"));
             }
         });
-        Context { device, queue, info: None, cache: Mutex::new(HashMap::new()), lost, binding_cap: AtomicU64::new(0), group_cap: AtomicU64::new(0) }
+        let mut ctx = Context {
+            device,
+            queue,
+            info: None,
+            cache: Mutex::new(HashMap::new()),
+            lost,
+            binding_cap: AtomicU64::new(0),
+            group_cap: AtomicU64::new(0),
+            fused_fma: false,
+        };
+        // Without the probe the kernels take the exact path that needs no fused fma: correct
+        // everywhere, only slower.
+        ctx.fused_fma = ctx.probe_fused_fma().unwrap_or(false);
+        ctx
+    }
+
+    /// Run a one-element kernel that tells whether WGSL's `fma` is fused on this device (WGSL
+    /// allows either; lavapipe does not fuse). The one submit a context makes on its own, at
+    /// construction.
+    fn probe_fused_fma(&self) -> Result<bool> {
+        let wgsl = format!(
+            "{}\n@group(0) @binding(0) var<uniform> one: vec4<f32>;\n\
+             @group(0) @binding(1) var<storage, read_write> out: array<f32>;\n\
+             var<private> math_one: f32;\n\
+             @compute @workgroup_size(1)\n\
+             fn main() {{ math_one = one.x; out[0] = select(0.0, 1.0, math_fma_probe(one.x)); }}\n",
+            crate::source::MATH
+        );
+        let entries = vec![
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                count: None,
+            },
+            crate::elementwise::storage_entry(1, false),
+        ];
+        let kernel = self.compile(&KernelSource { label: "fma_probe".into(), wgsl, entries, entry_point: "main" })?;
+        let out = self.create_tensor(1)?;
+        self.scoped("fma_probe", || {
+            let one = wgpu::util::DeviceExt::create_buffer_init(
+                &self.device,
+                &wgpu::util::BufferInitDescriptor {
+                    label: Some("fma_probe"),
+                    contents: bytemuck::cast_slice(&[1.0f32, 1.0, 1.0, 1.0]),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                },
+            );
+            let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("fma_probe"),
+                layout: &kernel.layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: one.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: out.as_entire_binding() },
+                ],
+            });
+            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("fma_probe") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("fma_probe"), timestamp_writes: None });
+                pass.set_pipeline(&kernel.pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(1, 1, 1);
+            }
+            self.submit_and_wait(encoder)
+        })?;
+        Ok(self.read(&out, 0, 1)? == [1.0])
+    }
+
+    /// Whether the device fuses WGSL's `fma` (probed when the context was created).
+    pub fn fused_fma(&self) -> bool {
+        self.fused_fma
     }
 
     /// The device.
@@ -281,7 +357,15 @@ impl Context {
             layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some(src.entry_point),
-            compilation_options: Default::default(),
+            // Kernels that include math.wgsl learn whether fma is fused; others have no override.
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: if self.fused_fma && source.contains("override MATH_FUSED_FMA") {
+                    &[("MATH_FUSED_FMA", 1.0)]
+                } else {
+                    &[]
+                },
+                zero_initialize_workgroup_memory: true,
+            },
             cache: None,
         });
         if let Some(e) = pollster::block_on(validation.pop()) {

@@ -47,7 +47,7 @@ fn chunk_body(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], o
             }
             (Mode::Backward, false) => {
                 for ((o, &s), &dy) in out.iter_mut().zip(a).zip(b) {
-                    let r = dy * m::bwd(s, p);
+                    let r = m::bwd_dy(s, dy, p);
                     let r = if is_nan(s) { s } else { r };
                     *o = if is_nan(dy) { dy } else { r };
                 }
@@ -60,7 +60,7 @@ fn chunk_body(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], o
                     let r = match mode {
                         Mode::Forward => m::fwd(x, q),
                         Mode::Derivative => m::der(x, q),
-                        Mode::Backward => b[k] * m::bwd(x, q),
+                        Mode::Backward => m::bwd_dy(x, b[k], q),
                     };
                     let r = if is_nan(x) { x } else { r };
                     *o = if mode == Mode::Backward && is_nan(b[k]) { b[k] } else { r };

@@ -77,7 +77,6 @@ pub mod relu {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -107,7 +106,6 @@ pub mod relu6 {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -159,7 +157,6 @@ pub mod leaky_relu {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -180,7 +177,6 @@ pub mod prelu {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -202,7 +198,6 @@ pub mod rrelu {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -232,7 +227,6 @@ pub mod hardtanh {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -261,7 +255,6 @@ pub mod hardshrink {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -294,7 +287,6 @@ pub mod softshrink {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -323,7 +315,6 @@ pub mod threshold {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -374,7 +365,6 @@ pub mod hardsigmoid {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -416,7 +406,6 @@ pub mod hardswish {
         der(s, p)
     }
     /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
         dy * bwd(s, p)
@@ -438,7 +427,6 @@ pub mod squared_relu {
     }
     /// The fused backward `dy·2·max(x, 0)` formed as `2·(dy·x)` (one rounding): `dy·bwd(x)`
     /// would overflow where `2x` does although the product may not (|dy| < 1, x > 2^127).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let xs = finite(s);
@@ -460,6 +448,7 @@ pub mod squared_relu {
             y
         }
     }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
     #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
@@ -481,25 +470,31 @@ pub mod elu {
             y
         }
     }
+    /// `dy·f'(x)`: `dy` or `dy·α·e^x` (scaled product).
     #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
         let (k, s, t) = exp_core(finite(x).min(0.0), 0.0);
-        let y = scale_mul_dd(s, t, k, p[0], 0.0);
+        let y = scale_mul_dd_dy(s, t, k, p[0], 0.0, dy);
         if x > 0.0 {
-            1.0
+            dy
         } else {
             y
         }
     }
     #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
+    #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -522,25 +517,31 @@ pub mod selu {
             y
         }
     }
+    /// `dy·f'(x)`: `dy·scale` or `dy·scale·α·e^x` (constants as double-floats, scaled product).
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let (k, s, t) = exp_core(finite(x).min(0.0), 0.0);
-        let neg = scale_mul_dd(s, t, k, SELU_SA_HI, SELU_SA_LO);
+        let neg = scale_mul_dd_dy(s, t, k, SELU_SA_HI, SELU_SA_LO, dy);
         if x > 0.0 {
-            SELU_SCALE_HI
+            mul_dd(dy, 0.0, SELU_SCALE_HI, SELU_SCALE_LO)
         } else {
             neg
         }
     }
     #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
+    #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -567,27 +568,32 @@ pub mod celu {
             y
         }
     }
-    /// `e^(x/α)` for `x ≤ 0`.
+    /// `dy·f'(x)`: `dy` or `dy·e^(x/α)` (scaled product).
     #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
         let (qh, ql) = q(x, p[0]);
         let (k, s, t) = exp_core(qh, ql);
-        let y = scale2(s + t, k);
+        let y = scale_mul_dd_dy(s, t, k, 1.0, 0.0, dy);
         if x > 0.0 {
-            1.0
+            dy
         } else {
             y
         }
     }
     #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
+    #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -626,11 +632,17 @@ pub mod sigmoid {
             r
         }
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward; for |y| ≥ 2^32 (not an output of sigmoid, but possible) as
+    /// `(dy * ys) * (1.0 - ys)`, which cannot overflow early.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        let ys = finite(s);
+        let big = (dy * ys) * (1.0 - ys);
+        if ys.abs() >= 4_294_967_296.0 {
+            big
+        } else {
+            dy * bwd(s, p)
+        }
     }
 }
 
@@ -650,25 +662,31 @@ pub mod logsigmoid {
             y
         }
     }
-    /// `σ(−x)`.
+    /// `dy·σ(−x)`: `dy·u·p` for `x ≥ 0` (`u = e^−x`, scaled product), `dy·p` below.
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let g = sig_parts(finite(x).abs(), 0.0);
+        let pos = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
         if x >= 0.0 {
-            g.q
+            pos
         } else {
-            g.p
+            mul_dd(dy, 0.0, g.p, g.pl)
         }
     }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
     #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -700,27 +718,37 @@ pub mod softplus {
             y
         }
     }
-    /// `z > threshold ? 1 : σ(z)`.
+    /// `dy·(z > threshold ? 1 : σ(z))`; `σ(z) = u·p` for `z < 0` (scaled product).
     #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
         let (zh, zl) = super::beta_x(x, p[0]);
         let g = sig_parts(zh.abs(), if zh < 0.0 { -zl } else { zl });
-        let y = if zh >= 0.0 { g.p } else { g.q };
+        let neg = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
+        let y = if zh >= 0.0 {
+            mul_dd(dy, 0.0, g.p, g.pl)
+        } else {
+            neg
+        };
         if zh > p[1] {
-            1.0
+            dy
         } else {
             y
         }
     }
     #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
+    #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -768,29 +796,30 @@ fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
     }
 }
 
-/// `σ(z)·(1 + g·σ(−z))` — the derivative of `x·σ(z(x))` with `g = x·z'` (a double-float; `g = z`
-/// for swish) — from double-float pieces; `e^z·(1 + g)` below `z = −64`.
+/// `dy·σ(z)·(1 + g·σ(−z))` — `dy` times the derivative of `x·σ(z(x))` with `g = x·z'` (a
+/// double-float; `g = z` for swish) — from double-float pieces; `dy·e^z·(1 + g)` as a scaled
+/// product below `z = −64`.
 #[inline(always)]
-fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, gl: f32) -> f32 {
+fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, gl: f32, dy: f32) -> f32 {
     let a = zh.abs();
     let g = sig_parts(a, if zh < 0.0 { -zl } else { zl });
     let (s, sl, c, cl) = sig_pm(zh, g);
     let (p, e) = two_prod(gh, c);
     let (bh, bl) = two_sum(1.0, p);
     let bl = bl + (e + gh.mul_add(cl, gl * c));
-    let y = mul_dd(s, sl, bh, bl);
+    let y = dy * mul_dd(s, sl, bh, bl);
     let (vh, vl) = two_sum(1.0, gh);
     if zh < -64.0 {
-        scale_mul_dd(g.m, g.ml, g.k, vh, vl + gl)
+        scale_mul_dd_dy(g.m, g.ml, g.k, vh, vl + gl, dy)
     } else {
         y
     }
 }
 
-/// `σ(z)·(1 + z·σ(−z))`, the derivative of `x·σ(βx)` in `z = βx` (silu, swish, quick_gelu): the
+/// `dy·σ(z)·(1 + z·σ(−z))`, `dy` times the derivative of `x·σ(βx)` in `z = βx` (silu, swish, quick_gelu): the
 /// root polynomial within 1/2 of its zero `z0 ≈ −1.2785`, [`x_sigmoid_der`] elsewhere.
 #[inline(always)]
-fn swish_der_z(zh: f32, zl: f32) -> f32 {
+fn swish_der_z(zh: f32, zl: f32, dy: f32) -> f32 {
     let dh = zh - SWISH_ROOT_HI;
     let dl = zl - SWISH_ROOT_LO;
     let dc = dh.clamp(-1.0, 1.0);
@@ -810,9 +839,9 @@ fn swish_der_z(zh: f32, zl: f32) -> f32 {
         SWISH_ROOT_Q1_LO,
         r,
     );
-    let far = x_sigmoid_der(zh, zl, zh, zl);
+    let far = x_sigmoid_der(zh, zl, zh, zl, dy);
     if dh.abs() <= 0.5 {
-        near
+        dy * near
     } else {
         far
     }
@@ -835,17 +864,19 @@ pub mod silu {
     #[inline(always)]
     pub fn der(x: f32, _p: [f32; 4]) -> f32 {
         let (zh, zl) = super::beta_x(x, 1.0);
-        super::swish_der_z(zh, zl)
+        super::swish_der_z(zh, zl, 1.0)
     }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
     #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+    pub fn bwd_dy(s: f32, dy: f32, _p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::beta_x(s, 1.0);
+        super::swish_der_z(zh, zl, dy)
     }
 }
 
@@ -858,17 +889,19 @@ pub mod swish {
     #[inline(always)]
     pub fn der(x: f32, p: [f32; 4]) -> f32 {
         let (zh, zl) = super::beta_x(x, p[0]);
-        super::swish_der_z(zh, zl)
+        super::swish_der_z(zh, zl, 1.0)
     }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
     #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        let (zh, zl) = super::beta_x(s, p[0]);
+        super::swish_der_z(zh, zl, dy)
     }
 }
 
@@ -881,17 +914,19 @@ pub mod quick_gelu {
     #[inline(always)]
     pub fn der(x: f32, _p: [f32; 4]) -> f32 {
         let (zh, zl) = super::quick_gelu_z(x);
-        super::swish_der_z(zh, zl)
+        super::swish_der_z(zh, zl, 1.0)
     }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
     #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+    pub fn bwd_dy(s: f32, dy: f32, _p: [f32; 4]) -> f32 {
+        let (zh, zl) = super::quick_gelu_z(s);
+        super::swish_der_z(zh, zl, dy)
     }
 }
 
@@ -929,11 +964,17 @@ pub mod tanh {
             r
         }
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward; for |y| ≥ 2^32 (not an output of tanh, but possible) as
+    /// `(dy * (1.0 - ys)) * (1.0 + ys)`, which cannot overflow early.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        let ys = finite(s);
+        let big = (dy * (1.0 - ys)) * (1.0 + ys);
+        if ys.abs() >= 4_294_967_296.0 {
+            big
+        } else {
+            dy * bwd(s, p)
+        }
     }
 }
 
@@ -976,21 +1017,27 @@ pub mod tanhshrink {
             y
         }
     }
-    /// `tanh²(x)` from the double-float `tanh`.
+    /// `dy·tanh²(x)` from the double-float `tanh`, formed as `(dy·t)·t`.
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let (th, tl, _) = tanh_dd(finite(x).abs().min(64.0));
-        mul_dd(th, tl, th, tl)
+        let (wh, wl) = two_prod(dy, th);
+        mul_dd(wh, dy.mul_add(tl, wl), th, tl)
     }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
     #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -1004,32 +1051,37 @@ pub mod softsign {
         let (dh, dl) = two_sum(1.0, xs.abs());
         div_dd(xs, 0.0, dh, dl)
     }
-    /// `r²` with `r = 1/(1 + |x|)` a double-float from the exact denominator; 0 from |x| = 2^64
-    /// on (below 2^-128).
+    /// `dy·r²` with `r = 1/(1 + |x|)` a double-float from the exact denominator, formed as
+    /// `(dy·r)·r`; above 2^60 the denominator is scaled by 2^-64 (and the result by 2^-128), so
+    /// `r` never leaves the normal range.
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let a = finite(x).abs();
-        let (dh, dl) = two_sum(1.0, a.min(18_446_744_073_709_551_616.0));
+        let big = a > 1.152_921_5e18;
+        let f = if big { 5.421_011e-20 } else { 1.0 };
+        let (dh, dl) = two_sum(1.0, a);
+        let (dh, dl) = (dh * f, dl * f);
         let r0 = 1.0 / dh;
         let (p, e) = two_prod(r0, dh);
         let e = ((1.0 - p) - e) - r0 * dl;
         let (rh, rl) = fast_two_sum(r0, r0 * e);
-        let y = mul_dd(rh, rl, rh, rl);
-        if a >= 18_446_744_073_709_551_616.0 {
-            0.0
-        } else {
-            y
-        }
+        let (wh, wl) = two_prod(dy, rh);
+        mul_dd(wh, dy.mul_add(rl, wl), rh, rl) * f * f
     }
+    #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
     #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -1080,7 +1132,7 @@ pub mod mish {
     /// the same expression is `u·W/D²`, `W = 4(1 + x) + u·((6 + 4x) + u·(4 + u))`,
     /// `D = 2 + u·(2 + u)`, which cancels only at the root: the root polynomial on [x0 − 1/2, x0 + 0.8].
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let xs = finite(x);
         let (t, omt, g) = parts(xs);
         let sg = if xs >= 0.0 { g.p } else { g.q };
@@ -1094,8 +1146,8 @@ pub mod mish {
         let (dh, dl) = two_sum(2.0, u * (2.0 + u));
         let (d2h, d2l) = two_prod(dh, dh);
         let v = div_dd(w, 0.0, d2h, (2.0 * dh).mul_add(dl, d2l));
-        let neg = scale_mul_dd(g.m, g.ml, g.k, v, 0.0);
-        let y = if xs >= MISH_ROOT_HI { pos } else { neg };
+        let neg = scale_mul_dd_dy(g.m, g.ml, g.k, v, 0.0, dy);
+        let y = if xs >= MISH_ROOT_HI { dy * pos } else { neg };
         let dh = xs - MISH_ROOT_HI;
         let dc = dh.clamp(-1.0, 1.0);
         let r = MISH_ROOT_Q10
@@ -1116,21 +1168,26 @@ pub mod mish {
             MISH_ROOT_Q1_LO,
             r,
         );
-        if dh >= -0.5 && dh <= 0.8 {
-            near
+        if (-0.5..=0.8).contains(&dh) {
+            dy * near
         } else {
             y
         }
     }
     #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
+    #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -1139,8 +1196,8 @@ pub mod mish {
 
 pub mod gelu {
     use crate::fastmath::*;
-    /// `(x, erfcx(a), exp parts of e^−a²)` for `a = |x|/√2` as a double-float, clamped at 10.5
-    /// (beyond, `erfc(a)` is below every threshold that matters).
+    /// `(x, erfcx(a), exp parts of e^−a²)` for `a = |x|/√2` as a double-float, clamped at 13.5
+    /// (beyond, `e^−a²` is below 2^-262: nothing survives, even times a huge `dy`).
     #[inline(always)]
     fn parts(x: f32) -> (f32, f32, i32, f32, f32) {
         let xs = finite(x);
@@ -1148,7 +1205,7 @@ pub mod gelu {
         let (th, tl) = two_prod(xc, FRAC_1_SQRT2_HI);
         let tl = xc.mul_add(FRAC_1_SQRT2_LO, tl);
         let a = th.abs();
-        let big = a > 10.5;
+        let big = a > 13.5;
         let al = if big {
             0.0
         } else if th < 0.0 {
@@ -1156,7 +1213,7 @@ pub mod gelu {
         } else {
             tl
         };
-        let a = a.min(10.5);
+        let a = a.min(13.5);
         let r = erfcx(a, al);
         let (k, s, t) = exp_neg_sq(a, al);
         (xs, r, if big { -300 } else { k }, s, t)
@@ -1182,7 +1239,7 @@ pub mod gelu {
     /// `Φ(x) + x·φ(x)`: `e^−a²·(erfcx(a)/2 + x/√(2π))` for `x < 0`,
     /// `1 + e^−a²·(x/√(2π) − erfcx(a)/2)` for `x ≥ 0`; the root polynomial within 1/2 of the zero.
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let (xs, r, k, s, t) = parts(x);
         let e = scale2(s + t, k);
         let xc = xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0);
@@ -1190,11 +1247,11 @@ pub mod gelu {
         let cl = xc.mul_add(FRAC_1_SQRT_2PI_LO, cl);
         let hr = 0.5 * r;
         let (bh, bl) = two_sum(hr, ch);
-        let neg = scale_mul_dd(s, t, k, bh, bl + cl);
+        let neg = scale_mul_dd_dy(s, t, k, bh, bl + cl, dy);
         let y = if xs < 0.0 {
             neg
         } else {
-            e.mul_add(ch - hr, 1.0)
+            dy * e.mul_add(ch - hr, 1.0)
         };
         let dh = xs - GELU_ROOT_HI;
         let dc = dh.clamp(-1.0, 1.0);
@@ -1216,20 +1273,25 @@ pub mod gelu {
             q,
         );
         if dh.abs() <= 0.5 {
-            near
+            dy * near
         } else {
             y
         }
     }
     #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
+    #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }
 
@@ -1261,9 +1323,9 @@ pub mod gelu_tanh {
     }
     /// `σ(z)·(1 + x·z'·σ(−z))`; the root polynomial within 1/2 of the zero.
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let (zh, zl, gh, gl) = z(x);
-        let far = super::x_sigmoid_der(zh, zl, gh, gl);
+        let far = super::x_sigmoid_der(zh, zl, gh, gl, dy);
         let dh = finite(x) - GELU_TANH_ROOT_HI;
         let dc = dh.clamp(-1.0, 1.0);
         let q = GELU_TANH_ROOT_Q9
@@ -1284,19 +1346,24 @@ pub mod gelu_tanh {
             q,
         );
         if dh.abs() <= 0.5 {
-            near
+            dy * near
         } else {
             far
         }
     }
     #[inline(always)]
+    pub fn der(x: f32, p: [f32; 4]) -> f32 {
+        der_dy(x, 1.0, p)
+    }
+    #[allow(dead_code)] // callers may use `bwd_dy` instead
+    #[inline(always)]
     pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
         der(s, p)
     }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[allow(dead_code)] // until the callers switch from `dy * bwd(s, p)`
+    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
+    /// below the normal range loses nothing when `dy` is large.
     #[inline(always)]
     pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
+        der_dy(s, dy, p)
     }
 }

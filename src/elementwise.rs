@@ -152,7 +152,7 @@ fn build_elementwise(op: OpKind, mode: Mode, layout: Layout, training: bool, vec
         Mode::Forward => format!("return select({name}_fwd(a, p), a, tpl_is_nan(a));"),
         Mode::Derivative => format!("return select({name}_der(a, p), a, tpl_is_nan(a));"),
         Mode::Backward => format!(
-            "var r = b * {name}_bwd(a, p);\n    r = select(r, a, tpl_is_nan(a));\n    return select(r, b, tpl_is_nan(b));"
+            "var r = {name}_bwd_dy(a, b, p);\n    r = select(r, a, tpl_is_nan(a));\n    return select(r, b, tpl_is_nan(b));"
         ),
     };
     let store = if in_place { "src_a[tpl.off_a + i]" } else { "dst[tpl.off_out + i]" };
