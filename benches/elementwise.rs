@@ -53,6 +53,37 @@ fn gpu_time(ctx: &Context, iters: u64, mut record: impl FnMut(&mut wgpu::Command
     start.elapsed()
 }
 
+/// The simplest compute kernel there is, `y[i] = x[i]` with vec4 loads in a grid-stride loop: the
+/// ceiling for any element-wise kernel on the device (on a software rasterizer far below the
+/// device's own buffer copy).
+fn copy_kernel(ctx: &Context, x: &wgpu::Buffer, y: &wgpu::Buffer) -> (wgpu::ComputePipeline, wgpu::BindGroup) {
+    let src = "@group(0) @binding(0) var<storage, read> xs: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> ys: array<vec4<f32>>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    for (var i = g.x; i < arrayLength(&ys); i = i + nw.x * 256u) { ys[i] = xs[i]; }
+}";
+    let d = ctx.device();
+    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("copy kernel"), source: wgpu::ShaderSource::Wgsl(src.into()) });
+    let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("copy kernel"),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let group = d.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("copy kernel"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[
+            wgpu::BindGroupEntry { binding: 0, resource: x.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: y.as_entire_binding() },
+        ],
+    });
+    (pipeline, group)
+}
+
 fn host_memcpy(src: &[f32], dst: &mut [f32]) {
     dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| d.copy_from_slice(s));
 }
@@ -75,6 +106,17 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(8 * n as u64));
         g.bench_function("device_copy", |b| {
             b.iter_custom(|iters| gpu_time(&ctx, iters, |enc| enc.copy_buffer_to_buffer(&xb, 0, &out, 0, 4 * n as u64)))
+        });
+        let (pipeline, group) = copy_kernel(&ctx, &xb, &out);
+        g.bench_function("copy_kernel", |b| {
+            b.iter_custom(|iters| {
+                gpu_time(&ctx, iters, |enc| {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&pipeline);
+                    pass.set_bind_group(0, &group, &[]);
+                    pass.dispatch_workgroups(4096.min((n as u32 / 4).div_ceil(256)), 1, 1);
+                })
+            })
         });
         g.bench_function("host_memcpy", |b| b.iter(|| host_memcpy(&x, &mut host_out)));
         g.finish();
