@@ -28,8 +28,9 @@ pub(crate) enum KernelKey {
     /// prelu's slope-gradient reduction, pass 1 (partial sums) or 2 (combine).
     PreluSlopeGrad { pass: u8 },
     /// A softmax-family kernel: log-probabilities (`log`) or probabilities, forward or
-    /// `backward`, and its stage (0 fused, 1 partials, 2 combine, 3 write).
-    Softmax { log: bool, backward: bool, stage: u8 },
+    /// `backward`, temperature 1 (`unit`) or not, and its stage (0 fused, 1 partials, 2 combine,
+    /// 3 write).
+    Softmax { log: bool, backward: bool, unit: bool, stage: u8 },
 }
 
 /// What a kernel's builder returns: its label, WGSL, bind-group layout and entry point.
@@ -311,6 +312,11 @@ impl Context {
         let out = f();
         let v = pollster::block_on(validation.pop());
         let o = pollster::block_on(oom.pop());
+        if out.is_err() || v.is_some() || o.is_some() {
+            // A lost device explains any failure; its callback runs from inside a poll.
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            self.check_alive()?;
+        }
         if let Some(e) = v.or(o) {
             return Err(Error::Wgpu { label: label.to_string(), message: e.to_string() });
         }

@@ -33,12 +33,34 @@ fn odd_lengths() {
 
 #[test]
 fn more_than_65535_workgroups_fold_into_a_2d_grid() {
-    let Some(ctx) = common::gpu() else { return };
+    let Some(_) = common::gpu() else { return };
+    // The grid is normally sized to the device (a few thousand workgroups, each looping); lift the
+    // cap so that one workgroup per 256 elements is asked for and the grid must fold into 2-D.
+    let ctx = Context::new().unwrap();
+    ctx.set_max_elementwise_groups(u32::MAX);
     let n = 65_535 * 256 + 1_001;
     let x = common::random_inputs(5, n);
     let a = act("silu");
-    let y = ctx.forward(&a, &x).unwrap();
-    common::check("gpu silu forward, 2-D grid", &a, Mode::Forward, &x, None, &y);
+    // Offset by one float: the scalar kernel, one element per invocation.
+    let buf = storage(&ctx, n + 1, RW);
+    ctx.queue().write_buffer(&buf, 4, bytemuck::cast_slice(&x));
+    let out = ctx.forward_to_new_buffer(&a, Tensor::new(&buf, 4, n)).unwrap();
+    let y = ctx.read(&out, 0, n).unwrap();
+    common::check("gpu silu forward, 2-D grid (scalar)", &a, Mode::Forward, &x, None, &y);
+    // From offset 0: the vec4 kernel, (n / 4) / 256 > 65,535 workgroups as well.
+    let n4 = 4 * (65_535 * 256 + 77) + 3;
+    let x4 = common::random_inputs(6, n4);
+    let y4 = ctx.forward(&a, &x4).unwrap();
+    common::check("gpu silu forward, 2-D grid (vec4)", &a, Mode::Forward, &x4, None, &y4);
+}
+
+#[test]
+fn device_lost_is_a_typed_error() {
+    let Some(_) = common::gpu() else { return };
+    let ctx = Context::new().unwrap();
+    ctx.device().destroy();
+    let got = ctx.forward(&act("relu"), &[1.0, -1.0]);
+    assert!(matches!(got, Err(Error::DeviceLost(_))), "{got:?}");
 }
 
 #[test]
