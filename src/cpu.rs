@@ -10,6 +10,8 @@ use rayon::prelude::*;
 use crate::activation::{Activation, Mode, OpKind};
 use crate::cpu_ops::dispatch_op;
 use crate::error::{Error, Result};
+/// The softmax family on the CPU: see [`crate::softmax::cpu`].
+pub use crate::softmax::cpu::{softmax, softmax_backward, softmax_backward_into, softmax_into};
 
 /// Elements per rayon task: large enough to amortise scheduling, small enough to balance.
 const TASK: usize = 1 << 15;

@@ -17,12 +17,14 @@ mod fastmath;
 pub mod philox;
 mod prelu;
 pub mod reference;
+pub mod softmax;
 mod source;
 pub mod ulp;
 
 pub use activation::{Activation, Mode, OpKind, Saved, Spec};
 pub use context::Context;
 pub use elementwise::Tensor;
+pub use softmax::{Softmax, SoftmaxKind};
 pub use wgpu;
 pub use error::{Error, Result};
 

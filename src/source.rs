@@ -9,6 +9,8 @@ pub const MATH: &str = include_str!("../shaders/math.wgsl");
 pub const ACTIVATIONS: &str = include_str!("../shaders/activations.wgsl");
 /// prelu's slope-gradient reduction.
 pub const PRELU_GRAD: &str = include_str!("../shaders/prelu_grad.wgsl");
+/// The softmax family (softmax, log_softmax, softmin; forward and backward).
+pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
 /// The element-wise kernel template.
 pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 

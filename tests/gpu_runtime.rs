@@ -5,7 +5,7 @@
 mod common;
 
 use wgpu_activations::wgpu;
-use wgpu_activations::{cpu, reference, Activation, Context, Error, Mode, OpKind, Tensor};
+use wgpu_activations::{cpu, reference, Activation, Context, Error, Mode, Tensor};
 
 fn act(name: &str) -> Activation {
     Activation::by_name(name).unwrap()

@@ -1,0 +1,640 @@
+// The softmax family: softmax, log_softmax and softmin (softmax of -x), forward and backward,
+// along any axis of an f32 tensor, with a temperature T (the function of x / T). `softmax.rs`
+// prepends math.wgsl and fills {{LOG}} (true: log-probabilities out, or log_softmax's backward)
+// and {{UNIT}} (true: T = 1).
+//
+// The tensor is seen as [outer, len, inner] with the reduced axis in the middle; a row is the `len`
+// elements of one (outer, inner) pair, `s_j` apart. A workgroup of 256 invocations is TI lanes
+// across rows times TJ lanes along a row (both powers of two, TJ about len / 16): lanes along a
+// row are adjacent (`tj_stride` 1) where rows are contiguous, lanes across rows are adjacent
+// (`ti_stride` 1) where the axis is not the last, so that reads stay coalesced without a
+// transpose. Short rows pack many to a workgroup (a software rasterizer pays tens of microseconds
+// per workgroup); long rows get a workgroup each. A workgroup handles one chunk of `chunk`
+// elements of TI rows: the whole row (`fused` entry points: statistics, then the output, one
+// dispatch), or one of `chunks` pieces (`partials` -> `combine` -> `write`, for a few very long
+// rows, or rows above the storage-binding limit).
+//
+// Row statistics follow Milakov & Gimelshein, "Online normalizer calculation for softmax"
+// (arXiv 1805.02867): every invocation keeps a running shift m and S = sum e^((x - m)/T) in one
+// pass, and the partial (m, S) pairs are merged as M = max m, S = sum S_k e^((m_k - M)/T). To
+// keep the rounding of those rescalings out of the result, an invocation moves its shift only when
+// an element exceeds it by more than RESCALE (a rescale then shrinks what came before by e^-32 or
+// more), its S is re-expressed relative to its own maximum at the end (that element's term
+// exactly 1), and every partial sum is rescaled once, in one double-float multiplication, so the
+// partial that holds the row's maximum is not rescaled at all.
+//
+// Accuracy: d = (x - m)/T is formed exactly as a double-float (the halves' difference by TwoSum,
+// then the product with 2/T = g_hi + g_lo by TwoProd), e^d comes from exp_core with the low part
+// folded in, the sums are double-floats, 1/S and log S are formed from the double-float S, and
+// p = (s + t) * (1/S) * 2^k is rounded once. No -inf or NaN is ever produced by arithmetic: special
+// values are classified by bit tests and selected as bit patterns.
+
+const WG: u32 = 256u;
+const LOG_OUT: bool = {{LOG}};
+// T = 1: (x - m)/T = 2 * ((x - m)/2), exact without TwoProd.
+const UNIT_T: bool = {{UNIT}};
+// The largest finite f32: the starting value of running maxima.
+const FMAX: f32 = 0x1.fffffep127f;
+// Beyond this magnitude, TwoProd's operands are scaled by 2^-64 first (Dekker's splitting needs
+// operands below 2^115).
+const BIG: f32 = 0x1p100f;
+// An invocation's shift moves only when an element exceeds it by more than this (in units of T).
+const RESCALE: f32 = 32.0;
+// Row flags: a NaN or +inf (forward; in backward any non-finite value but log_softmax's -inf
+// log-probabilities), and at least one finite element (forward: else the row is fully masked).
+const F_BAD: u32 = 1u;
+const F_ANY: u32 = 2u;
+
+struct SmParams {
+    // The dispatch's view: `rows` rows of `len` elements, row r = o * inner + i, element j of it
+    // at o * s_o + j * s_j + i * s_i.
+    rows: u32,
+    len: u32,
+    inner: u32,
+    s_o: u32,
+    s_j: u32,
+    s_i: u32,
+    // Offsets inside the bound ranges (bindings start at aligned offsets).
+    off_src: u32,
+    off_dy: u32,
+    off_dst: u32,
+    // Lanes across rows and along a row, and how far apart they are in the local index.
+    ti: u32,
+    tj: u32,
+    ti_stride: u32,
+    tj_stride: u32,
+    // Workgroups: ceil(rows / ti) blocks of rows, times `chunks` chunks of `chunk` elements.
+    i_blocks: u32,
+    chunk: u32,
+    chunks: u32,
+    groups: u32,
+    grid_x: u32,
+    // Split rows: the global index of the dispatch's first row, its first chunk, chunks per row.
+    row_base: u32,
+    part_base: u32,
+    part_total: u32,
+    // 0x80000000 for softmin (x -> -x, a sign flip), else 0.
+    flip: u32,
+    // 1: a fully masked row gives 0 (log_softmax: -inf, backward: 0) instead of NaN.
+    safe: u32,
+    // 1.0: the shader compiler cannot see through it (see math.wgsl's `opaque`).
+    one: f32,
+    // 2/T, as a double-float: (x - m)/T = ((x - m)/2) * (2/T).
+    g_hi: f32,
+    g_lo: f32,
+    // Backward's factor: 1/T, or -1/T for softmin, as a double-float.
+    b_hi: f32,
+    b_lo: f32,
+    // Largest |(x - m)/2| whose product with g_hi stays finite; beyond it e^d = 0 and log p = -inf.
+    lim_a: f32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> prm: SmParams;
+// x (forward) or the saved output y (backward).
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// Per-chunk partials (split rows) and per-row statistics, as f32 bits: (M, S_hi, S_lo, flags).
+@group(0) @binding(4) var<storage, read_write> parts: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read_write> stats: array<vec4<u32>>;
+var<private> math_one: f32;
+
+var<workgroup> w_m: array<f32, 256>;
+var<workgroup> w_s: array<vec2<f32>, 256>;
+var<workgroup> w_f: array<u32, 256>;
+
+fn sm_nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+fn sm_neg_inf() -> f32 {
+    return bitcast<f32>(0xff800000u);
+}
+
+// 0: finite, 1: -inf, 2: NaN or +inf (bit tests).
+fn sm_class(v: f32) -> u32 {
+    let b = bitcast<u32>(v);
+    if ((b & 0x7fffffffu) < 0x7f800000u) {
+        return 0u;
+    }
+    return select(2u, 1u, b == 0xff800000u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Double-float pieces.
+
+struct Diff {
+    hi: f32,
+    lo: f32,
+    // (x - m)/T is beyond the f32 range (only possible for x < m).
+    over: bool,
+}
+
+// a * b = p + e exactly for finite a, b whose product is finite: TwoProd, with an operand above
+// BIG scaled by 2^-64 first and the result scaled back (exact powers of two).
+fn two_prod_big(a: f32, b: f32) -> vec2<f32> {
+    let ba = abs(a) > BIG;
+    let bb = abs(b) > BIG;
+    let p = two_prod(select(a, a * 0x1p-64f, ba), select(b, b * 0x1p-64f, bb));
+    // One factor at a time (2^128 is not an f32); `opaque` keeps the two apart.
+    let fa = select(1.0, 0x1p64f, ba);
+    let fb = select(1.0, 0x1p64f, bb);
+    return vec2<f32>(opaque(p.x * fa) * fb, opaque(p.y * fa) * fb);
+}
+
+// (x - m)/T as a double-float, for finite x and m. The halves' difference is exact and cannot
+// overflow; its product with 2/T is exact (TwoProd), the halves' difference clamped to +-lim_a
+// so that it stays finite.
+fn sm_diff(x: f32, m: f32) -> Diff {
+    let a = two_sum(0.5 * x, -0.5 * m);
+    let ac = clamp(a.x, -prm.lim_a, prm.lim_a);
+    if (UNIT_T) {
+        return Diff(2.0 * ac, 2.0 * a.y, abs(a.x) > prm.lim_a);
+    }
+    let p = two_prod_big(ac, prm.g_hi);
+    return Diff(p.x, p.y + fma(ac, prm.g_lo, a.y * prm.g_hi), abs(a.x) > prm.lim_a);
+}
+
+// v * 2^k in one multiplication for -127 <= k <= 127: exact unless the result is below 2^-126,
+// where it may flush (far below what a probability or a sum needs).
+fn sm_scale(v: f32, k: i32) -> f32 {
+    return v * pow2(clamp(k, -127, 127));
+}
+
+// a + b for double-floats.
+fn dd_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    let s = two_sum(a.x, b.x);
+    return fast_two_sum(s.x, s.y + (a.y + b.y));
+}
+
+// An exp_core result with (s, t) normalized: exp_core's t is the whole higher-order part of
+// e^r, not a rounding error, so it must not be accumulated apart from s.
+fn exp_dd(hi: f32, lo: f32) -> ExpCore {
+    let e = exp_core(hi, lo);
+    let n = fast_two_sum(e.s, e.t);
+    return ExpCore(e.k, n.x, n.y);
+}
+
+// v * 2^k (s + t), a normalized exp_dd result, as a double-float (|v.x| < 2^100).
+fn dd_scale(v: vec2<f32>, e: ExpCore) -> vec2<f32> {
+    let p = two_prod(v.x, e.s);
+    let lo = p.y + fma(v.x, e.t, v.y * e.s);
+    let r = fast_two_sum(p.x, lo);
+    return vec2<f32>(scale2(r.x, e.k), scale2(r.y, e.k));
+}
+
+// a * b as a double-float for finite a, b.
+fn prod_dd(a: f32, b: f32) -> vec2<f32> {
+    return two_prod_big(a, b);
+}
+
+// (ah + al) * (bh + bl) rounded once (al * bl dropped), at any finite magnitude.
+fn mul_dd_big(ah: f32, al: f32, bh: f32, bl: f32) -> f32 {
+    let p = two_prod_big(ah, bh);
+    return p.x + opaque(p.y + fma(ah, bl, al * bh));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Work decomposition and workgroup trees.
+
+struct Task {
+    valid: bool,
+    // Element offset of the row's first element inside the dispatch's view.
+    base: u32,
+    j0: u32,
+    j1: u32,
+    tj: u32,
+    // Global row index (partials, statistics) and chunk.
+    row: u32,
+    c: u32,
+}
+
+fn sm_task(w: u32, li: u32) -> Task {
+    let ti = (li / prm.ti_stride) % prm.ti;
+    let tj = (li / prm.tj_stride) % prm.tj;
+    let c = w % prm.chunks;
+    let r = (w / prm.chunks) * prm.ti + ti;
+    let o = r / prm.inner;
+    let i = r % prm.inner;
+    let j0 = c * prm.chunk;
+    let j1 = min(j0 + prm.chunk, prm.len);
+    return Task(r < prm.rows, o * prm.s_o + i * prm.s_i, j0, j1, tj, prm.row_base + r, c);
+}
+
+// The local index of lane (ti, 0), where a tree's result lands.
+fn tree_root(li: u32, tj: u32) -> u32 {
+    return li - tj * prm.tj_stride;
+}
+
+// Reductions over the TJ lanes of a row in two levels and two barriers (barriers are what a
+// software rasterizer pays for most): the first TREE_G lanes fold the rest of the row's slots
+// into their own, then every lane folds those TREE_G slots, in the same order, itself.
+const TREE_G: u32 = 16u;
+
+// Max over the TJ lanes of a row.
+fn tree_max(li: u32, tj: u32, v: f32) -> f32 {
+    w_m[li] = v;
+    workgroupBarrier();
+    let g = min(prm.tj, TREE_G);
+    let root = tree_root(li, tj);
+    if (tj < g) {
+        var m = v;
+        for (var k = tj + g; k < prm.tj; k = k + g) {
+            m = max(m, w_m[root + k * prm.tj_stride]);
+        }
+        w_m[li] = m;
+    }
+    workgroupBarrier();
+    var r = w_m[root];
+    for (var k = 1u; k < g; k = k + 1u) {
+        r = max(r, w_m[root + k * prm.tj_stride]);
+    }
+    return r;
+}
+
+struct SumFlags {
+    s: vec2<f32>,
+    f: u32,
+}
+
+// Double-float sum and flag union over the TJ lanes of a row.
+fn tree_sum(li: u32, tj: u32, v: vec2<f32>, f: u32) -> SumFlags {
+    w_s[li] = v;
+    w_f[li] = f;
+    workgroupBarrier();
+    let g = min(prm.tj, TREE_G);
+    let root = tree_root(li, tj);
+    if (tj < g) {
+        var s = v;
+        var fl = f;
+        for (var k = tj + g; k < prm.tj; k = k + g) {
+            let o = root + k * prm.tj_stride;
+            s = dd_add(s, w_s[o]);
+            fl = fl | w_f[o];
+        }
+        w_s[li] = s;
+        w_f[li] = fl;
+    }
+    workgroupBarrier();
+    var s = w_s[root];
+    var fl = w_f[root];
+    for (var k = 1u; k < g; k = k + 1u) {
+        let o = root + k * prm.tj_stride;
+        s = dd_add(s, w_s[o]);
+        fl = fl | w_f[o];
+    }
+    return SumFlags(s, fl);
+}
+
+fn sm_pack(m: f32, s: vec2<f32>, f: u32) -> vec4<u32> {
+    return vec4<u32>(bitcast<u32>(m), bitcast<u32>(s.x), bitcast<u32>(s.y), f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward.
+
+// An invocation's online state: shift m, maximum mx, S = sum e^((x - m)/T), flags.
+struct Acc {
+    m: f32,
+    mx: f32,
+    s: vec2<f32>,
+    f: u32,
+}
+
+// x as the forward kernels see it: -x for softmin (a sign flip, exact for every value).
+fn fwd_load(k: u32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(src[prm.off_src + k]) ^ prm.flip);
+}
+
+fn acc_push(a: ptr<function, Acc>, v: f32) {
+    let c = sm_class(v);
+    if (c != 0u) {
+        if (c == 2u) {
+            (*a).f = (*a).f | F_BAD;
+        }
+        return;
+    }
+    (*a).f = (*a).f | F_ANY;
+    (*a).mx = max((*a).mx, v);
+    var d = sm_diff(v, (*a).m);
+    if (d.hi > RESCALE) {
+        let r = sm_diff((*a).m, v);
+        (*a).s = dd_scale((*a).s, exp_dd(r.hi, r.lo));
+        (*a).m = v;
+        d = Diff(0.0, 0.0, false);
+    }
+    let e = exp_dd(d.hi, d.lo);
+    let t = two_sum((*a).s.x, sm_scale(e.s, e.k));
+    (*a).s = vec2<f32>(t.x, (*a).s.y + (t.y + sm_scale(e.t, e.k)));
+}
+
+// The invocation's S relative to its own maximum: S = (S - e^((mx - m)/T)) e^((m - mx)/T) + 1,
+// so that the maximum's own term is exactly 1 and the rescaling's rounding touches only the
+// rest (a log-probability near 0 is log(1 + rest), and stays accurate).
+fn acc_finish(a: Acc) -> vec2<f32> {
+    if (a.m == a.mx) {
+        return a.s;
+    }
+    let d = sm_diff(a.mx, a.m);
+    let e = exp_dd(d.hi, d.lo);
+    let r = two_sum(a.s.x, -scale2(e.s, e.k));
+    let rest = fast_two_sum(r.x, r.y + (a.s.y - scale2(e.t, e.k)));
+    let back = sm_diff(a.m, a.mx);
+    return dd_add(dd_scale(rest, exp_dd(back.hi, back.lo)), vec2<f32>(1.0, 0.0));
+}
+
+struct RowAcc {
+    m: f32,
+    s: vec2<f32>,
+    f: u32,
+}
+
+// Merge the lanes of a row: M = max, each lane's S (relative to its own maximum) rescaled once
+// to M, then summed. The lane holding M contributes its S exactly.
+fn fwd_reduce(li: u32, tj: u32, a: Acc) -> RowAcc {
+    let m = tree_max(li, tj, a.mx);
+    let r = sm_diff(a.mx, m);
+    let s = dd_scale(acc_finish(a), exp_dd(r.hi, r.lo));
+    let sf = tree_sum(li, tj, s, a.f);
+    return RowAcc(m, sf.s, sf.f);
+}
+
+// What the output needs of a row: its maximum, 1/S and log S (S as a double-float).
+struct RowStats {
+    m: f32,
+    ih: f32,
+    il: f32,
+    lg: f32,
+    f: u32,
+}
+
+fn row_stats(r: RowAcc) -> RowStats {
+    let any = (r.f & F_ANY) != 0u;
+    let n = fast_two_sum(select(1.0, r.s.x, any), select(0.0, r.s.y, any));
+    let i0 = 1.0 / n.x;
+    let pr = two_prod(i0, n.x);
+    let res = (opaque(1.0 - pr.x) - pr.y) - i0 * n.y;
+    let inv = fast_two_sum(i0, i0 * res);
+    let q = two_sum(n.x, -1.0);
+    let lg = log1p_dd(max(q.x, 0.0), q.y + n.y);
+    return RowStats(r.m, inv.x, inv.y, lg, r.f);
+}
+
+fn fwd_out(v: f32, rs: RowStats) -> f32 {
+    if ((rs.f & F_BAD) != 0u) {
+        return sm_nan();
+    }
+    let zero = select(0.0, sm_neg_inf(), LOG_OUT);
+    if ((rs.f & F_ANY) == 0u) {
+        return select(sm_nan(), zero, prm.safe != 0u);
+    }
+    if (sm_class(v) != 0u) {
+        return zero;
+    }
+    let d = sm_diff(v, rs.m);
+    if (LOG_OUT) {
+        // d <= 0 and log S >= 0: no cancellation.
+        let y = two_sum(d.hi, -rs.lg);
+        return select(y.x + (y.y + d.lo), sm_neg_inf(), d.over);
+    }
+    let e = exp_dd(d.hi, d.lo);
+    return sm_scale(mul_dd(e.s, e.t, rs.ih, rs.il), e.k);
+}
+
+fn fwd_pass1(t: Task) -> Acc {
+    var a = Acc(-FMAX, -FMAX, vec2<f32>(0.0, 0.0), 0u);
+    if (t.valid) {
+        for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
+            acc_push(&a, fwd_load(t.base + j * prm.s_j));
+        }
+    }
+    return a;
+}
+
+fn fwd_pass2(t: Task, rs: RowStats) {
+    if (t.valid) {
+        for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
+            let k = t.base + j * prm.s_j;
+            dst[prm.off_dst + k] = fwd_out(fwd_load(k), rs);
+        }
+    }
+}
+
+fn sm_unpack(q: vec4<u32>) -> RowAcc {
+    return RowAcc(bitcast<f32>(q.x), vec2<f32>(bitcast<f32>(q.y), bitcast<f32>(q.z)), q.w);
+}
+
+@compute @workgroup_size(256)
+fn fwd_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    let t = sm_task(w, li);
+    let r = fwd_reduce(li, t.tj, fwd_pass1(t));
+    fwd_pass2(t, row_stats(r));
+}
+
+@compute @workgroup_size(256)
+fn fwd_partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    let t = sm_task(w, li);
+    let r = fwd_reduce(li, t.tj, fwd_pass1(t));
+    if (t.valid && t.tj == 0u) {
+        parts[t.row * prm.part_total + prm.part_base + t.c] = sm_pack(r.m, r.s, r.f);
+    }
+}
+
+// One workgroup per row (tj = 256 lanes, tj_stride 1): M = max of the chunks' maxima, then every
+// chunk's S rescaled once to M and summed.
+@compute @workgroup_size(256)
+fn fwd_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let row = wg.y * prm.grid_x + wg.x;
+    if (row >= prm.groups) {
+        return;
+    }
+    let base = row * prm.part_total;
+    var mx = -FMAX;
+    for (var p = li; p < prm.part_total; p = p + WG) {
+        let q = sm_unpack(parts[base + p]);
+        if ((q.f & F_ANY) != 0u) {
+            mx = max(mx, q.m);
+        }
+    }
+    let m = tree_max(li, li, mx);
+    var s = vec2<f32>(0.0, 0.0);
+    var f = 0u;
+    for (var p = li; p < prm.part_total; p = p + WG) {
+        let q = sm_unpack(parts[base + p]);
+        f = f | q.f;
+        if ((q.f & F_ANY) != 0u) {
+            let r = sm_diff(q.m, m);
+            s = dd_add(s, dd_scale(q.s, exp_dd(r.hi, r.lo)));
+        }
+    }
+    let sf = tree_sum(li, li, s, f);
+    if (li == 0u) {
+        stats[row] = sm_pack(m, sf.s, sf.f);
+    }
+}
+
+@compute @workgroup_size(256)
+fn fwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    let t = sm_task(w, li);
+    if (t.valid) {
+        fwd_pass2(t, row_stats(sm_unpack(stats[t.row])));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward, from the saved output y: softmax dx = b y (dy - sum dy y), log_softmax
+// dx = b (dy - e^y sum dy), b = 1/T (softmin: -1/T).
+
+struct BAcc {
+    s: vec2<f32>,
+    f: u32,
+}
+
+fn bwd_push(a: ptr<function, BAcc>, y: f32, dy: f32) {
+    let cy = sm_class(y);
+    var bad = sm_class(dy) != 0u;
+    if (LOG_OUT) {
+        bad = bad || cy == 2u;
+        if (cy == 0u) {
+            (*a).f = (*a).f | F_ANY;
+        }
+    } else {
+        bad = bad || cy != 0u;
+    }
+    if (bad) {
+        (*a).f = (*a).f | F_BAD;
+        return;
+    }
+    var term = vec2<f32>(dy, 0.0);
+    if (!LOG_OUT) {
+        term = prod_dd(dy, y);
+    }
+    let t = two_sum((*a).s.x, term.x);
+    (*a).s = vec2<f32>(t.x, (*a).s.y + (t.y + term.y));
+}
+
+fn bwd_out(y: f32, dy: f32, r: SumFlags) -> f32 {
+    if ((r.f & F_BAD) != 0u) {
+        return sm_nan();
+    }
+    let s = fast_two_sum(r.s.x, r.s.y);
+    if (LOG_OUT) {
+        if ((r.f & F_ANY) == 0u && prm.safe != 0u) {
+            return 0.0;
+        }
+        if (sm_class(y) != 0u) {
+            // e^-inf = 0.
+            return mul_dd_big(dy, 0.0, prm.b_hi, prm.b_lo);
+        }
+        let e = exp_dd(y, 0.0);
+        let p = prod_dd(s.x, e.s);
+        let pl = p.y + fma(s.x, e.t, s.y * e.s);
+        let c = two_sum(dy, -scale2(p.x, e.k));
+        return mul_dd_big(c.x, c.y - scale2(pl, e.k), prm.b_hi, prm.b_lo);
+    }
+    let c = two_sum(dy, -s.x);
+    let u = prod_dd(c.x, y);
+    return mul_dd_big(u.x, u.y + (c.y - s.y) * y, prm.b_hi, prm.b_lo);
+}
+
+fn bwd_pass1(t: Task) -> BAcc {
+    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    if (t.valid) {
+        for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
+            let k = t.base + j * prm.s_j;
+            bwd_push(&a, src[prm.off_src + k], grad[prm.off_dy + k]);
+        }
+    }
+    return a;
+}
+
+fn bwd_pass2(t: Task, r: SumFlags) {
+    if (t.valid) {
+        for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
+            let k = t.base + j * prm.s_j;
+            dst[prm.off_dst + k] = bwd_out(src[prm.off_src + k], grad[prm.off_dy + k], r);
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn bwd_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    let t = sm_task(w, li);
+    let a = bwd_pass1(t);
+    let r = tree_sum(li, t.tj, a.s, a.f);
+    bwd_pass2(t, r);
+}
+
+@compute @workgroup_size(256)
+fn bwd_partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    let t = sm_task(w, li);
+    let a = bwd_pass1(t);
+    let r = tree_sum(li, t.tj, a.s, a.f);
+    if (t.valid && t.tj == 0u) {
+        parts[t.row * prm.part_total + prm.part_base + t.c] = sm_pack(0.0, r.s, r.f);
+    }
+}
+
+@compute @workgroup_size(256)
+fn bwd_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let row = wg.y * prm.grid_x + wg.x;
+    if (row >= prm.groups) {
+        return;
+    }
+    let base = row * prm.part_total;
+    var s = vec2<f32>(0.0, 0.0);
+    var f = 0u;
+    for (var p = li; p < prm.part_total; p = p + WG) {
+        let q = sm_unpack(parts[base + p]);
+        f = f | q.f;
+        s = dd_add(s, q.s);
+    }
+    let sf = tree_sum(li, li, s, f);
+    if (li == 0u) {
+        stats[row] = sm_pack(0.0, sf.s, sf.f);
+    }
+}
+
+@compute @workgroup_size(256)
+fn bwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    let t = sm_task(w, li);
+    if (t.valid) {
+        let q = sm_unpack(stats[t.row]);
+        bwd_pass2(t, SumFlags(q.s, q.f));
+    }
+}
