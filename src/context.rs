@@ -195,7 +195,7 @@ impl Context {
                 ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
                 count: None,
             },
-            crate::elementwise::storage_entry(1, false),
+            crate::binding::storage_entry(1, false),
         ];
         let kernel = self.compile(&KernelSource { label: "fma_probe".into(), wgsl, entries, entry_point: "main" })?;
         let out = self.create_tensor(1)?;

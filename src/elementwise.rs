@@ -9,6 +9,7 @@
 //! kernel skips the few elements of slack. More than 65,535 workgroups fold into a 2-D grid.
 
 use crate::activation::{Activation, Mode, OpKind, Saved};
+use crate::binding::{buffer_range, storage_entry, uniform_entry};
 use crate::context::{Context, KernelKey, KernelSource, Layout};
 use crate::error::{Error, Result};
 use crate::source::{self, ELEMENTWISE_WG};
@@ -91,18 +92,6 @@ pub(crate) fn grid(groups: u32, max_per_dim: u32) -> (u32, u32) {
     }
 }
 
-pub(crate) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
 
 /// The generated WGSL and bind-group layout of one element-wise kernel.
 fn build_elementwise(op: OpKind, mode: Mode, layout: Layout, training: bool, vec4: bool) -> Result<KernelSource> {
@@ -114,16 +103,7 @@ fn build_elementwise(op: OpKind, mode: Mode, layout: Layout, training: bool, vec
         if training { "/training" } else { "" },
         if vec4 { "/vec4" } else { "" },
     );
-    let mut entries = vec![wgpu::BindGroupLayoutEntry {
-        binding: 0,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<TplParams>() as u64),
-        },
-        count: None,
-    }];
+    let mut entries = vec![uniform_entry(std::mem::size_of::<TplParams>())];
     let elem = if vec4 { "vec4<f32>" } else { "f32" };
     let mut bindings = String::new();
     let in_place = layout == Layout::InPlace;
@@ -366,12 +346,7 @@ impl Context {
                     },
                 )
             });
-            fn buf(binding: u32, buffer: &wgpu::Buffer, (offset, size, _): (u64, u64, u32)) -> wgpu::BindGroupEntry<'_> {
-                wgpu::BindGroupEntry {
-                    binding,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: wgpu::BufferSize::new(size) }),
-                }
-            }
+            let buf = |binding, buffer, (offset, size, _): (u64, u64, u32)| buffer_range(binding, buffer, offset, size);
             let groups: Vec<_> = dispatches
                 .iter()
                 .enumerate()

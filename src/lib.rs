@@ -8,6 +8,7 @@
 
 pub mod accuracy;
 pub mod activation;
+mod binding;
 mod context;
 pub mod cpu;
 mod cpu_ops;

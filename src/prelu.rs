@@ -7,7 +7,8 @@
 
 use crate::activation::{Activation, OpKind};
 use crate::context::{Context, KernelKey, KernelSource};
-use crate::elementwise::{grid, storage_entry, Tensor};
+use crate::binding::{buffer_range as entry, storage_entry, uniform_entry};
+use crate::elementwise::{grid, Tensor};
 use crate::error::{Error, Result};
 use crate::source;
 
@@ -33,28 +34,15 @@ struct Params {
     pad: u32,
 }
 
-fn uniform_entry() -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding: 0,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-        },
-        count: None,
-    }
-}
-
 fn build(pass: u8) -> KernelSource {
     let (label, entries, entry_point) = if pass == 1 {
         (
             "prelu_slope_grad/partials",
-            vec![uniform_entry(), storage_entry(1, true), storage_entry(2, true), storage_entry(3, false)],
+            vec![uniform_entry(std::mem::size_of::<Params>()), storage_entry(1, true), storage_entry(2, true), storage_entry(3, false)],
             "partials",
         )
     } else {
-        ("prelu_slope_grad/combine", vec![uniform_entry(), storage_entry(3, false), storage_entry(4, false)], "combine")
+        ("prelu_slope_grad/combine", vec![uniform_entry(std::mem::size_of::<Params>()), storage_entry(3, false), storage_entry(4, false)], "combine")
     };
     KernelSource { label: label.into(), wgsl: source::PRELU_GRAD.into(), entries, entry_point }
 }
@@ -169,12 +157,6 @@ impl Context {
                 device,
                 &wgpu::util::BufferInitDescriptor { label: Some("prelu_slope_grad"), contents: &bytes, usage: wgpu::BufferUsages::UNIFORM },
             );
-            fn entry(binding: u32, buffer: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindGroupEntry<'_> {
-                wgpu::BindGroupEntry {
-                    binding,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: wgpu::BufferSize::new(size) }),
-                }
-            }
             let psize = std::mem::size_of::<Params>() as u64;
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("prelu_slope_grad"), timestamp_writes: None });
             if n > 0 {

@@ -52,7 +52,8 @@
 use rayon::prelude::*;
 
 use crate::context::{Context, KernelKey, KernelSource};
-use crate::elementwise::{check_range, grid, storage_entry, Tensor};
+use crate::binding::{buffer_range as buffer_entry, storage_entry, uniform_entry};
+use crate::elementwise::{check_range, grid, Tensor};
 use crate::error::{Error, Result};
 use crate::fastmath::{exp_core, fast_two_sum, log1p_dd, mul_dd, scale2, two_prod, two_sum};
 use crate::source;
@@ -374,17 +375,7 @@ fn build(log: bool, backward: bool, unit: bool, stage: u8) -> Result<KernelSourc
         if unit { "" } else { "/temperature" },
         stage_name(stage)
     );
-    let uniform = wgpu::BindGroupLayoutEntry {
-        binding: 0,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<SmParams>() as u64),
-        },
-        count: None,
-    };
-    let mut entries = vec![uniform];
+    let mut entries = vec![uniform_entry(std::mem::size_of::<SmParams>())];
     let tensors = |entries: &mut Vec<wgpu::BindGroupLayoutEntry>| {
         entries.push(storage_entry(1, true));
         if backward {
@@ -628,22 +619,6 @@ fn uniform_bytes(params: &[SmParams], stride: u64) -> Vec<u8> {
         bytes[at..at + std::mem::size_of::<SmParams>()].copy_from_slice(bytemuck::bytes_of(p));
     }
     bytes
-}
-
-fn buffer_entry(
-    binding: u32,
-    buffer: &wgpu::Buffer,
-    offset: u64,
-    size: u64,
-) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry {
-        binding,
-        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer,
-            offset,
-            size: wgpu::BufferSize::new(size),
-        }),
-    }
 }
 
 /// The tensors of one launch: the input (x, or the saved y), dy for backward, the output.
