@@ -27,7 +27,10 @@ fn quick() -> bool {
 
 fn ops() -> Vec<OpKind> {
     if let Ok(list) = std::env::var("WGPU_ACTIVATIONS_BENCH_OPS") {
-        return list.split(',').filter_map(|n| OpKind::from_name(n.trim()).ok()).collect();
+        return list
+            .split(',')
+            .filter_map(|n| OpKind::from_name(n.trim()).ok())
+            .collect();
     }
     if quick() {
         return vec![OpKind::Relu, OpKind::Gelu, OpKind::Sigmoid];
@@ -40,7 +43,11 @@ fn storage(ctx: &Context, data: &[f32]) -> wgpu::Buffer {
 }
 
 /// Time `iters` repetitions of `record` in one submission.
-fn gpu_time(ctx: &Context, iters: u64, mut record: impl FnMut(&mut wgpu::CommandEncoder)) -> Duration {
+fn gpu_time(
+    ctx: &Context,
+    iters: u64,
+    mut record: impl FnMut(&mut wgpu::CommandEncoder),
+) -> Duration {
     let mut enc = ctx.device().create_command_encoder(&Default::default());
     for _ in 0..iters {
         record(&mut enc);
@@ -48,7 +55,10 @@ fn gpu_time(ctx: &Context, iters: u64, mut record: impl FnMut(&mut wgpu::Command
     let start = Instant::now();
     let index = ctx.queue().submit([enc.finish()]);
     ctx.device()
-        .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(index),
+            timeout: None,
+        })
         .expect("poll");
     start.elapsed()
 }
@@ -56,7 +66,11 @@ fn gpu_time(ctx: &Context, iters: u64, mut record: impl FnMut(&mut wgpu::Command
 /// The simplest compute kernel there is, `y[i] = x[i]` with vec4 loads in a grid-stride loop: the
 /// ceiling for any element-wise kernel on the device (on a software rasterizer far below the
 /// device's own buffer copy).
-fn copy_kernel(ctx: &Context, x: &wgpu::Buffer, y: &wgpu::Buffer) -> (wgpu::ComputePipeline, wgpu::BindGroup) {
+fn copy_kernel(
+    ctx: &Context,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> (wgpu::ComputePipeline, wgpu::BindGroup) {
     let src = "@group(0) @binding(0) var<storage, read> xs: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> ys: array<vec4<f32>>;
 @compute @workgroup_size(256)
@@ -64,7 +78,10 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw
     for (var i = g.x; i < arrayLength(&ys); i = i + nw.x * 256u) { ys[i] = xs[i]; }
 }";
     let d = ctx.device();
-    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("copy kernel"), source: wgpu::ShaderSource::Wgsl(src.into()) });
+    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("copy kernel"),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    });
     let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some("copy kernel"),
         layout: None,
@@ -77,25 +94,45 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw
         label: Some("copy kernel"),
         layout: &pipeline.get_bind_group_layout(0),
         entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: x.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: y.as_entire_binding() },
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: x.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: y.as_entire_binding(),
+            },
         ],
     });
     (pipeline, group)
 }
 
 fn host_memcpy(src: &[f32], dst: &mut [f32]) {
-    dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| d.copy_from_slice(s));
+    dst.par_chunks_mut(1 << 16)
+        .zip(src.par_chunks(1 << 16))
+        .for_each(|(d, s)| d.copy_from_slice(s));
 }
 
 fn bench(c: &mut Criterion) {
     let ctx = Context::new().expect("a GPU adapter (lavapipe works)");
     if let Some(info) = ctx.adapter_info() {
-        eprintln!("adapter: {} ({:?}, {:?}){}", info.name, info.backend, info.device_type,
-            if ctx.is_software() { " — a software rasterizer: its figures are not a GPU's" } else { "" });
+        eprintln!(
+            "adapter: {} ({:?}, {:?}){}",
+            info.name,
+            info.backend,
+            info.device_type,
+            if ctx.is_software() {
+                " — a software rasterizer: its figures are not a GPU's"
+            } else {
+                ""
+            }
+        );
     }
     for n in sizes() {
-        let x = accuracy::random_inputs(1, n).into_iter().map(|v| v.clamp(-30.0, 30.0)).collect::<Vec<_>>();
+        let x = accuracy::random_inputs(1, n)
+            .into_iter()
+            .map(|v| v.clamp(-30.0, 30.0))
+            .collect::<Vec<_>>();
         let dy = accuracy::gradients(n);
         let xb = storage(&ctx, &x);
         let dyb = storage(&ctx, &dy);
@@ -105,7 +142,11 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("copy/{n}"));
         g.throughput(Throughput::Bytes(8 * n as u64));
         g.bench_function("device_copy", |b| {
-            b.iter_custom(|iters| gpu_time(&ctx, iters, |enc| enc.copy_buffer_to_buffer(&xb, 0, &out, 0, 4 * n as u64)))
+            b.iter_custom(|iters| {
+                gpu_time(&ctx, iters, |enc| {
+                    enc.copy_buffer_to_buffer(&xb, 0, &out, 0, 4 * n as u64)
+                })
+            })
         });
         let (pipeline, group) = copy_kernel(&ctx, &xb, &out);
         g.bench_function("copy_kernel", |b| {
@@ -127,14 +168,27 @@ fn bench(c: &mut Criterion) {
                 let mode = if backward { "backward" } else { "forward" };
                 let mut g = c.benchmark_group(format!("elementwise/{}/{mode}", op.name()));
                 g.throughput(Throughput::Bytes(if backward { 12 } else { 8 } * n as u64));
-                g.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+                g.sample_size(10)
+                    .warm_up_time(Duration::from_millis(300))
+                    .measurement_time(Duration::from_secs(1));
                 g.bench_with_input(BenchmarkId::new("gpu", n), &n, |b, &n| {
                     b.iter_custom(|iters| {
                         gpu_time(&ctx, iters, |enc| {
                             let r = if backward {
-                                ctx.record_backward(enc, &act, Tensor::new(&xb, 0, n), Tensor::new(&dyb, 0, n), Tensor::new(&out, 0, n))
+                                ctx.record_backward(
+                                    enc,
+                                    &act,
+                                    Tensor::new(&xb, 0, n),
+                                    Tensor::new(&dyb, 0, n),
+                                    Tensor::new(&out, 0, n),
+                                )
                             } else {
-                                ctx.record_forward(enc, &act, Tensor::new(&xb, 0, n), Tensor::new(&out, 0, n))
+                                ctx.record_forward(
+                                    enc,
+                                    &act,
+                                    Tensor::new(&xb, 0, n),
+                                    Tensor::new(&out, 0, n),
+                                )
                             };
                             r.expect("record");
                         })

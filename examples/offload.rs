@@ -28,7 +28,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let g = accuracy::summarize(&act, Mode::Forward, &x, None, &y_gpu);
     let c = accuracy::summarize(&act, Mode::Forward, &x, None, &y_cpu);
     println!("{op} on {n} elements");
-    println!("  GPU end to end {gpu:?}: max {:.2} ULP, {} out of bound", g.max_ulps, g.failures);
-    println!("  CPU            {cpu_time:?}: max {:.2} ULP, {} out of bound", c.max_ulps, c.failures);
+    println!(
+        "  GPU end to end {gpu:?}: max {:.2} ULP, {} out of bound",
+        g.max_ulps, g.failures
+    );
+    println!(
+        "  CPU            {cpu_time:?}: max {:.2} ULP, {} out of bound",
+        c.max_ulps, c.failures
+    );
     Ok(())
 }

@@ -13,16 +13,63 @@ use crate::ulp::ulp_error;
 /// infinities and NaN.
 pub fn hard_inputs() -> Vec<f32> {
     let mags: [f32; 41] = [
-        0.0, 1.4e-45, 1e-40, 1.175_494_4e-38, 1e-30, 1e-10, 1e-7, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 0.25, 0.5,
-        0.75, 1.0, 1.192_379_9, 1.278_464_5, 1.5, 2.0, 3.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 25.0, 30.0,
-        43.0, 44.0, 45.0, 50.0, 88.0, 88.7, 89.0, 100.0, 1e4, 2e7, 1e30, f32::MAX,
+        0.0,
+        1.4e-45,
+        1e-40,
+        1.175_494_4e-38,
+        1e-30,
+        1e-10,
+        1e-7,
+        1e-6,
+        1e-4,
+        1e-3,
+        1e-2,
+        0.1,
+        0.25,
+        0.5,
+        0.75,
+        1.0,
+        1.192_379_9,
+        1.278_464_5,
+        1.5,
+        2.0,
+        3.0,
+        5.0,
+        6.0,
+        8.0,
+        10.0,
+        15.0,
+        20.0,
+        25.0,
+        30.0,
+        43.0,
+        44.0,
+        45.0,
+        50.0,
+        88.0,
+        88.7,
+        89.0,
+        100.0,
+        1e4,
+        2e7,
+        1e30,
+        f32::MAX,
     ];
     let mut v = Vec::new();
     for m in mags {
         v.push(m);
         v.push(-m);
     }
-    v.extend([0.751_791_5, -0.751_791_5, -0.752_461_4, -0.751_154_3, 104.0, -104.0, 150.0, -150.0]);
+    v.extend([
+        0.751_791_5,
+        -0.751_791_5,
+        -0.752_461_4,
+        -0.751_154_3,
+        104.0,
+        -104.0,
+        150.0,
+        -150.0,
+    ]);
     v.extend([f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
     v
 }
@@ -39,7 +86,10 @@ pub fn kink_inputs(act: &Activation) -> Vec<f32> {
         OpKind::Softplus => vec![p[1] / p[0]],
         _ => vec![0.0],
     };
-    kinks.into_iter().flat_map(|k| [k, k.next_up(), k.next_down()]).collect()
+    kinks
+        .into_iter()
+        .flat_map(|k| [k, k.next_up(), k.next_down()])
+        .collect()
 }
 
 /// SplitMix64: a tiny, well-known generator, so the library needs no random-number crate.
@@ -72,7 +122,11 @@ pub fn random_inputs(seed: u64, n: usize) -> Vec<f32> {
             _ => {
                 let bits = (rng.next() >> 33) as u32; // 31 random bits: any finite magnitude
                 let m = f32::from_bits(bits.min(f32::MAX.to_bits()));
-                if rng.next() & 1 == 1 { m } else { -m }
+                if rng.next() & 1 == 1 {
+                    m
+                } else {
+                    -m
+                }
             }
         })
         .collect()
@@ -139,16 +193,28 @@ pub fn judge(act: &Activation, mode: Mode, i: usize, x: f32, dy: Option<f32>, go
     let exact = match mode {
         Mode::Forward => reference::forward_exact(act.op(), p, x),
         Mode::Derivative => reference::derivative_exact(act.op(), p, x),
-        Mode::Backward => dy.unwrap_or(1.0) as f64 * reference::backward_factor_exact(act.op(), p, x),
+        Mode::Backward => {
+            dy.unwrap_or(1.0) as f64 * reference::backward_factor_exact(act.op(), p, x)
+        }
     };
     let ulps = ulp_error(got, exact);
     let near_root = mode != Mode::Forward
         && act.op().spec().saved == Saved::Input
-        && act.op().spec().derivative_roots.iter().any(|r| (x as f64 - r).abs() < 0.05);
+        && act
+            .op()
+            .spec()
+            .derivative_roots
+            .iter()
+            .any(|r| (x as f64 - r).abs() < 0.05);
     let scale = dy.map_or(1.0, |d| (d as f64).abs());
     let in_bound = ulps <= bound(act, mode);
     let root_ok = near_root && !in_bound && (got as f64 - exact).abs() <= ROOT_ABS * scale;
-    Verdict { exact, ulps, root_allowance: root_ok, ok: in_bound || root_ok }
+    Verdict {
+        exact,
+        ulps,
+        root_allowance: root_ok,
+        ok: in_bound || root_ok,
+    }
 }
 
 /// The worst error of a run.
@@ -163,8 +229,17 @@ pub struct Summary {
 }
 
 /// Judge a whole output.
-pub fn summarize(act: &Activation, mode: Mode, x: &[f32], dy: Option<&[f32]>, got: &[f32]) -> Summary {
-    let mut s = Summary { count: x.len(), ..Default::default() };
+pub fn summarize(
+    act: &Activation,
+    mode: Mode,
+    x: &[f32],
+    dy: Option<&[f32]>,
+    got: &[f32],
+) -> Summary {
+    let mut s = Summary {
+        count: x.len(),
+        ..Default::default()
+    };
     for i in 0..x.len() {
         let v = judge(act, mode, i, x[i], dy.map(|d| d[i]), got[i]);
         if !v.ok {
@@ -191,7 +266,11 @@ pub struct OpAccuracy {
 
 /// Run every mode of `act` on the GPU (if `ctx`) and the CPU over [`inputs`] with `n_random`
 /// random values, and judge the results.
-pub fn measure(ctx: Option<&crate::Context>, act: &Activation, n_random: usize) -> crate::Result<OpAccuracy> {
+pub fn measure(
+    ctx: Option<&crate::Context>,
+    act: &Activation,
+    n_random: usize,
+) -> crate::Result<OpAccuracy> {
     let x = inputs(act, n_random);
     let s = saved_tensor(act, &x);
     let dy = gradients(x.len());
@@ -203,7 +282,11 @@ pub fn measure(ctx: Option<&crate::Context>, act: &Activation, n_random: usize) 
         ]
     };
     let gpu = match ctx {
-        Some(ctx) => Some(judge_all([ctx.forward(act, &x)?, ctx.derivative(act, &x)?, ctx.backward(act, &s, &dy)?])),
+        Some(ctx) => Some(judge_all([
+            ctx.forward(act, &x)?,
+            ctx.derivative(act, &x)?,
+            ctx.backward(act, &s, &dy)?,
+        ])),
         None => None,
     };
     let cpu = judge_all([
@@ -211,11 +294,19 @@ pub fn measure(ctx: Option<&crate::Context>, act: &Activation, n_random: usize) 
         crate::cpu::derivative(act, &x)?,
         crate::cpu::backward(act, &s, &dy)?,
     ]);
-    Ok(OpAccuracy { op: act.op(), gpu, cpu })
+    Ok(OpAccuracy {
+        op: act.op(),
+        gpu,
+        cpu,
+    })
 }
 
 fn fmt_ulps(s: &Summary) -> String {
-    let v = if s.max_ulps < 0.05 { "0".to_string() } else { format!("{:.2}", s.max_ulps) };
+    let v = if s.max_ulps < 0.05 {
+        "0".to_string()
+    } else {
+        format!("{:.2}", s.max_ulps)
+    };
     if s.failures > 0 {
         format!("**{v} ({} out of bound)**", s.failures)
     } else {
@@ -237,7 +328,11 @@ pub fn markdown_table(rows: &[OpAccuracy]) -> String {
         } else if spec.params.is_empty() {
             "—".to_string()
         } else {
-            spec.params.iter().map(|p| format!("{} ({})", p.name, p.default)).collect::<Vec<_>>().join(", ")
+            spec.params
+                .iter()
+                .map(|p| format!("{} ({})", p.name, p.default))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let three = |s: &[Summary; 3]| s.iter().map(fmt_ulps).collect::<Vec<_>>().join(" / ");
         out += &format!(

@@ -189,7 +189,13 @@ impl Activation {
         for (slot, ps) in params.iter_mut().zip(op.spec().params) {
             *slot = ps.default;
         }
-        Activation { op, params, seed: None, slopes: vec![0.25], inner: 1 }
+        Activation {
+            op,
+            params,
+            seed: None,
+            slopes: vec![0.25],
+            inner: 1,
+        }
     }
 
     /// By name with default parameters.
@@ -210,17 +216,25 @@ impl Activation {
     /// Set one named scalar parameter.
     pub fn with(mut self, name: &str, value: f32) -> Result<Activation> {
         let spec = self.op.spec();
-        let i = spec.params.iter().position(|p| p.name == name).ok_or_else(|| Error::BadParameter {
-            op: spec.name,
-            message: format!(
-                "unknown parameter `{name}` (known: {})",
-                if spec.params.is_empty() {
-                    "none".to_string()
-                } else {
-                    spec.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-                }
-            ),
-        })?;
+        let i = spec
+            .params
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| Error::BadParameter {
+                op: spec.name,
+                message: format!(
+                    "unknown parameter `{name}` (known: {})",
+                    if spec.params.is_empty() {
+                        "none".to_string()
+                    } else {
+                        spec.params
+                            .iter()
+                            .map(|p| p.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            })?;
         self.params[i] = value;
         Ok(self)
     }
@@ -249,7 +263,12 @@ impl Activation {
     }
     /// A named parameter's value.
     pub fn param(&self, name: &str) -> Option<f32> {
-        self.op.spec().params.iter().position(|p| p.name == name).map(|i| self.params[i])
+        self.op
+            .spec()
+            .params
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| self.params[i])
     }
     /// The parameter vector the kernels read: [`Activation::params`], with rrelu's evaluation
     /// slope in place of `lower` when not training.
@@ -276,7 +295,12 @@ impl Activation {
     /// Check that the parameters make sense (finite, ordered, non-zero where divided by).
     pub fn validate(&self) -> Result<()> {
         let spec = self.op.spec();
-        let bad = |message: String| Err(Error::BadParameter { op: spec.name, message });
+        let bad = |message: String| {
+            Err(Error::BadParameter {
+                op: spec.name,
+                message,
+            })
+        };
         for (ps, v) in spec.params.iter().zip(self.params) {
             if !v.is_finite() {
                 return bad(format!("{} = {v} is not finite", ps.name));
@@ -285,11 +309,15 @@ impl Activation {
         let [a, b, _, _] = self.params;
         match self.op {
             OpKind::Rrelu if a > b => return bad(format!("lower = {a} is above upper = {b}")),
-            OpKind::HardTanh if a > b => return bad(format!("min_val = {a} is above max_val = {b}")),
+            OpKind::HardTanh if a > b => {
+                return bad(format!("min_val = {a} is above max_val = {b}"))
+            }
             OpKind::Elu | OpKind::Celu if self.op == OpKind::Celu && a == 0.0 => {
                 return bad("alpha = 0 divides by zero".into())
             }
-            OpKind::Softplus | OpKind::Swish if a == 0.0 => return bad("beta = 0 divides by zero".into()),
+            OpKind::Softplus | OpKind::Swish if a == 0.0 => {
+                return bad("beta = 0 divides by zero".into())
+            }
             OpKind::HardShrink | OpKind::SoftShrink if a < 0.0 => {
                 return bad(format!("lambd = {a} is negative"))
             }
@@ -323,7 +351,9 @@ impl Activation {
             },
             OpKind::Rrelu => match self.seed {
                 None => rrelu_eval_slope(self.params[0], self.params[1]),
-                Some(seed) => crate::philox::rrelu_slope(seed, index, self.params[0], self.params[1]),
+                Some(seed) => {
+                    crate::philox::rrelu_slope(seed, index, self.params[0], self.params[1])
+                }
             },
             _ => self.params[0],
         }

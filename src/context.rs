@@ -24,13 +24,24 @@ pub(crate) enum Layout {
 pub(crate) enum KernelKey {
     /// An element-wise activation kernel. `training` selects rrelu's Philox slopes; `vec4`
     /// reads and writes four elements at a time.
-    Elementwise { op: OpKind, mode: Mode, layout: Layout, training: bool, vec4: bool },
+    Elementwise {
+        op: OpKind,
+        mode: Mode,
+        layout: Layout,
+        training: bool,
+        vec4: bool,
+    },
     /// prelu's slope-gradient reduction, pass 1 (partial sums) or 2 (combine).
     PreluSlopeGrad { pass: u8 },
     /// A softmax-family kernel: log-probabilities (`log`) or probabilities, forward or
     /// `backward`, temperature 1 (`unit`) or not, and its stage (0 fused, 1 partials, 2 combine,
     /// 3 write).
-    Softmax { log: bool, backward: bool, unit: bool, stage: u8 },
+    Softmax {
+        log: bool,
+        backward: bool,
+        unit: bool,
+        stage: u8,
+    },
 }
 
 /// What a kernel's builder returns: its label, WGSL, bind-group layout and entry point.
@@ -65,7 +76,9 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("adapter", &self.info).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("adapter", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,13 +110,16 @@ impl Context {
     /// adapter's real limits and the optional features the crate can use (`SHADER_F16`,
     /// `SUBGROUP`, `TIMESTAMP_QUERY`).
     pub async fn new_async() -> Result<Context> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
         let adapters = instance.enumerate_adapters(backends).await;
         let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
             Ok(want) => {
                 let want = want.to_lowercase();
-                let found = adapters.iter().find(|a| a.get_info().name.to_lowercase().contains(&want));
+                let found = adapters
+                    .iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&want));
                 match found {
                     Some(a) => a.clone(),
                     None => {
@@ -116,20 +132,24 @@ impl Context {
             }
             Err(_) => instance
                 .request_adapter(&wgpu::RequestAdapterOptions {
-                    power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
+                    power_preference: wgpu::PowerPreference::from_env()
+                        .unwrap_or(wgpu::PowerPreference::HighPerformance),
                     force_fallback_adapter: false,
                     compatible_surface: None,
                     apply_limit_buckets: false,
                 })
                 .await
-                .map_err(|e| Error::NoAdapter(format!("{e}; adapters: {}", list_adapters(&adapters))))?,
+                .map_err(|e| {
+                    Error::NoAdapter(format!("{e}; adapters: {}", list_adapters(&adapters)))
+                })?,
         };
         Self::from_adapter(&adapter).await
     }
 
     /// Create a device on `adapter` with its real limits and the optional features it has.
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Context> {
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let wanted =
+            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let features = adapter.features() & wanted;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -144,7 +164,9 @@ impl Context {
             .map_err(|e| Error::RequestDevice(e.to_string()))?;
         // The default handler panics; every call of ours runs inside error scopes, so anything
         // reaching here came from elsewhere and is only reported.
-        device.on_uncaptured_error(Arc::new(|e| eprintln!("wgpu-activations: uncaptured wgpu error: {e}")));
+        device.on_uncaptured_error(Arc::new(|e| {
+            eprintln!("wgpu-activations: uncaptured wgpu error: {e}")
+        }));
         let mut ctx = Self::from_device(device, queue);
         ctx.info = Some(adapter.get_info());
         Ok(ctx)
@@ -192,12 +214,21 @@ impl Context {
             wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
                 count: None,
             },
             crate::binding::storage_entry(1, false),
         ];
-        let kernel = self.compile(&KernelSource { label: "fma_probe".into(), wgsl, entries, entry_point: "main" })?;
+        let kernel = self.compile(&KernelSource {
+            label: "fma_probe".into(),
+            wgsl,
+            entries,
+            entry_point: "main",
+        })?;
         let out = self.create_tensor(1)?;
         self.scoped("fma_probe", || {
             let one = wgpu::util::DeviceExt::create_buffer_init(
@@ -212,13 +243,26 @@ impl Context {
                 label: Some("fma_probe"),
                 layout: &kernel.layout,
                 entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: one.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: out.as_entire_binding() },
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: one.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: out.as_entire_binding(),
+                    },
                 ],
             });
-            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("fma_probe") });
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("fma_probe"),
+                });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("fma_probe"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("fma_probe"),
+                    timestamp_writes: None,
+                });
                 pass.set_pipeline(&kernel.pipeline);
                 pass.set_bind_group(0, &group, &[]);
                 pass.dispatch_workgroups(1, 1, 1);
@@ -256,7 +300,9 @@ impl Context {
     /// True when the adapter is a software rasterizer (lavapipe, WARP, SwiftShader): its speed
     /// says nothing about a GPU's.
     pub fn is_software(&self) -> bool {
-        self.info.as_ref().is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu)
+        self.info
+            .as_ref()
+            .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu)
     }
 
     /// Cap the bytes one dispatch binds below the device's `max_storage_buffer_binding_size`
@@ -289,7 +335,11 @@ impl Context {
     pub(crate) fn max_binding_bytes(&self) -> u64 {
         let limits = self.device.limits();
         let floor = 4 * limits.min_storage_buffer_offset_alignment.max(4) as u64;
-        let device = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) / 4 * 4;
+        let device = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
+            / 4
+            * 4;
         match self.binding_cap.load(Ordering::Relaxed) {
             0 => device,
             cap => cap.max(floor).min(device),
@@ -318,7 +368,10 @@ impl Context {
             self.check_alive()?;
         }
         if let Some(e) = v.or(o) {
-            return Err(Error::Wgpu { label: label.to_string(), message: e.to_string() });
+            return Err(Error::Wgpu {
+                label: label.to_string(),
+                message: e.to_string(),
+            });
         }
         self.check_alive()?;
         out
@@ -335,7 +388,10 @@ impl Context {
         }
         let kernel = self.compile(&build()?)?;
         let kernel = Arc::new(kernel);
-        self.cache.lock().map_err(|_| poisoned())?.insert(key, kernel.clone());
+        self.cache
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(key, kernel.clone());
         Ok(kernel)
     }
 
@@ -343,37 +399,49 @@ impl Context {
         let (label, source, entries) = (src.label.as_str(), src.wgsl.as_str(), &src.entries[..]);
         self.check_alive()?;
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let desc = wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) };
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
         // SAFETY: every index a kernel computes is in bounds by construction: the host checks each
         // range against its buffer before binding exactly that range, and the kernels index only
         // below the element counts the host passes (`i < n`, `off + n <= bound elements`). Without
         // the per-access bounds checks wgpu would otherwise insert, loads and stores vectorize.
-        let module = unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) };
-        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(label),
-            entries,
-        });
-        let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(label),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(label),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some(src.entry_point),
-            // Kernels that include math.wgsl learn whether fma is fused; others have no override.
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: if self.fused_fma && source.contains("override MATH_FUSED_FMA") {
-                    &[("MATH_FUSED_FMA", 1.0)]
-                } else {
-                    &[]
+        let module = unsafe {
+            self.device
+                .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+        };
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries,
+            });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(src.entry_point),
+                // Kernels that include math.wgsl learn whether fma is fused; others have no override.
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: if self.fused_fma && source.contains("override MATH_FUSED_FMA") {
+                        &[("MATH_FUSED_FMA", 1.0)]
+                    } else {
+                        &[]
+                    },
+                    zero_initialize_workgroup_memory: true,
                 },
-                zero_initialize_workgroup_memory: true,
-            },
-            cache: None,
-        });
+                cache: None,
+            });
         if let Some(e) = pollster::block_on(validation.pop()) {
             return Err(Error::ShaderCompile {
                 label: label.to_string(),
@@ -388,7 +456,10 @@ impl Context {
     pub(crate) fn submit_and_wait(&self, encoder: wgpu::CommandEncoder) -> Result<()> {
         let index = self.queue.submit([encoder.finish()]);
         self.device
-            .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
             .map_err(|e| Error::DeviceLost(e.to_string()))?;
         self.check_alive()
     }
@@ -399,7 +470,10 @@ impl Context {
         let bytes = len as u64 * 4;
         crate::elementwise::check_range("buffer", buffer, offset, len)?;
         if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
-            return Err(Error::MissingUsage { what: "buffer", usage: "COPY_SRC" });
+            return Err(Error::MissingUsage {
+                what: "buffer",
+                usage: "COPY_SRC",
+            });
         }
         if len == 0 {
             return Ok(Vec::new());
@@ -412,9 +486,11 @@ impl Context {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("wgpu-activations readback"),
-            });
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("wgpu-activations readback"),
+                });
             encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
             self.submit_and_wait(encoder)?;
             let slice = staging.slice(..);
@@ -424,7 +500,10 @@ impl Context {
                 tx.send(r).ok();
             });
             self.device
-                .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+                .poll(wgpu::PollType::Wait {
+                    submission_index: None,
+                    timeout: None,
+                })
                 .map_err(|e| Error::DeviceLost(e.to_string()))?;
             match block(rx.receive()) {
                 Some(Ok(())) => {}
@@ -432,7 +511,9 @@ impl Context {
                 None => return Err(Error::Map("the map callback never ran".into())),
             }
             let out = {
-                let view = slice.get_mapped_range().map_err(|e| Error::Map(e.to_string()))?;
+                let view = slice
+                    .get_mapped_range()
+                    .map_err(|e| Error::Map(e.to_string()))?;
                 bytemuck::cast_slice::<u8, f32>(&view).to_vec()
             }; // the view must be dropped before unmap
             staging.unmap();
@@ -452,7 +533,9 @@ impl Context {
             Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("wgpu-activations tensor"),
                 size: bytes.max(4),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }))
         })
@@ -464,7 +547,9 @@ impl Context {
             let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size: bytes.max(4),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: true,
             });
             buffer
@@ -482,14 +567,21 @@ impl Context {
         let bytes = len as u64 * 4;
         let max = self.device.limits().max_buffer_size;
         if bytes > max || len > u32::MAX as usize {
-            return Err(Error::TooLarge { elements: len, bytes, max });
+            return Err(Error::TooLarge {
+                elements: len,
+                bytes,
+                max,
+            });
         }
         Ok(bytes)
     }
 }
 
 fn poisoned() -> Error {
-    Error::Wgpu { label: "pipeline cache".into(), message: "a thread panicked while holding the cache".into() }
+    Error::Wgpu {
+        label: "pipeline cache".into(),
+        message: "a thread panicked while holding the cache".into(),
+    }
 }
 
 fn block<F: Future>(f: F) -> F::Output {

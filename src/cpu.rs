@@ -26,7 +26,6 @@ fn per_element(act: &Activation) -> bool {
     matches!(act.op(), OpKind::Prelu | OpKind::Rrelu)
 }
 
-
 /// One chunk of `mode` over `a` (and `b` = dy for backward) into `out`; `base` is the index of
 /// the chunk's first element in the whole tensor.
 #[inline(always)]
@@ -74,7 +73,14 @@ fn chunk_body(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], o
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn chunk_avx2(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+unsafe fn chunk_avx2(
+    act: &Activation,
+    mode: Mode,
+    base: usize,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+) {
     chunk_body(act, mode, base, a, b, out)
 }
 
@@ -105,12 +111,20 @@ fn run(act: &Activation, mode: Mode, a: Src, b: Option<&[f32]>, out: &mut [f32])
     let n = out.len();
     if let Src::Slice(a) = a {
         if a.len() != n {
-            return Err(Error::LengthMismatch { what: "output", got: n, expected: a.len() });
+            return Err(Error::LengthMismatch {
+                what: "output",
+                got: n,
+                expected: a.len(),
+            });
         }
     }
     if let Some(b) = b {
         if b.len() != n {
-            return Err(Error::LengthMismatch { what: "dy", got: b.len(), expected: n });
+            return Err(Error::LengthMismatch {
+                what: "dy",
+                got: b.len(),
+                expected: n,
+            });
         }
     }
     if act.op() == OpKind::Prelu {
@@ -128,7 +142,14 @@ fn run(act: &Activation, mode: Mode, a: Src, b: Option<&[f32]>, out: &mut [f32])
         let s = k * TASK;
         let e = s + o.len();
         match a {
-            Src::Slice(a) => chunk(act, mode, s, &a[s..e], if b.is_empty() { b } else { &b[s..e] }, o),
+            Src::Slice(a) => chunk(
+                act,
+                mode,
+                s,
+                &a[s..e],
+                if b.is_empty() { b } else { &b[s..e] },
+                o,
+            ),
             Src::InPlace => {
                 let mut tmp = [0f32; BLOCK];
                 for (j, o) in o.chunks_mut(BLOCK).enumerate() {
@@ -141,7 +162,9 @@ fn run(act: &Activation, mode: Mode, a: Src, b: Option<&[f32]>, out: &mut [f32])
     if n <= TASK {
         task(0, out);
     } else {
-        out.par_chunks_mut(TASK).enumerate().for_each(|(k, o)| task(k, o));
+        out.par_chunks_mut(TASK)
+            .enumerate()
+            .for_each(|(k, o)| task(k, o));
     }
     Ok(())
 }

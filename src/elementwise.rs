@@ -28,11 +28,19 @@ pub struct Tensor<'a> {
 impl<'a> Tensor<'a> {
     /// `len` elements from byte `offset`.
     pub fn new(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
-        Tensor { buffer, offset, len }
+        Tensor {
+            buffer,
+            offset,
+            len,
+        }
     }
     /// The whole buffer as f32s.
     pub fn whole(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
-        Tensor { buffer, offset: 0, len: (buffer.size() / 4) as usize }
+        Tensor {
+            buffer,
+            offset: 0,
+            len: (buffer.size() / 4) as usize,
+        }
     }
 }
 
@@ -55,29 +63,52 @@ struct TplParams {
     stride: u32,
 }
 
-pub(crate) fn check_range(what: &'static str, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<()> {
+pub(crate) fn check_range(
+    what: &'static str,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    len: usize,
+) -> Result<()> {
     if offset % 4 != 0 {
-        return Err(Error::Misaligned { what, offset, align: 4 });
+        return Err(Error::Misaligned {
+            what,
+            offset,
+            align: 4,
+        });
     }
-    let end = offset.checked_add(len as u64 * 4).ok_or(Error::BufferTooSmall {
-        what,
-        offset,
-        end: u64::MAX,
-        size: buffer.size(),
-    })?;
+    let end = offset
+        .checked_add(len as u64 * 4)
+        .ok_or(Error::BufferTooSmall {
+            what,
+            offset,
+            end: u64::MAX,
+            size: buffer.size(),
+        })?;
     if end > buffer.size() {
-        return Err(Error::BufferTooSmall { what, offset, end, size: buffer.size() });
+        return Err(Error::BufferTooSmall {
+            what,
+            offset,
+            end,
+            size: buffer.size(),
+        });
     }
     Ok(())
 }
 
 pub(crate) fn check_tensor(what: &'static str, t: &Tensor, expected: usize) -> Result<()> {
     if t.len != expected {
-        return Err(Error::LengthMismatch { what, got: t.len, expected });
+        return Err(Error::LengthMismatch {
+            what,
+            got: t.len,
+            expected,
+        });
     }
     check_range(what, t.buffer, t.offset, t.len)?;
     if !t.buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
-        return Err(Error::MissingUsage { what, usage: "STORAGE" });
+        return Err(Error::MissingUsage {
+            what,
+            usage: "STORAGE",
+        });
     }
     Ok(())
 }
@@ -92,14 +123,23 @@ pub(crate) fn grid(groups: u32, max_per_dim: u32) -> (u32, u32) {
     }
 }
 
-
 /// The generated WGSL and bind-group layout of one element-wise kernel.
-fn build_elementwise(op: OpKind, mode: Mode, layout: Layout, training: bool, vec4: bool) -> Result<KernelSource> {
+fn build_elementwise(
+    op: OpKind,
+    mode: Mode,
+    layout: Layout,
+    training: bool,
+    vec4: bool,
+) -> Result<KernelSource> {
     let name = op.name();
     let label = format!(
         "elementwise/{name}/{}{}{}{}",
         mode.name(),
-        if layout == Layout::InPlace { "/in_place" } else { "" },
+        if layout == Layout::InPlace {
+            "/in_place"
+        } else {
+            ""
+        },
         if training { "/training" } else { "" },
         if vec4 { "/vec4" } else { "" },
     );
@@ -116,7 +156,8 @@ fn build_elementwise(op: OpKind, mode: Mode, layout: Layout, training: bool, vec
         entries.push(storage_entry(2, true));
     }
     if !in_place {
-        bindings += &format!("@group(0) @binding(3) var<storage, read_write> dst: array<{elem}>;\n");
+        bindings +=
+            &format!("@group(0) @binding(3) var<storage, read_write> dst: array<{elem}>;\n");
         entries.push(storage_entry(3, false));
     }
     let slope = match op {
@@ -135,8 +176,18 @@ fn build_elementwise(op: OpKind, mode: Mode, layout: Layout, training: bool, vec
             "var r = {name}_bwd_dy(a, b, p);\n    r = select(r, a, tpl_is_nan(a));\n    return select(r, b, tpl_is_nan(b));"
         ),
     };
-    let store = if in_place { "src_a[tpl.off_a + i]" } else { "dst[tpl.off_out + i]" };
-    let b = if backward { "src_b[tpl.off_b + i]" } else if vec4 { "vec4<f32>()" } else { "0.0" };
+    let store = if in_place {
+        "src_a[tpl.off_a + i]"
+    } else {
+        "dst[tpl.off_out + i]"
+    };
+    let b = if backward {
+        "src_b[tpl.off_b + i]"
+    } else if vec4 {
+        "vec4<f32>()"
+    } else {
+        "0.0"
+    };
     let lp = if vec4 {
         format!(
             "let a = src_a[tpl.off_a + i];\n        let b = {b};\n        let k = tpl.base + 4u * i;\n        \
@@ -149,10 +200,21 @@ fn build_elementwise(op: OpKind, mode: Mode, layout: Layout, training: bool, vec
     let template = source::fill(
         &label,
         source::ELEMENTWISE,
-        &[("WG", &wg), ("BINDINGS", &bindings), ("SLOPE", slope), ("BODY", &body), ("LOOP", &lp)],
+        &[
+            ("WG", &wg),
+            ("BINDINGS", &bindings),
+            ("SLOPE", slope),
+            ("BODY", &body),
+            ("LOOP", &lp),
+        ],
     )?;
     let wgsl = format!("{}\n{}\n{}", source::MATH, source::ACTIVATIONS, template);
-    Ok(KernelSource { label, wgsl, entries, entry_point: "main" })
+    Ok(KernelSource {
+        label,
+        wgsl,
+        entries,
+        entry_point: "main",
+    })
 }
 
 /// Host slices of a convenient-layer call: input and output, or one slice overwritten.
@@ -176,21 +238,37 @@ impl HostIo<'_> {
     }
 }
 
-
 impl Context {
     /// Record `y = f(x)` into `encoder`. `x` and `y` must be the same length and lie in
     /// different buffers (use [`Context::record_forward_in_place`] to overwrite `x`).
-    pub fn record_forward(&self, encoder: &mut wgpu::CommandEncoder, act: &Activation, x: Tensor, y: Tensor) -> Result<()> {
+    pub fn record_forward(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        act: &Activation,
+        x: Tensor,
+        y: Tensor,
+    ) -> Result<()> {
         self.record(encoder, act, Mode::Forward, x, None, Some(y), 0)
     }
 
     /// Record `x = f(x)` into `encoder`.
-    pub fn record_forward_in_place(&self, encoder: &mut wgpu::CommandEncoder, act: &Activation, x: Tensor) -> Result<()> {
+    pub fn record_forward_in_place(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        act: &Activation,
+        x: Tensor,
+    ) -> Result<()> {
         self.record(encoder, act, Mode::Forward, x, None, None, 0)
     }
 
     /// Record `out = f'(x)` into `encoder`.
-    pub fn record_derivative(&self, encoder: &mut wgpu::CommandEncoder, act: &Activation, x: Tensor, out: Tensor) -> Result<()> {
+    pub fn record_derivative(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        act: &Activation,
+        x: Tensor,
+        out: Tensor,
+    ) -> Result<()> {
         self.record(encoder, act, Mode::Derivative, x, None, Some(out), 0)
     }
 
@@ -241,13 +319,22 @@ impl Context {
             }
         }
         if mode == Mode::Backward && out.is_none() {
-            return Err(Error::Aliasing("backward needs a separate output buffer".into()));
+            return Err(Error::Aliasing(
+                "backward needs a separate output buffer".into(),
+            ));
         }
         if n > u32::MAX as usize || base as usize + n > u32::MAX as usize {
-            return Err(Error::TooLarge { elements: n, bytes: n as u64 * 4, max: u32::MAX as u64 * 4 });
+            return Err(Error::TooLarge {
+                elements: n,
+                bytes: n as u64 * 4,
+                max: u32::MAX as u64 * 4,
+            });
         }
         let (channels, inner) = (act.slopes().len(), act.inner());
-        if act.op() == OpKind::Prelu && channels > 1 && (base as usize + n) % (channels * inner) != 0 {
+        if act.op() == OpKind::Prelu
+            && channels > 1
+            && (base as usize + n) % (channels * inner) != 0
+        {
             return Err(Error::ShapeMismatch(format!(
                 "prelu with {channels} slopes and {inner} elements per channel needs a multiple of {} elements, got {n}",
                 channels * inner
@@ -256,16 +343,30 @@ impl Context {
         if n == 0 {
             return Ok(());
         }
-        let layout = if out.is_some() { Layout::OutOfPlace } else { Layout::InPlace };
+        let layout = if out.is_some() {
+            Layout::OutOfPlace
+        } else {
+            Layout::InPlace
+        };
         let training = act.op() == OpKind::Rrelu && act.seed().is_some();
         // vec4 loads and stores where every tensor starts on a 16-byte boundary; the scalar kernel
         // takes the remaining 1-3 elements, and every tensor that is only 4-byte aligned.
-        let vec4 = [Some(a), b, out].iter().flatten().all(|t| t.offset % 16 == 0);
+        let vec4 = [Some(a), b, out]
+            .iter()
+            .flatten()
+            .all(|t| t.offset % 16 == 0);
         let op = act.op();
         let kernel = |vec4| {
-            self.kernel(KernelKey::Elementwise { op, mode, layout, training, vec4 }, || {
-                build_elementwise(op, mode, layout, training, vec4)
-            })
+            self.kernel(
+                KernelKey::Elementwise {
+                    op,
+                    mode,
+                    layout,
+                    training,
+                    vec4,
+                },
+                || build_elementwise(op, mode, layout, training, vec4),
+            )
         };
         let scalar_kernel = kernel(false)?;
         let vec4_kernel = if vec4 { Some(kernel(true)?) } else { None };
@@ -280,7 +381,8 @@ impl Context {
         let seed = act.seed().unwrap_or(0);
         let max_groups = self.max_elementwise_groups();
         let p = act.kernel_params();
-        let ubo_stride = (std::mem::size_of::<TplParams>() as u64).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
+        let ubo_stride = (std::mem::size_of::<TplParams>() as u64)
+            .next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
 
         // The dispatches: (first element, elements, vec4?).
         let mut plan = Vec::new();
@@ -300,7 +402,11 @@ impl Context {
             let bind = |t: &Tensor, start: usize, count: usize, width: u64| -> (u64, u64, u32) {
                 let byte = t.offset + start as u64 * 4;
                 let aligned = byte / align * align;
-                ((aligned), byte - aligned + count as u64 * 4, ((byte - aligned) / (4 * width)) as u32)
+                (
+                    (aligned),
+                    byte - aligned + count as u64 * 4,
+                    ((byte - aligned) / (4 * width)) as u32,
+                )
             };
             let mut ubo = vec![0u8; (ubo_stride * plan.len() as u64) as usize];
             let mut dispatches = Vec::with_capacity(plan.len());
@@ -328,13 +434,18 @@ impl Context {
                     stride: gx * gy * ELEMENTWISE_WG,
                 };
                 let at = k * ubo_stride as usize;
-                ubo[at..at + std::mem::size_of::<TplParams>()].copy_from_slice(bytemuck::bytes_of(&params));
+                ubo[at..at + std::mem::size_of::<TplParams>()]
+                    .copy_from_slice(bytemuck::bytes_of(&params));
                 dispatches.push((ba, bb, bo, gx, gy, wide));
             }
             let device = self.device();
             let ubo = wgpu::util::DeviceExt::create_buffer_init(
                 device,
-                &wgpu::util::BufferInitDescriptor { label: Some(&label), contents: &ubo, usage: wgpu::BufferUsages::UNIFORM },
+                &wgpu::util::BufferInitDescriptor {
+                    label: Some(&label),
+                    contents: &ubo,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                },
             );
             let slopes = (act.op() == OpKind::Prelu).then(|| {
                 wgpu::util::DeviceExt::create_buffer_init(
@@ -346,14 +457,28 @@ impl Context {
                     },
                 )
             });
-            let buf = |binding, buffer, (offset, size, _): (u64, u64, u32)| buffer_range(binding, buffer, offset, size);
+            let buf = |binding, buffer, (offset, size, _): (u64, u64, u32)| {
+                buffer_range(binding, buffer, offset, size)
+            };
             let groups: Vec<_> = dispatches
                 .iter()
                 .enumerate()
                 .map(|(k, (ba, bb, bo, _, _, wide))| {
-                    let kernel = if *wide { vec4_kernel.as_ref().unwrap_or(&scalar_kernel) } else { &scalar_kernel };
+                    let kernel = if *wide {
+                        vec4_kernel.as_ref().unwrap_or(&scalar_kernel)
+                    } else {
+                        &scalar_kernel
+                    };
                     let mut entries = vec![
-                        buf(0, &ubo, (k as u64 * ubo_stride, std::mem::size_of::<TplParams>() as u64, 0)),
+                        buf(
+                            0,
+                            &ubo,
+                            (
+                                k as u64 * ubo_stride,
+                                std::mem::size_of::<TplParams>() as u64,
+                                0,
+                            ),
+                        ),
                         buf(1, a.buffer, *ba),
                     ];
                     if let (Some(t), Some(r)) = (&b, bb) {
@@ -363,7 +488,10 @@ impl Context {
                         entries.push(buf(3, t.buffer, *r));
                     }
                     if let Some(s) = &slopes {
-                        entries.push(wgpu::BindGroupEntry { binding: 4, resource: s.as_entire_binding() });
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: 4,
+                            resource: s.as_entire_binding(),
+                        });
                     }
                     let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some(&label),
@@ -373,7 +501,10 @@ impl Context {
                     (group, &kernel.pipeline)
                 })
                 .collect();
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&label), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&label),
+                timestamp_writes: None,
+            });
             for ((group, pipeline), (_, _, _, gx, gy, _)) in groups.iter().zip(&dispatches) {
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, group, &[]);
@@ -385,21 +516,37 @@ impl Context {
 
     /// Host elements per convenient-layer round trip: one buffer's worth.
     fn host_chunk(&self) -> usize {
-        ((self.limits().max_buffer_size / 4) as usize).min(u32::MAX as usize).max(1)
+        ((self.limits().max_buffer_size / 4) as usize)
+            .min(u32::MAX as usize)
+            .max(1)
     }
 
     /// Upload the input(s), record `mode` over them and read the result back, in pieces of at
     /// most one device buffer each. `b` is dy for backward.
-    fn run_host(&self, act: &Activation, mode: Mode, mut io: HostIo, b: Option<&[f32]>) -> Result<()> {
+    fn run_host(
+        &self,
+        act: &Activation,
+        mode: Mode,
+        mut io: HostIo,
+        b: Option<&[f32]>,
+    ) -> Result<()> {
         act.validate()?;
         let n = io.input().len();
         if let Some(b) = b {
             if b.len() != n {
-                return Err(Error::LengthMismatch { what: "dy", got: b.len(), expected: n });
+                return Err(Error::LengthMismatch {
+                    what: "dy",
+                    got: b.len(),
+                    expected: n,
+                });
             }
         }
         if n > u32::MAX as usize {
-            return Err(Error::TooLarge { elements: n, bytes: n as u64 * 4, max: u32::MAX as u64 * 4 });
+            return Err(Error::TooLarge {
+                elements: n,
+                bytes: n as u64 * 4,
+                max: u32::MAX as u64 * 4,
+            });
         }
         let step = self.host_chunk();
         let mut start = 0;
@@ -409,7 +556,11 @@ impl Context {
             let a_buf = self.upload(&io.input()[start..end])?;
             let b_buf = b.map(|b| self.upload(&b[start..end])).transpose()?;
             let o_buf = self.create_tensor(len)?;
-            let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgpu-activations") });
+            let mut encoder =
+                self.device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("wgpu-activations"),
+                    });
             self.record(
                 &mut encoder,
                 act,
@@ -449,14 +600,23 @@ impl Context {
     /// where [`Spec::saved`](crate::Spec::saved) says so.
     pub fn backward(&self, act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
         let mut out = vec![0.0; saved.len()];
-        self.run_host(act, Mode::Backward, HostIo::Separate(saved, &mut out), Some(dy))?;
+        self.run_host(
+            act,
+            Mode::Backward,
+            HostIo::Separate(saved, &mut out),
+            Some(dy),
+        )?;
         Ok(out)
     }
 
     /// `f(x)` of a caller's buffer range into a new buffer (STORAGE, COPY_SRC, COPY_DST), submitted.
     pub fn forward_to_new_buffer(&self, act: &Activation, x: Tensor) -> Result<wgpu::Buffer> {
         let out = self.create_tensor(x.len)?;
-        let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgpu-activations") });
+        let mut encoder = self
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgpu-activations"),
+            });
         self.record_forward(&mut encoder, act, x, Tensor::new(&out, 0, x.len))?;
         self.scoped("submit", || self.submit_and_wait(encoder))?;
         Ok(out)

@@ -38,7 +38,9 @@ pub enum Error {
     #[error("shape mismatch: {0}")]
     ShapeMismatch(String),
     /// A caller buffer is smaller than the range the call names.
-    #[error("buffer `{what}` too small: the call needs bytes {offset}..{end}, the buffer has {size}")]
+    #[error(
+        "buffer `{what}` too small: the call needs bytes {offset}..{end}, the buffer has {size}"
+    )]
     BufferTooSmall {
         /// Which buffer.
         what: &'static str,

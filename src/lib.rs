@@ -25,9 +25,9 @@ pub mod ulp;
 pub use activation::{Activation, Mode, OpKind, Saved, Spec};
 pub use context::Context;
 pub use elementwise::Tensor;
+pub use error::{Error, Result};
 pub use softmax::{Softmax, SoftmaxKind};
 pub use wgpu;
-pub use error::{Error, Result};
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -6,8 +6,8 @@
 //! chunk a whole number of `[C, inner]` blocks, and pass 2 sums over every chunk's partials.
 
 use crate::activation::{Activation, OpKind};
-use crate::context::{Context, KernelKey, KernelSource};
 use crate::binding::{buffer_range as entry, storage_entry, uniform_entry};
+use crate::context::{Context, KernelKey, KernelSource};
 use crate::elementwise::{grid, Tensor};
 use crate::error::{Error, Result};
 use crate::source;
@@ -38,19 +38,40 @@ fn build(pass: u8) -> KernelSource {
     let (label, entries, entry_point) = if pass == 1 {
         (
             "prelu_slope_grad/partials",
-            vec![uniform_entry(std::mem::size_of::<Params>()), storage_entry(1, true), storage_entry(2, true), storage_entry(3, false)],
+            vec![
+                uniform_entry(std::mem::size_of::<Params>()),
+                storage_entry(1, true),
+                storage_entry(2, true),
+                storage_entry(3, false),
+            ],
             "partials",
         )
     } else {
-        ("prelu_slope_grad/combine", vec![uniform_entry(std::mem::size_of::<Params>()), storage_entry(3, false), storage_entry(4, false)], "combine")
+        (
+            "prelu_slope_grad/combine",
+            vec![
+                uniform_entry(std::mem::size_of::<Params>()),
+                storage_entry(3, false),
+                storage_entry(4, false),
+            ],
+            "combine",
+        )
     };
-    KernelSource { label: label.into(), wgsl: source::PRELU_GRAD.into(), entries, entry_point }
+    KernelSource {
+        label: label.into(),
+        wgsl: source::PRELU_GRAD.into(),
+        entries,
+        entry_point,
+    }
 }
 
 /// The layout of a prelu call: channels, elements per channel block, and the block size.
 fn layout(act: &Activation, n: usize) -> Result<(usize, usize)> {
     if act.op() != OpKind::Prelu {
-        return Err(Error::BadParameter { op: act.op().name(), message: "slope gradients exist only for prelu".into() });
+        return Err(Error::BadParameter {
+            op: act.op().name(),
+            message: "slope gradients exist only for prelu".into(),
+        });
     }
     act.validate()?;
     let c = act.slopes().len();
@@ -81,14 +102,20 @@ impl Context {
         crate::elementwise::check_tensor("dy", &dy, n)?;
         crate::elementwise::check_tensor("slope gradient", &out, c)?;
         if out.buffer == x.buffer || out.buffer == dy.buffer {
-            return Err(Error::Aliasing("the slope gradient lies in the same buffer as an input".into()));
+            return Err(Error::Aliasing(
+                "the slope gradient lies in the same buffer as an input".into(),
+            ));
         }
         let limits = self.limits();
         let align = limits.min_storage_buffer_offset_alignment.max(4) as u64;
         let block = c * inner;
         let chunk = ((self.max_binding_bytes() - align) / 4) as usize / block * block;
         if chunk == 0 {
-            return Err(Error::TooLarge { elements: block, bytes: block as u64 * 4, max: self.max_binding_bytes() });
+            return Err(Error::TooLarge {
+                elements: block,
+                bytes: block as u64 * 4,
+                max: self.max_binding_bytes(),
+            });
         }
         let first = chunk.min(n);
         let parts = (first / c).div_ceil(PER_PART).clamp(1, MAX_PARTS);
@@ -96,7 +123,8 @@ impl Context {
         let total_parts = chunks * parts;
         let p1 = self.kernel(KernelKey::PreluSlopeGrad { pass: 1 }, || Ok(build(1)))?;
         let p2 = self.kernel(KernelKey::PreluSlopeGrad { pass: 2 }, || Ok(build(2)))?;
-        let stride = (std::mem::size_of::<Params>() as u64).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
+        let stride = (std::mem::size_of::<Params>() as u64)
+            .next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
         let max_dim = limits.max_compute_workgroups_per_dimension;
 
         self.scoped("prelu_slope_grad", || {
@@ -110,7 +138,11 @@ impl Context {
             let bind = |t: &Tensor, start: usize, count: usize| {
                 let byte = t.offset + start as u64 * 4;
                 let aligned = byte / align * align;
-                (aligned, (byte - aligned + count as u64 * 4).max(4), ((byte - aligned) / 4) as u32)
+                (
+                    aligned,
+                    (byte - aligned + count as u64 * 4).max(4),
+                    ((byte - aligned) / 4) as u32,
+                )
             };
             let (gx1, gy1) = grid((c * parts) as u32, max_dim);
             let (gx2, gy2) = grid(c as u32, max_dim);
@@ -151,14 +183,22 @@ impl Context {
             let mut bytes = vec![0u8; stride as usize * params.len()];
             for (k, prm) in params.iter().enumerate() {
                 let at = k * stride as usize;
-                bytes[at..at + std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(prm));
+                bytes[at..at + std::mem::size_of::<Params>()]
+                    .copy_from_slice(bytemuck::bytes_of(prm));
             }
             let ubo = wgpu::util::DeviceExt::create_buffer_init(
                 device,
-                &wgpu::util::BufferInitDescriptor { label: Some("prelu_slope_grad"), contents: &bytes, usage: wgpu::BufferUsages::UNIFORM },
+                &wgpu::util::BufferInitDescriptor {
+                    label: Some("prelu_slope_grad"),
+                    contents: &bytes,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                },
             );
             let psize = std::mem::size_of::<Params>() as u64;
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("prelu_slope_grad"), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("prelu_slope_grad"),
+                timestamp_writes: None,
+            });
             if n > 0 {
                 pass.set_pipeline(&p1.pipeline);
                 for (j, &start) in starts.iter().enumerate() {
@@ -172,7 +212,10 @@ impl Context {
                             entry(0, &ubo, j as u64 * stride, psize),
                             entry(1, x.buffer, xo, xs),
                             entry(2, dy.buffer, dyo, dys),
-                            wgpu::BindGroupEntry { binding: 3, resource: partial.as_entire_binding() },
+                            wgpu::BindGroupEntry {
+                                binding: 3,
+                                resource: partial.as_entire_binding(),
+                            },
                         ],
                     });
                     pass.set_bind_group(0, &group, &[]);
@@ -184,7 +227,10 @@ impl Context {
                 layout: &p2.layout,
                 entries: &[
                     entry(0, &ubo, starts.len() as u64 * stride, psize),
-                    wgpu::BindGroupEntry { binding: 3, resource: partial.as_entire_binding() },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: partial.as_entire_binding(),
+                    },
                     entry(4, out.buffer, out_bind.0, out_bind.1),
                 ],
             });
@@ -196,14 +242,29 @@ impl Context {
     }
 
     /// prelu's full backward on host slices: `(dx, d slopes)`.
-    pub fn prelu_backward(&self, act: &Activation, x: &[f32], dy: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    pub fn prelu_backward(
+        &self,
+        act: &Activation,
+        x: &[f32],
+        dy: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let (c, _) = layout(act, x.len())?;
         let dx = self.backward(act, x, dy)?;
         let xb = self.upload(x)?;
         let dyb = self.upload(dy)?;
         let out = self.create_tensor(c)?;
-        let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("prelu_backward") });
-        self.record_prelu_slope_grad(&mut encoder, act, Tensor::new(&xb, 0, x.len()), Tensor::new(&dyb, 0, dy.len()), Tensor::new(&out, 0, c))?;
+        let mut encoder = self
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("prelu_backward"),
+            });
+        self.record_prelu_slope_grad(
+            &mut encoder,
+            act,
+            Tensor::new(&xb, 0, x.len()),
+            Tensor::new(&dyb, 0, dy.len()),
+            Tensor::new(&out, 0, c),
+        )?;
         self.scoped("prelu_backward", || self.submit_and_wait(encoder))?;
         Ok((dx, self.read(&out, 0, c)?))
     }
@@ -214,7 +275,11 @@ pub fn slope_grad_cpu(act: &Activation, x: &[f32], dy: &[f32]) -> Result<Vec<f32
     use rayon::prelude::*;
     let (c, inner) = layout(act, x.len())?;
     if dy.len() != x.len() {
-        return Err(Error::LengthMismatch { what: "dy", got: dy.len(), expected: x.len() });
+        return Err(Error::LengthMismatch {
+            what: "dy",
+            got: dy.len(),
+            expected: x.len(),
+        });
     }
     let block = c * inner;
     let blocks_per_task = (1usize << 16).div_ceil(block).max(1);
@@ -230,6 +295,9 @@ pub fn slope_grad_cpu(act: &Activation, x: &[f32], dy: &[f32]) -> Result<Vec<f32
             }
             acc
         })
-        .reduce(|| vec![0f64; c], |a, b| a.iter().zip(&b).map(|(p, q)| p + q).collect());
+        .reduce(
+            || vec![0f64; c],
+            |a, b| a.iter().zip(&b).map(|(p, q)| p + q).collect(),
+        );
     Ok(sums.into_iter().map(|v| v as f32).collect())
 }

@@ -527,7 +527,7 @@ pub fn forward_exact(op: OpKind, p: [f32; 4], x: f32) -> f64 {
         }
         Softplus => {
             let z = a * x; // exact
-            // The branch is PyTorch's: the f32-rounded product against the threshold.
+                           // The branch is PyTorch's: the f32-rounded product against the threshold.
             if (a as f32 * x as f32) as f64 > b {
                 x
             } else {

@@ -51,8 +51,8 @@
 
 use rayon::prelude::*;
 
-use crate::context::{Context, KernelKey, KernelSource};
 use crate::binding::{buffer_range as buffer_entry, storage_entry, uniform_entry};
+use crate::context::{Context, KernelKey, KernelSource};
 use crate::elementwise::{check_range, grid, Tensor};
 use crate::error::{Error, Result};
 use crate::fastmath::{exp_core, fast_two_sum, log1p_dd, mul_dd, scale2, two_prod, two_sum};

@@ -19,7 +19,11 @@ pub fn ulp_f32(v: f64) -> f64 {
 /// exact value says otherwise counts as infinite.
 pub fn ulp_error(got: f32, exact: f64) -> f64 {
     if exact.is_nan() || got.is_nan() {
-        return if exact.is_nan() && got.is_nan() { 0.0 } else { f64::INFINITY };
+        return if exact.is_nan() && got.is_nan() {
+            0.0
+        } else {
+            f64::INFINITY
+        };
     }
     // The value the exact result rounds to in f32 decides whether an infinity is right.
     let rounded = exact as f32;

@@ -906,3 +906,277 @@ fn accuracy_table_on_cpu() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// bench
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn bench_writes_table_json_and_svg() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("bench.json");
+    let svg = dir.path().join("bench.svg");
+    let gpu = !skip_gpu("bench_writes_table_json_and_svg");
+    let mut args: Vec<OsString> = [
+        "bench",
+        "--ops",
+        "relu",
+        "--sizes",
+        "1024",
+        "--trials",
+        "2",
+        "--min-trial-ms",
+        "1",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    args.extend([
+        "--json".into(),
+        json.clone().into(),
+        "--plot".into(),
+        svg.clone().into(),
+    ]);
+    if !gpu {
+        args.push("--cpu-only".into());
+    }
+    let o = run(&args);
+    assert_ok(&o, "bench");
+    let text = stdout(&o);
+    assert!(text.contains("| relu"), "a table row for relu:\n{text}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON file"))
+            .expect("valid JSON");
+    for key in ["adapter", "host", "points", "kernel_timing"] {
+        assert!(report.get(key).is_some(), "JSON has `{key}`");
+    }
+    for key in ["cpu_model", "threads"] {
+        assert!(report["host"].get(key).is_some(), "host has `{key}`");
+    }
+    let points = report["points"].as_array().expect("points is an array");
+    assert_eq!(points.len(), 2, "relu forward and backward at one size");
+    let modes: Vec<&str> = points.iter().filter_map(|p| p["mode"].as_str()).collect();
+    assert_eq!(modes, ["forward", "backward"]);
+    for p in points {
+        for key in [
+            "op",
+            "mode",
+            "dtype",
+            "shape",
+            "elements",
+            "gpu_kernel_gbps",
+            "gpu_e2e_gbps",
+            "cpu_gbps",
+            "device_copy_gbps",
+            "host_memcpy_gbps",
+            "gpu_fraction_of_copy",
+            "cpu_fraction_of_memcpy",
+        ] {
+            assert!(p.get(key).is_some(), "point has `{key}`: {p}");
+        }
+        assert_eq!(p["op"], "relu");
+        assert_eq!(p["dtype"], "f32");
+        assert_eq!(p["elements"], 1024);
+        let positive = |k: &str| p[k].as_f64().is_some_and(|v| v > 0.0 && v.is_finite());
+        for k in ["cpu_gbps", "host_memcpy_gbps", "cpu_fraction_of_memcpy"] {
+            assert!(positive(k), "`{k}` is a positive number: {p}");
+        }
+        if gpu {
+            for k in [
+                "gpu_kernel_gbps",
+                "gpu_e2e_gbps",
+                "device_copy_gbps",
+                "gpu_fraction_of_copy",
+            ] {
+                assert!(positive(k), "`{k}` is a positive number: {p}");
+            }
+        }
+    }
+    if gpu {
+        for key in ["name", "backend", "device_type", "driver"] {
+            assert!(report["adapter"].get(key).is_some(), "adapter has `{key}`");
+        }
+        let timing = report["kernel_timing"].as_str().expect("kernel_timing");
+        assert!(
+            timing == "timestamps" || timing == "host",
+            "kernel_timing: {timing}"
+        );
+    }
+
+    let picture = std::fs::read_to_string(&svg).expect("the SVG file");
+    assert!(
+        picture.starts_with("<svg") || picture.starts_with("<?xml"),
+        "an SVG: {}",
+        &picture[..picture.len().min(80)]
+    );
+
+    // Usage errors are one line and exit 2, before anything is measured.
+    let o = run(["bench", "--ops", "nosuchop", "--cpu-only"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "unknown op; stderr:\n{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stderr(&o).lines().count(),
+        1,
+        "one error line:\n{}",
+        stderr(&o)
+    );
+    let o = run(["bench", "--sizes", "2^40", "--cpu-only"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "size too large; stderr:\n{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn softmax_command_matches_the_reference() {
+    use wgpu_activations::softmax::{reference_backward_exact, reference_forward_exact, Softmax};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shape = [2u64, 3, 5];
+    let x: Vec<f32> = (0..30)
+        .map(|i| ((i * 7919) % 31) as f32 * 0.37 - 5.0)
+        .collect();
+    let dy: Vec<f32> = (0..30)
+        .map(|i| ((i * 104_729) % 17) as f32 * 0.25 - 2.0)
+        .collect();
+    let (xp, dyp) = (dir.path().join("x.npy"), dir.path().join("dy.npy"));
+    write_npy(&xp, &shape, &x);
+    write_npy(&dyp, &shape, &dy);
+    let devices: &[&str] = if skip_gpu("softmax_command") {
+        &["cpu", "reference"]
+    } else {
+        &["gpu", "cpu", "reference"]
+    };
+    let dims = [2usize, 3, 5];
+    for (flag, sm) in [
+        ("", Softmax::softmax()),
+        ("--log", Softmax::log_softmax()),
+        ("--softmin", Softmax::softmin()),
+    ] {
+        for axis in [1usize, 2] {
+            let want = reference_forward_exact(&sm, &x, &dims, axis).unwrap();
+            for &device in devices {
+                let out = dir.path().join(format!("y_{device}.npy"));
+                let mut args: Vec<String> = [
+                    "softmax",
+                    "--input",
+                    &xp.to_string_lossy(),
+                    "--output",
+                    &out.to_string_lossy(),
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+                args.extend([
+                    "--axis".to_string(),
+                    axis.to_string(),
+                    "--device".to_string(),
+                    device.to_string(),
+                ]);
+                if !flag.is_empty() {
+                    args.push(flag.to_string());
+                }
+                assert_ok(
+                    &run(&args),
+                    &format!("softmax {flag} axis {axis} on {device}"),
+                );
+                let (got_shape, y) = read_npy(&out);
+                assert_eq!(got_shape, shape);
+                for i in 0..30 {
+                    let err = wgpu_activations::ulp::ulp_error(y[i], want[i]);
+                    assert!(
+                        err <= 4.0,
+                        "softmax {flag} axis {axis} {device} [{i}]: {err} ULP"
+                    );
+                }
+                // Backward from the saved output.
+                let dx_path = dir.path().join(format!("dx_{device}.npy"));
+                let mut bargs = vec![
+                    "softmax".to_string(),
+                    "--backward".into(),
+                    "--saved-output".into(),
+                    out.to_string_lossy().into_owned(),
+                ];
+                bargs.extend([
+                    "--grad".into(),
+                    dyp.to_string_lossy().into_owned(),
+                    "--output".into(),
+                    dx_path.to_string_lossy().into_owned(),
+                ]);
+                bargs.extend([
+                    "--axis".to_string(),
+                    axis.to_string(),
+                    "--device".to_string(),
+                    device.to_string(),
+                ]);
+                if !flag.is_empty() {
+                    bargs.push(flag.to_string());
+                }
+                assert_ok(
+                    &run(&bargs),
+                    &format!("softmax backward {flag} axis {axis} on {device}"),
+                );
+                let (_, dx) = read_npy(&dx_path);
+                let want_dx = reference_backward_exact(&sm, &y, &dy, &dims, axis).unwrap();
+                for i in 0..30 {
+                    let tol = 8.0 * f32::EPSILON as f64 * (1.0 + want_dx[i].abs());
+                    assert!(
+                        (dx[i] as f64 - want_dx[i]).abs() <= tol,
+                        "backward {flag} axis {axis} {device} [{i}]: {} vs {}",
+                        dx[i],
+                        want_dx[i]
+                    );
+                }
+            }
+        }
+    }
+    // Errors: one line, exit 2, no output.
+    let out = dir.path().join("bad.npy");
+    for extra in [
+        vec!["--axis", "3"],
+        vec!["--temperature", "0"],
+        vec!["--log", "--softmin"],
+    ] {
+        let mut args = vec![
+            "softmax".to_string(),
+            "--input".into(),
+            xp.to_string_lossy().into_owned(),
+            "--output".into(),
+            out.to_string_lossy().into_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = run(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr).lines().count(),
+            1,
+            "{extra:?}"
+        );
+        assert!(!out.exists(), "{extra:?} left an output");
+    }
+    let small = dir.path().join("small.npy");
+    write_npy(&small, &[2, 3], &[0f32; 6]);
+    let o = run([
+        "softmax",
+        "--backward",
+        "--saved-output",
+        &xp.to_string_lossy(),
+        "--grad",
+        &small.to_string_lossy(),
+        "--output",
+        &out.to_string_lossy(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+}

@@ -13,11 +13,32 @@ fn act(name: &str) -> Activation {
 
 fn check_all_modes(ctx: &Context, a: &Activation, x: &[f32]) {
     let what = |m: &str| format!("gpu {} {m} n={}", a.op().name(), x.len());
-    common::check(&what("forward"), a, Mode::Forward, x, None, &ctx.forward(a, x).unwrap());
-    common::check(&what("derivative"), a, Mode::Derivative, x, None, &ctx.derivative(a, x).unwrap());
+    common::check(
+        &what("forward"),
+        a,
+        Mode::Forward,
+        x,
+        None,
+        &ctx.forward(a, x).unwrap(),
+    );
+    common::check(
+        &what("derivative"),
+        a,
+        Mode::Derivative,
+        x,
+        None,
+        &ctx.derivative(a, x).unwrap(),
+    );
     let s = common::saved_tensor(a, x);
     let dy = common::gradients(x.len());
-    common::check(&what("backward"), a, Mode::Backward, &s, Some(&dy), &ctx.backward(a, &s, &dy).unwrap());
+    common::check(
+        &what("backward"),
+        a,
+        Mode::Backward,
+        &s,
+        Some(&dy),
+        &ctx.backward(a, &s, &dy).unwrap(),
+    );
 }
 
 #[test]
@@ -44,14 +65,30 @@ fn more_than_65535_workgroups_fold_into_a_2d_grid() {
     // Offset by one float: the scalar kernel, one element per invocation.
     let buf = storage(&ctx, n + 1, RW);
     ctx.queue().write_buffer(&buf, 4, bytemuck::cast_slice(&x));
-    let out = ctx.forward_to_new_buffer(&a, Tensor::new(&buf, 4, n)).unwrap();
+    let out = ctx
+        .forward_to_new_buffer(&a, Tensor::new(&buf, 4, n))
+        .unwrap();
     let y = ctx.read(&out, 0, n).unwrap();
-    common::check("gpu silu forward, 2-D grid (scalar)", &a, Mode::Forward, &x, None, &y);
+    common::check(
+        "gpu silu forward, 2-D grid (scalar)",
+        &a,
+        Mode::Forward,
+        &x,
+        None,
+        &y,
+    );
     // From offset 0: the vec4 kernel, (n / 4) / 256 > 65,535 workgroups as well.
     let n4 = 4 * (65_535 * 256 + 77) + 3;
     let x4 = common::random_inputs(6, n4);
     let y4 = ctx.forward(&a, &x4).unwrap();
-    common::check("gpu silu forward, 2-D grid (vec4)", &a, Mode::Forward, &x4, None, &y4);
+    common::check(
+        "gpu silu forward, 2-D grid (vec4)",
+        &a,
+        Mode::Forward,
+        &x4,
+        None,
+        &y4,
+    );
 }
 
 #[test]
@@ -100,31 +137,51 @@ fn caller_buffers_at_offsets() {
     // Offsets of 3, 65 and 17 floats: none aligned to the storage offset alignment.
     let big = storage(ctx, 4096, RW);
     ctx.queue().write_buffer(&big, 12, bytemuck::cast_slice(&x));
-    ctx.queue().write_buffer(&big, 4 * 2000, bytemuck::cast_slice(&dy));
+    ctx.queue()
+        .write_buffer(&big, 4 * 2000, bytemuck::cast_slice(&dy));
     let out = storage(ctx, 2048, RW);
-    for (mode, a) in [(Mode::Forward, act("gelu")), (Mode::Derivative, act("elu")), (Mode::Backward, act("mish"))] {
+    for (mode, a) in [
+        (Mode::Forward, act("gelu")),
+        (Mode::Derivative, act("elu")),
+        (Mode::Backward, act("mish")),
+    ] {
         let mut enc = ctx.device().create_command_encoder(&Default::default());
         let xt = Tensor::new(&big, 12, n);
         let ot = Tensor::new(&out, 65 * 4, n);
         match mode {
             Mode::Forward => ctx.record_forward(&mut enc, &a, xt, ot).unwrap(),
             Mode::Derivative => ctx.record_derivative(&mut enc, &a, xt, ot).unwrap(),
-            Mode::Backward => ctx.record_backward(&mut enc, &a, xt, Tensor::new(&big, 4 * 2000, n), ot).unwrap(),
+            Mode::Backward => ctx
+                .record_backward(&mut enc, &a, xt, Tensor::new(&big, 4 * 2000, n), ot)
+                .unwrap(),
         }
         ctx.queue().submit([enc.finish()]);
         let got = ctx.read(&out, 65 * 4, n).unwrap();
-        common::check(&format!("offsets {}", mode.name()), &a, mode, &x, (mode == Mode::Backward).then_some(&dy[..]), &got);
+        common::check(
+            &format!("offsets {}", mode.name()),
+            &a,
+            mode,
+            &x,
+            (mode == Mode::Backward).then_some(&dy[..]),
+            &got,
+        );
     }
     // In place at an offset leaves the neighbours alone.
     let buf = storage(ctx, 2000, RW);
     let fill = vec![-7.0f32; 2000];
-    ctx.queue().write_buffer(&buf, 0, bytemuck::cast_slice(&fill));
-    ctx.queue().write_buffer(&buf, 17 * 4, bytemuck::cast_slice(&x));
+    ctx.queue()
+        .write_buffer(&buf, 0, bytemuck::cast_slice(&fill));
+    ctx.queue()
+        .write_buffer(&buf, 17 * 4, bytemuck::cast_slice(&x));
     let mut enc = ctx.device().create_command_encoder(&Default::default());
-    ctx.record_forward_in_place(&mut enc, &act("relu"), Tensor::new(&buf, 17 * 4, n)).unwrap();
+    ctx.record_forward_in_place(&mut enc, &act("relu"), Tensor::new(&buf, 17 * 4, n))
+        .unwrap();
     ctx.queue().submit([enc.finish()]);
     let got = ctx.read(&buf, 0, 2000).unwrap();
-    assert!(got[..17].iter().chain(&got[17 + n..]).all(|&v| v == -7.0), "in-place wrote outside its range");
+    assert!(
+        got[..17].iter().chain(&got[17 + n..]).all(|&v| v == -7.0),
+        "in-place wrote outside its range"
+    );
     assert_eq!(&got[17..17 + n], &reference::forward(&act("relu"), &x)[..]);
 }
 
@@ -134,10 +191,24 @@ fn forward_in_place_host_slice() {
     let x = common::inputs(&act("softplus"), 5000);
     let mut y = x.clone();
     ctx.forward_in_place(&act("softplus"), &mut y).unwrap();
-    common::check("gpu softplus in place", &act("softplus"), Mode::Forward, &x, None, &y);
+    common::check(
+        "gpu softplus in place",
+        &act("softplus"),
+        Mode::Forward,
+        &x,
+        None,
+        &y,
+    );
     let mut z = x.clone();
     cpu::forward_in_place(&act("softplus"), &mut z).unwrap();
-    common::check("cpu softplus in place", &act("softplus"), Mode::Forward, &x, None, &z);
+    common::check(
+        "cpu softplus in place",
+        &act("softplus"),
+        Mode::Forward,
+        &x,
+        None,
+        &z,
+    );
 }
 
 #[test]
@@ -148,16 +219,31 @@ fn rrelu_training_is_bit_identical_between_gpu_and_cpu() {
     for seed in [0u64, 1, 0xdead_beef_cafe_f00d] {
         let a = act("rrelu").training(seed);
         let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
-        assert_eq!(bits(ctx.forward(&a, &x).unwrap()), bits(cpu::forward(&a, &x).unwrap()), "forward, seed {seed}");
-        assert_eq!(bits(ctx.backward(&a, &x, &dy).unwrap()), bits(cpu::backward(&a, &x, &dy).unwrap()), "backward, seed {seed}");
-        assert_eq!(bits(ctx.forward(&a, &x).unwrap()), bits(reference::forward(&a, &x)), "reference, seed {seed}");
+        assert_eq!(
+            bits(ctx.forward(&a, &x).unwrap()),
+            bits(cpu::forward(&a, &x).unwrap()),
+            "forward, seed {seed}"
+        );
+        assert_eq!(
+            bits(ctx.backward(&a, &x, &dy).unwrap()),
+            bits(cpu::backward(&a, &x, &dy).unwrap()),
+            "backward, seed {seed}"
+        );
+        assert_eq!(
+            bits(ctx.forward(&a, &x).unwrap()),
+            bits(reference::forward(&a, &x)),
+            "reference, seed {seed}"
+        );
         // Slopes really are random per element and within [lower, upper].
         let slopes: Vec<f32> = (0..1000).map(|i| a.slope_at(i)).collect();
         assert!(slopes.iter().all(|s| (0.125..=1.0 / 3.0).contains(s)));
         assert!(slopes.windows(2).filter(|w| w[0] != w[1]).count() > 990);
     }
     // Different seeds give different slopes.
-    assert_ne!(act("rrelu").training(1).slope_at(0), act("rrelu").training(2).slope_at(0));
+    assert_ne!(
+        act("rrelu").training(1).slope_at(0),
+        act("rrelu").training(2).slope_at(0)
+    );
 }
 
 #[test]
@@ -175,7 +261,10 @@ fn prelu_per_channel() {
     }
     check_all_modes(ctx, &a, &x);
     // A length that is not a whole number of channel blocks is a shape error.
-    assert!(matches!(ctx.forward(&a, &x[..59]), Err(Error::ShapeMismatch(_))));
+    assert!(matches!(
+        ctx.forward(&a, &x[..59]),
+        Err(Error::ShapeMismatch(_))
+    ));
 }
 
 #[test]
@@ -183,45 +272,152 @@ fn errors_are_typed_and_leave_the_context_usable() {
     let Some(ctx) = common::gpu() else { return };
     let x = vec![1.0f32; 64];
     let relu = act("relu");
-    assert!(matches!(ctx.backward(&relu, &x, &x[..10]), Err(Error::LengthMismatch { .. })));
-    assert!(matches!(cpu::backward(&relu, &x, &x[..10]), Err(Error::LengthMismatch { .. })));
-    assert!(matches!(Activation::by_name("relu7"), Err(Error::UnknownOp(_))));
-    assert!(matches!(act("leaky_relu").with("negative_slope", f32::NAN).unwrap().validate(), Err(Error::BadParameter { .. })));
-    assert!(matches!(act("leaky_relu").with("alpha", 1.0), Err(Error::BadParameter { .. })));
-    let bad_rrelu = act("rrelu").with("lower", 0.5).unwrap().with("upper", 0.25).unwrap();
-    assert!(matches!(ctx.forward(&bad_rrelu, &x), Err(Error::BadParameter { .. })));
-    assert!(matches!(cpu::forward(&bad_rrelu, &x), Err(Error::BadParameter { .. })));
+    assert!(matches!(
+        ctx.backward(&relu, &x, &x[..10]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        cpu::backward(&relu, &x, &x[..10]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        Activation::by_name("relu7"),
+        Err(Error::UnknownOp(_))
+    ));
+    assert!(matches!(
+        act("leaky_relu")
+            .with("negative_slope", f32::NAN)
+            .unwrap()
+            .validate(),
+        Err(Error::BadParameter { .. })
+    ));
+    assert!(matches!(
+        act("leaky_relu").with("alpha", 1.0),
+        Err(Error::BadParameter { .. })
+    ));
+    let bad_rrelu = act("rrelu")
+        .with("lower", 0.5)
+        .unwrap()
+        .with("upper", 0.25)
+        .unwrap();
+    assert!(matches!(
+        ctx.forward(&bad_rrelu, &x),
+        Err(Error::BadParameter { .. })
+    ));
+    assert!(matches!(
+        cpu::forward(&bad_rrelu, &x),
+        Err(Error::BadParameter { .. })
+    ));
     let zero_beta = act("softplus").with("beta", 0.0).unwrap();
-    assert!(matches!(ctx.forward(&zero_beta, &x), Err(Error::BadParameter { .. })));
-    assert!(matches!(act("swish").with("beta", 0.0).unwrap().validate(), Err(Error::BadParameter { .. })));
-    assert!(matches!(act("celu").with("alpha", 0.0).unwrap().validate(), Err(Error::BadParameter { .. })));
+    assert!(matches!(
+        ctx.forward(&zero_beta, &x),
+        Err(Error::BadParameter { .. })
+    ));
+    assert!(matches!(
+        act("swish").with("beta", 0.0).unwrap().validate(),
+        Err(Error::BadParameter { .. })
+    ));
+    assert!(matches!(
+        act("celu").with("alpha", 0.0).unwrap().validate(),
+        Err(Error::BadParameter { .. })
+    ));
 
     let buf = storage(ctx, 64, RW);
     let other = storage(ctx, 64, RW);
     let mut enc = ctx.device().create_command_encoder(&Default::default());
-    let too_small = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 65), Tensor::new(&other, 0, 65));
-    assert!(matches!(too_small, Err(Error::BufferTooSmall { .. })), "{too_small:?}");
-    let offset_past = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 8, 63), Tensor::new(&other, 0, 63));
-    assert!(matches!(offset_past, Err(Error::BufferTooSmall { .. })), "{offset_past:?}");
-    let misaligned = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 2, 10), Tensor::new(&other, 0, 10));
-    assert!(matches!(misaligned, Err(Error::Misaligned { .. })), "{misaligned:?}");
-    let mismatch = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 10), Tensor::new(&other, 0, 11));
-    assert!(matches!(mismatch, Err(Error::LengthMismatch { .. })), "{mismatch:?}");
-    let aliased = ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 10), Tensor::new(&buf, 128, 10));
+    let too_small = ctx.record_forward(
+        &mut enc,
+        &relu,
+        Tensor::new(&buf, 0, 65),
+        Tensor::new(&other, 0, 65),
+    );
+    assert!(
+        matches!(too_small, Err(Error::BufferTooSmall { .. })),
+        "{too_small:?}"
+    );
+    let offset_past = ctx.record_forward(
+        &mut enc,
+        &relu,
+        Tensor::new(&buf, 8, 63),
+        Tensor::new(&other, 0, 63),
+    );
+    assert!(
+        matches!(offset_past, Err(Error::BufferTooSmall { .. })),
+        "{offset_past:?}"
+    );
+    let misaligned = ctx.record_forward(
+        &mut enc,
+        &relu,
+        Tensor::new(&buf, 2, 10),
+        Tensor::new(&other, 0, 10),
+    );
+    assert!(
+        matches!(misaligned, Err(Error::Misaligned { .. })),
+        "{misaligned:?}"
+    );
+    let mismatch = ctx.record_forward(
+        &mut enc,
+        &relu,
+        Tensor::new(&buf, 0, 10),
+        Tensor::new(&other, 0, 11),
+    );
+    assert!(
+        matches!(mismatch, Err(Error::LengthMismatch { .. })),
+        "{mismatch:?}"
+    );
+    let aliased = ctx.record_forward(
+        &mut enc,
+        &relu,
+        Tensor::new(&buf, 0, 10),
+        Tensor::new(&buf, 128, 10),
+    );
     assert!(matches!(aliased, Err(Error::Aliasing(_))), "{aliased:?}");
-    let no_storage = storage(ctx, 64, wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC);
-    let missing = ctx.record_forward(&mut enc, &relu, Tensor::new(&no_storage, 0, 10), Tensor::new(&other, 0, 10));
-    assert!(matches!(missing, Err(Error::MissingUsage { usage: "STORAGE", .. })), "{missing:?}");
+    let no_storage = storage(
+        ctx,
+        64,
+        wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+    );
+    let missing = ctx.record_forward(
+        &mut enc,
+        &relu,
+        Tensor::new(&no_storage, 0, 10),
+        Tensor::new(&other, 0, 10),
+    );
+    assert!(
+        matches!(
+            missing,
+            Err(Error::MissingUsage {
+                usage: "STORAGE",
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
     let unreadable = storage(ctx, 64, wgpu::BufferUsages::STORAGE);
-    assert!(matches!(ctx.read(&unreadable, 0, 4), Err(Error::MissingUsage { usage: "COPY_SRC", .. })));
-    assert!(matches!(ctx.read(&buf, 0, 65), Err(Error::BufferTooSmall { .. })));
+    assert!(matches!(
+        ctx.read(&unreadable, 0, 4),
+        Err(Error::MissingUsage {
+            usage: "COPY_SRC",
+            ..
+        })
+    ));
+    assert!(matches!(
+        ctx.read(&buf, 0, 65),
+        Err(Error::BufferTooSmall { .. })
+    ));
     // Nothing was recorded by the failed calls: the encoder is still valid and the context works.
     ctx.queue().submit([enc.finish()]);
     assert_eq!(ctx.forward(&relu, &[-1.0, 2.0]).unwrap(), vec![0.0, 2.0]);
     // An empty tensor is a no-op, on the host and in the core layer.
     assert_eq!(ctx.forward(&relu, &[]).unwrap(), Vec::<f32>::new());
     let mut enc = ctx.device().create_command_encoder(&Default::default());
-    ctx.record_forward(&mut enc, &relu, Tensor::new(&buf, 0, 0), Tensor::new(&other, 0, 0)).unwrap();
+    ctx.record_forward(
+        &mut enc,
+        &relu,
+        Tensor::new(&buf, 0, 0),
+        Tensor::new(&other, 0, 0),
+    )
+    .unwrap();
 }
 
 /// The exact slope gradient in f64 and the sum of |terms| that bounds a float sum's error.
@@ -244,31 +440,59 @@ fn check_slope_grad(what: &str, got: &[f32], want: &(Vec<f64>, Vec<f64>)) {
     for c in 0..got.len() {
         let err = (got[c] as f64 - want.0[c]).abs();
         // A compensated f32 sum: a few ULPs of the magnitude of the terms.
-        assert!(err <= 4.0 * f32::EPSILON as f64 * want.1[c] + 1e-30, "{what}: channel {c}: got {} want {}", got[c], want.0[c]);
+        assert!(
+            err <= 4.0 * f32::EPSILON as f64 * want.1[c] + 1e-30,
+            "{what}: channel {c}: got {} want {}",
+            got[c],
+            want.0[c]
+        );
     }
 }
 
 #[test]
 fn prelu_slope_gradient() {
     let Some(ctx) = common::gpu() else { return };
-    for (slopes, inner, n) in [(1usize, 1usize, 1_000_003usize), (3, 7, 3 * 7 * 5), (4, 1000, 4 * 1000 * 9), (70_000, 1, 140_000)] {
-        let a = act("prelu").with_slopes((0..slopes).map(|k| 0.1 + k as f32 * 1e-3).collect(), inner);
-        let x: Vec<f32> = common::random_inputs(21, n).iter().map(|v| v.clamp(-1e3, 1e3)).collect();
+    for (slopes, inner, n) in [
+        (1usize, 1usize, 1_000_003usize),
+        (3, 7, 3 * 7 * 5),
+        (4, 1000, 4 * 1000 * 9),
+        (70_000, 1, 140_000),
+    ] {
+        let a =
+            act("prelu").with_slopes((0..slopes).map(|k| 0.1 + k as f32 * 1e-3).collect(), inner);
+        let x: Vec<f32> = common::random_inputs(21, n)
+            .iter()
+            .map(|v| v.clamp(-1e3, 1e3))
+            .collect();
         let dy = common::gradients(n);
         let want = exact_slope_grad(slopes, inner, &x, &dy);
         let (dx, ds) = ctx.prelu_backward(&a, &x, &dy).unwrap();
         check_slope_grad(&format!("gpu C={slopes} inner={inner}"), &ds, &want);
-        check_slope_grad(&format!("cpu C={slopes} inner={inner}"), &cpu::prelu_slope_grad(&a, &x, &dy).unwrap(), &want);
+        check_slope_grad(
+            &format!("cpu C={slopes} inner={inner}"),
+            &cpu::prelu_slope_grad(&a, &x, &dy).unwrap(),
+            &want,
+        );
         common::check("prelu dx", &a, Mode::Backward, &x, Some(&dy), &dx);
     }
     // Split across bindings: a context whose bindings hold 1024 floats.
     let small = Context::new().unwrap();
     small.set_max_binding_bytes(4096);
     let a = act("prelu").with_slopes(vec![0.2, 0.3, 0.4], 10);
-    let x: Vec<f32> = common::random_inputs(22, 30 * 1001).iter().map(|v| v.clamp(-1e3, 1e3)).collect();
+    let x: Vec<f32> = common::random_inputs(22, 30 * 1001)
+        .iter()
+        .map(|v| v.clamp(-1e3, 1e3))
+        .collect();
     let dy = common::gradients(x.len());
-    check_slope_grad("gpu split", &small.prelu_backward(&a, &x, &dy).unwrap().1, &exact_slope_grad(3, 10, &x, &dy));
+    check_slope_grad(
+        "gpu split",
+        &small.prelu_backward(&a, &x, &dy).unwrap().1,
+        &exact_slope_grad(3, 10, &x, &dy),
+    );
     // Empty tensor: zero gradient. Non-prelu op: typed error.
     assert_eq!(ctx.prelu_backward(&a, &[], &[]).unwrap().1, vec![0.0; 3]);
-    assert!(matches!(ctx.prelu_backward(&act("relu"), &x, &dy), Err(Error::BadParameter { .. })));
+    assert!(matches!(
+        ctx.prelu_backward(&act("relu"), &x, &dy),
+        Err(Error::BadParameter { .. })
+    ));
 }

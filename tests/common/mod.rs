@@ -5,9 +5,9 @@
 
 use std::sync::OnceLock;
 
+use wgpu_activations::accuracy::{bound, judge};
 #[allow(unused_imports)]
 pub use wgpu_activations::accuracy::{gradients, hard_inputs, inputs, random_inputs, saved_tensor};
-use wgpu_activations::accuracy::{bound, judge};
 use wgpu_activations::{Activation, Context, Mode};
 
 /// The GPU context for tests. Honours `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`; prints the adapter

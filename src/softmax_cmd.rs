@@ -1,0 +1,143 @@
+//! `wgpu-activations softmax`: the softmax family on a .npy file.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use wgpu_activations::softmax::{self, Softmax, SoftmaxKind};
+use wgpu_activations::Context;
+
+use crate::{check_output_path, read_npy, shape_text, usage, write_npy_atomic, Device, Failure};
+
+#[derive(Args, Debug)]
+pub(crate) struct SoftmaxArgs {
+    /// Input x: a float32 .npy in C order, any shape (forward).
+    #[arg(
+        short,
+        long,
+        value_name = "X.npy",
+        required_unless_present = "backward"
+    )]
+    input: Option<PathBuf>,
+
+    /// Output: the probabilities (or log-probabilities), or dx with --backward; float32 .npy of
+    /// the input's shape, written atomically.
+    #[arg(short, long, value_name = "Y.npy")]
+    output: PathBuf,
+
+    /// The axis to normalise along; negative counts from the end (default: the last).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    axis: i64,
+
+    /// log_softmax instead of softmax.
+    #[arg(long, conflicts_with = "softmin")]
+    log: bool,
+
+    /// softmin (softmax of −x) instead of softmax.
+    #[arg(long)]
+    softmin: bool,
+
+    /// Divide the logits by T first (x / T); T > 0.
+    #[arg(long, value_name = "T", default_value_t = 1.0)]
+    temperature: f32,
+
+    /// A row that is entirely −inf (fully masked) gives zeros instead of NaN, as attention code
+    /// wants (log_softmax: −inf, so that its backward gives a zero gradient).
+    #[arg(long)]
+    safe: bool,
+
+    /// The fused backward: dx from the saved forward output (--saved-output) and dy (--grad).
+    #[arg(long, requires_all = ["grad", "saved_output"])]
+    backward: bool,
+
+    /// dy for --backward: float32 .npy of the same shape.
+    #[arg(long, value_name = "DY.npy", requires = "backward")]
+    grad: Option<PathBuf>,
+
+    /// The saved forward output y for --backward (as PyTorch's backward reads it).
+    #[arg(long, value_name = "Y.npy", requires = "backward")]
+    saved_output: Option<PathBuf>,
+
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = Device::Gpu)]
+    device: Device,
+}
+
+pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
+    let kind = if args.log {
+        SoftmaxKind::LogSoftmax
+    } else if args.softmin {
+        SoftmaxKind::Softmin
+    } else {
+        SoftmaxKind::Softmax
+    };
+    let sm = Softmax::new(kind)
+        .with_temperature(args.temperature)
+        .with_safe(args.safe);
+    sm.validate()?;
+    check_output_path(&args.output)?;
+
+    // The tensor whose shape rules: x forward, y backward.
+    let main_path = if args.backward {
+        args.saved_output.as_ref()
+    } else {
+        args.input.as_ref()
+    };
+    let main_path = main_path.ok_or_else(|| {
+        usage("--input X.npy is needed (or --backward with --saved-output and --grad)")
+    })?;
+    let main = read_npy(main_path)?;
+    let shape: Vec<usize> = main.shape.iter().map(|&d| d as usize).collect();
+    let rank = shape.len() as i64;
+    let axis = if args.axis < 0 {
+        args.axis + rank
+    } else {
+        args.axis
+    };
+    if rank == 0 || axis < 0 || axis >= rank {
+        return Err(usage(format!(
+            "axis {} is out of range for the {}-D shape {}",
+            args.axis,
+            rank,
+            shape_text(&main.shape)
+        )));
+    }
+    let axis = axis as usize;
+
+    let out = if args.backward {
+        let grad_path = args
+            .grad
+            .as_ref()
+            .ok_or_else(|| usage("--backward needs --grad DY.npy"))?;
+        let dy = read_npy(grad_path)?;
+        if dy.shape != main.shape {
+            return Err(usage(format!(
+                "shape mismatch: --grad {} has shape {} but --saved-output has shape {}",
+                grad_path.display(),
+                shape_text(&dy.shape),
+                shape_text(&main.shape)
+            )));
+        }
+        match args.device {
+            Device::Gpu => {
+                Context::new()?.softmax_backward(&sm, &main.data, &dy.data, &shape, axis)?
+            }
+            Device::Cpu => softmax::cpu::softmax_backward(&sm, &main.data, &dy.data, &shape, axis)?,
+            Device::Reference => {
+                softmax::reference_backward_exact(&sm, &main.data, &dy.data, &shape, axis)?
+                    .into_iter()
+                    .map(|v| v as f32)
+                    .collect()
+            }
+        }
+    } else {
+        match args.device {
+            Device::Gpu => Context::new()?.softmax(&sm, &main.data, &shape, axis)?,
+            Device::Cpu => softmax::cpu::softmax(&sm, &main.data, &shape, axis)?,
+            Device::Reference => softmax::reference_forward_exact(&sm, &main.data, &shape, axis)?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+        }
+    };
+    write_npy_atomic(&args.output, &main.shape, &out)
+}
