@@ -271,11 +271,14 @@ impl Activation {
             .map(|i| self.params[i])
     }
     /// The parameter vector the kernels read: [`Activation::params`], with rrelu's evaluation
-    /// slope in place of `lower` when not training.
+    /// slope in place of `lower` when not training, and prelu's slope when there is one.
     pub(crate) fn kernel_params(&self) -> [f32; 4] {
         let mut p = self.params;
         if self.op == OpKind::Rrelu && self.seed.is_none() {
             p[0] = rrelu_eval_slope(p[0], p[1]);
+        }
+        if self.op == OpKind::Prelu && self.slopes.len() == 1 {
+            p[0] = self.slopes[0];
         }
         p
     }

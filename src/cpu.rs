@@ -22,8 +22,14 @@ fn is_nan(v: f32) -> bool {
 }
 
 /// True when per-element slopes (prelu, rrelu) are needed.
+/// True when every element needs its own slope: prelu with one slope per channel, rrelu in
+/// training. (One prelu slope, and rrelu's evaluation slope, travel in `p[0]`.)
 fn per_element(act: &Activation) -> bool {
-    matches!(act.op(), OpKind::Prelu | OpKind::Rrelu)
+    match act.op() {
+        OpKind::Prelu => act.slopes().len() > 1,
+        OpKind::Rrelu => act.seed().is_some(),
+        _ => false,
+    }
 }
 
 /// One chunk of `mode` over `a` (and `b` = dy for backward) into `out`; `base` is the index of
@@ -31,7 +37,7 @@ fn per_element(act: &Activation) -> bool {
 #[inline(always)]
 fn chunk_body(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
     let p = act.kernel_params();
-    let slopes = per_element(act) && !(act.op() == OpKind::Rrelu && act.seed().is_none());
+    let slopes = per_element(act);
     dispatch_op!(act.op(), m => {
         match (mode, slopes) {
             (Mode::Forward, false) => {

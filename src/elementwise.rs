@@ -164,7 +164,8 @@ fn build_elementwise(
         OpKind::Prelu => {
             bindings += "@group(0) @binding(4) var<storage, read> slopes: array<f32>;\n";
             entries.push(storage_entry(4, true));
-            "p.x = slopes[(index / tpl.inner) % tpl.channels];"
+            // One slope arrives in p.x; the buffer is read only per channel.
+            "if (tpl.channels > 1u) { p.x = slopes[(index / tpl.inner) % tpl.channels]; }"
         }
         OpKind::Rrelu if training => "p.x = tpl_rrelu_slope(index);",
         _ => "",
