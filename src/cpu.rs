@@ -135,7 +135,7 @@ fn run(act: &Activation, mode: Mode, a: Src, b: Option<&[f32]>, out: &mut [f32])
     }
     if act.op() == OpKind::Prelu {
         let block = act.slopes().len() * act.inner();
-        if act.slopes().len() > 1 && n % block != 0 {
+        if act.slopes().len() > 1 && !n.is_multiple_of(block) {
             return Err(Error::ShapeMismatch(format!(
                 "prelu with {} slopes and {} elements per channel needs a multiple of {block} elements, got {n}",
                 act.slopes().len(),

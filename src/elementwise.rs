@@ -69,7 +69,7 @@ pub(crate) fn check_range(
     offset: u64,
     len: usize,
 ) -> Result<()> {
-    if offset % 4 != 0 {
+    if !offset.is_multiple_of(4) {
         return Err(Error::Misaligned {
             what,
             offset,
@@ -334,7 +334,7 @@ impl Context {
         let (channels, inner) = (act.slopes().len(), act.inner());
         if act.op() == OpKind::Prelu
             && channels > 1
-            && (base as usize + n) % (channels * inner) != 0
+            && !(base as usize + n).is_multiple_of(channels * inner)
         {
             return Err(Error::ShapeMismatch(format!(
                 "prelu with {channels} slopes and {inner} elements per channel needs a multiple of {} elements, got {n}",

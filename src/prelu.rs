@@ -76,7 +76,7 @@ fn layout(act: &Activation, n: usize) -> Result<(usize, usize)> {
     act.validate()?;
     let c = act.slopes().len();
     let inner = if c == 1 { 1 } else { act.inner() };
-    if n % (c * inner) != 0 {
+    if !n.is_multiple_of(c * inner) {
         return Err(Error::ShapeMismatch(format!(
             "prelu with {c} slopes and {inner} elements per channel needs a multiple of {} elements, got {n}",
             c * inner
