@@ -6,10 +6,13 @@
 //! `WGPU_ACTIVATIONS_BENCH_QUICK=1` shrinks the run to tiny sizes and three ops (a smoke test);
 //! `WGPU_ACTIVATIONS_BENCH_OPS=relu,gelu` picks ops.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+
+use common::{copy_kernel, gpu_time, host_memcpy, quick};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rayon::prelude::*;
 use wgpu_activations::wgpu;
 use wgpu_activations::{accuracy, cpu, Activation, Context, OpKind, Tensor};
 
@@ -19,10 +22,6 @@ fn sizes() -> Vec<usize> {
     } else {
         vec![1 << 20, 1 << 24]
     }
-}
-
-fn quick() -> bool {
-    std::env::var("WGPU_ACTIVATIONS_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
 
 fn ops() -> Vec<OpKind> {
@@ -40,77 +39,6 @@ fn ops() -> Vec<OpKind> {
 
 fn storage(ctx: &Context, data: &[f32]) -> wgpu::Buffer {
     ctx.upload(data).expect("upload")
-}
-
-/// Time `iters` repetitions of `record` in one submission.
-fn gpu_time(
-    ctx: &Context,
-    iters: u64,
-    mut record: impl FnMut(&mut wgpu::CommandEncoder),
-) -> Duration {
-    let mut enc = ctx.device().create_command_encoder(&Default::default());
-    for _ in 0..iters {
-        record(&mut enc);
-    }
-    let start = Instant::now();
-    let index = ctx.queue().submit([enc.finish()]);
-    ctx.device()
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(index),
-            timeout: None,
-        })
-        .expect("poll");
-    start.elapsed()
-}
-
-/// The simplest compute kernel there is, `y[i] = x[i]` with vec4 loads in a grid-stride loop: the
-/// ceiling for any element-wise kernel on the device (on a software rasterizer far below the
-/// device's own buffer copy).
-fn copy_kernel(
-    ctx: &Context,
-    x: &wgpu::Buffer,
-    y: &wgpu::Buffer,
-) -> (wgpu::ComputePipeline, wgpu::BindGroup) {
-    let src = "@group(0) @binding(0) var<storage, read> xs: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> ys: array<vec4<f32>>;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    for (var i = g.x; i < arrayLength(&ys); i = i + nw.x * 256u) { ys[i] = xs[i]; }
-}";
-    let d = ctx.device();
-    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("copy kernel"),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
-    let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some("copy kernel"),
-        layout: None,
-        module: &module,
-        entry_point: Some("main"),
-        compilation_options: Default::default(),
-        cache: None,
-    });
-    let group = d.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("copy kernel"),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: x.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: y.as_entire_binding(),
-            },
-        ],
-    });
-    (pipeline, group)
-}
-
-fn host_memcpy(src: &[f32], dst: &mut [f32]) {
-    dst.par_chunks_mut(1 << 16)
-        .zip(src.par_chunks(1 << 16))
-        .for_each(|(d, s)| d.copy_from_slice(s));
 }
 
 fn bench(c: &mut Criterion) {

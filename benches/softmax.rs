@@ -7,16 +7,15 @@
 //! Shapes: 4096×1024, 256×32768, 16×262144 and 1×4194304 along the last axis, and 64×256×256
 //! along the middle axis. `WGPU_ACTIVATIONS_BENCH_QUICK=1` shrinks them (a smoke test).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+
+use common::{gpu_time, quick};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wgpu_activations::softmax::cpu;
-use wgpu_activations::wgpu;
 use wgpu_activations::{Context, Softmax, Tensor};
-
-fn quick() -> bool {
-    std::env::var("WGPU_ACTIVATIONS_BENCH_QUICK").is_ok_and(|v| v == "1")
-}
 
 /// (name, shape, axis).
 fn shapes() -> Vec<(&'static str, Vec<usize>, usize)> {
@@ -35,40 +34,12 @@ fn shapes() -> Vec<(&'static str, Vec<usize>, usize)> {
     ]
 }
 
-/// Seeded logits in ±30 (SplitMix64), and gradients in ±1.
+/// Seeded values in ±`scale` (the test suite's generator).
 fn data(seed: u64, n: usize, scale: f32) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            ((z >> 40) as f32 / 8_388_608.0 - 1.0) * scale
-        })
+    wgpu_activations::accuracy::random_inputs(seed, n)
+        .iter()
+        .map(|v| (v % 1.0) * scale)
         .collect()
-}
-
-/// Time `iters` repetitions of `record` in one submission.
-fn gpu_time(
-    ctx: &Context,
-    iters: u64,
-    mut record: impl FnMut(&mut wgpu::CommandEncoder),
-) -> Duration {
-    let mut enc = ctx.device().create_command_encoder(&Default::default());
-    for _ in 0..iters {
-        record(&mut enc);
-    }
-    let start = Instant::now();
-    let index = ctx.queue().submit([enc.finish()]);
-    ctx.device()
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(index),
-            timeout: None,
-        })
-        .expect("poll");
-    start.elapsed()
 }
 
 fn bench(c: &mut Criterion) {
