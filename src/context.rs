@@ -173,7 +173,9 @@ impl Context {
     }
 
     /// Use a device and queue the caller already owns. The crate records work into the caller's
-    /// encoders and submits only in the convenient (slice) layer.
+    /// encoders and submits only in the convenient (slice) layer — and once here, a one-element
+    /// kernel that probes whether the device fuses `fma`. It also installs a device-lost
+    /// callback, so that calls after a loss return [`Error::DeviceLost`].
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
         let lost = Arc::new(Mutex::new(None));
         let flag = lost.clone();
