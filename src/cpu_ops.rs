@@ -55,6 +55,21 @@ use crate::fastmath::*;
 // ---------------------------------------------------------------------------------------------
 // Piecewise-linear ops: one rounding at most, so correctly rounded.
 
+/// `bwd` = `der` (the backward reads `x`) and `bwd_dy` = `dy·bwd`: the common case.
+macro_rules! backward_from_derivative {
+    () => {
+        #[inline(always)]
+        pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+            der(s, p)
+        }
+        /// The fused backward `dy·bwd(s)`.
+        #[inline(always)]
+        pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+            dy * bwd(s, p)
+        }
+    };
+}
+
 pub mod relu {
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
@@ -72,15 +87,7 @@ pub mod relu {
             0.0
         }
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod relu6 {
@@ -101,15 +108,7 @@ pub mod relu6 {
             0.0
         }
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 /// `x > 0 ? x : p0·x` with `p0` the element's slope (shared by leaky_relu, prelu, rrelu). An
@@ -152,15 +151,7 @@ pub mod leaky_relu {
     pub fn der(x: f32, p: [f32; 4]) -> f32 {
         super::slope_der(x, p[0])
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod prelu {
@@ -172,15 +163,7 @@ pub mod prelu {
     pub fn der(x: f32, p: [f32; 4]) -> f32 {
         super::slope_der(x, p[0])
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod rrelu {
@@ -193,15 +176,7 @@ pub mod rrelu {
     pub fn der(x: f32, p: [f32; 4]) -> f32 {
         super::slope_der(x, p[0])
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod hardtanh {
@@ -222,15 +197,7 @@ pub mod hardtanh {
             0.0
         }
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod hardshrink {
@@ -250,15 +217,7 @@ pub mod hardshrink {
             0.0
         }
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod softshrink {
@@ -282,15 +241,7 @@ pub mod softshrink {
             0.0
         }
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod threshold {
@@ -310,15 +261,7 @@ pub mod threshold {
             0.0
         }
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 /// `(h + l)/6` correctly rounded (ties to even) for a TwoSum pair: a quotient `q`, the exact
@@ -360,15 +303,7 @@ pub mod hardsigmoid {
             0.0
         }
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod hardswish {
@@ -401,15 +336,7 @@ pub mod hardswish {
             y
         }
     }
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·bwd(s)` (squared_relu forms it differently, so callers use this).
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        dy * bwd(s, p)
-    }
+    backward_from_derivative!();
 }
 
 pub mod squared_relu {

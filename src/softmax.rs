@@ -1819,30 +1819,30 @@ mod tests {
             n: outer * len * inner,
         };
         // Short rows: many per workgroup; long rows: one workgroup each.
-        let p = plan_gpu(&g(100, 7, 1), 1 << 20).unwrap();
+        let p = plan_gpu(&g(100, 7, 1), 1 << 20).unwrap(); // ok: unit test
         assert_eq!((p.ti, p.tj, p.split, p.pieces.len()), (256, 1, None, 1));
-        let p = plan_gpu(&g(4096, 1024, 1), 1 << 30).unwrap();
+        let p = plan_gpu(&g(4096, 1024, 1), 1 << 30).unwrap(); // ok: unit test
         assert_eq!((p.ti, p.tj, p.split), (4, 64, None));
-        let p = plan_gpu(&g(10, 5000, 1), 1 << 30).unwrap();
+        let p = plan_gpu(&g(10, 5000, 1), 1 << 30).unwrap(); // ok: unit test
         assert_eq!((p.ti, p.tj, p.split), (1, 256, None));
         // A single long row is split.
-        let p = plan_gpu(&g(1, 1 << 20, 1), 1 << 30).unwrap();
+        let p = plan_gpu(&g(1, 1 << 20, 1), 1 << 30).unwrap(); // ok: unit test
         assert_eq!((p.ti, p.tj), (1, 256));
-        let (chunk, parts) = p.split.unwrap();
+        let (chunk, parts) = p.split.unwrap(); // ok: unit test
         assert!(chunk >= MIN_CHUNK && parts * chunk >= 1 << 20);
         // A row above the binding limit is cut into pieces that are whole chunks.
-        let p = plan_gpu(&g(2, 10_000, 1), 3000).unwrap();
-        let (chunk, _) = p.split.unwrap();
+        let p = plan_gpu(&g(2, 10_000, 1), 3000).unwrap(); // ok: unit test
+        let (chunk, _) = p.split.unwrap(); // ok: unit test
         assert!(p
             .pieces
             .iter()
             .all(|q| q.j0 % chunk == 0 && q.j_count <= 3000));
         assert_eq!(p.pieces.iter().map(|q| q.j_count).sum::<usize>(), 20_000);
         // Columns: lanes across inner.
-        let p = plan_gpu(&g(3, 500, 8), 1 << 20).unwrap();
+        let p = plan_gpu(&g(3, 500, 8), 1 << 20).unwrap(); // ok: unit test
         assert_eq!((p.ti, p.tj, p.split), (8, 32, None));
         // Short columns: lanes go to further rows.
-        let p = plan_gpu(&g(70_000, 2, 2), 1 << 30).unwrap();
+        let p = plan_gpu(&g(70_000, 2, 2), 1 << 30).unwrap(); // ok: unit test
         assert_eq!((p.ti, p.tj, p.split), (256, 1, None));
         // Nothing fits: a typed error.
         assert!(plan_gpu(&g(1, 4, 1000), 500).is_err());
