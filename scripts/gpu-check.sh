@@ -6,6 +6,8 @@
 #   scripts/gpu-check.sh            # the full sweep (bench --full)
 #   scripts/gpu-check.sh --quick    # the default quick sweep instead (a smoke run of the script)
 #   scripts/gpu-check.sh -- ARGS    # extra arguments for bench (e.g. -- --ops relu,gelu)
+#   scripts/gpu-check.sh --prebuilt DIR   # no toolchain there: run what scripts/gpu-prebuild.sh
+#                                         # built into DIR instead of building
 #
 # Environment:
 #   GPU_CHECK_OUT      where bench.json, bench.svg, bench.txt and the logs go
@@ -18,12 +20,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
+prebuilt=
 bench_extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
+        --prebuilt) shift; prebuilt="$(cd "${1:?--prebuilt needs a folder}" && pwd)" ;;
         --) shift; bench_extra=("$@"); break ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -60,29 +64,49 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
     echo "warning: no libvulkan.so.1 in the linker cache: install the Vulkan loader (libvulkan1)"
 fi
 
-# Offline builds: a vendored source tree if there is one, else cargo's cache.
-cargo_args=()
-vendor="${CARGO_VENDOR_DIR:-vendor}"
-if [ -d "$vendor" ]; then
-    vendor="$(cd "$vendor" && pwd)"
-    cargo_args=(--offline --config "source.crates-io.replace-with='vendored'" \
-        --config "source.vendored.directory='$vendor'")
-    echo "building from the vendored crates in $vendor"
-elif ! timeout 60 cargo fetch --locked >/dev/null 2>&1; then
-    cargo_args=(--offline)
-    echo "no network: building offline from cargo's cache"
+if [ -n "$prebuilt" ]; then
+    stage "prebuilt binaries from $prebuilt (commit $(cat "$prebuilt/commit" 2>/dev/null || echo '?'))"
+    bin="$prebuilt/wgpu-activations"
+    cli_path="$(cat "$prebuilt/cli-path")"
+    if [ ! -x "$cli_path" ]; then
+        mkdir -p "$(dirname "$cli_path")" && cp "$bin" "$cli_path"
+    fi
+else
+    # Offline builds: a vendored source tree if there is one, else cargo's cache.
+    cargo_args=()
+    vendor="${CARGO_VENDOR_DIR:-vendor}"
+    if [ -d "$vendor" ]; then
+        vendor="$(cd "$vendor" && pwd)"
+        cargo_args=(--offline --config "source.crates-io.replace-with='vendored'" \
+            --config "source.vendored.directory='$vendor'")
+        echo "building from the vendored crates in $vendor"
+    elif ! timeout 60 cargo fetch --locked >/dev/null 2>&1; then
+        cargo_args=(--offline)
+        echo "no network: building offline from cargo's cache"
+    fi
+    stage "build (release)"
+    cargo build "${cargo_args[@]}" --locked --release --bin wgpu-activations
+    bin=target/release/wgpu-activations
 fi
-
-stage "build (release)"
-cargo build "${cargo_args[@]}" --locked --release --bin wgpu-activations
-bin=target/release/wgpu-activations
 "$bin" info | tee "$out_dir/info.txt"
 
+run_tests() {
+    if [ -n "$prebuilt" ]; then
+        local rc=0 t
+        for t in "$prebuilt"/tests/*; do
+            echo "running $(basename "$t")"
+            "$t" || rc=1
+        done
+        return $rc
+    fi
+    cargo test "${cargo_args[@]}" --locked --release
+}
+
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
-    stage "tests (release profile, sharing the build above)"
+    stage "tests (release profile)"
     set +e
-    cargo test "${cargo_args[@]}" --locked --release 2>&1 | tee "$out_dir/tests.log" \
-        | grep --line-buffered -E '^(test result|error|failures:|---- )|FAILED|panicked|SKIPPED'
+    run_tests 2>&1 | tee "$out_dir/tests.log" \
+        | grep --line-buffered -E '^(running [a-z_]+$|test result|error|failures:|---- )|FAILED|panicked|SKIPPED'
     rc=${PIPESTATUS[0]}
     set -e
     if [ "$rc" != 0 ]; then

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Build, on a machine with Rust, everything scripts/gpu-check.sh runs, for a GPU machine without a
+# toolchain: the release CLI and the release test executables, stripped, into one folder.
+#
+#   scripts/gpu-prebuild.sh [DIR]      # default DIR: .devbin
+#   # copy DIR to the GPU machine (same CPU architecture, glibc as new or newer), then there:
+#   scripts/gpu-check.sh --prebuilt DIR
+#
+# The CLI tests call the binary at the path it had when they were built (tests/cli.rs:
+# CARGO_BIN_EXE_wgpu-activations); that path is recorded in DIR/cli-path, and gpu-check.sh puts
+# the binary there when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="${1:-.devbin}"
+rm -rf "$dir" && mkdir -p "$dir/tests"
+cargo build --locked --release --bin wgpu-activations
+cargo test --locked --release --no-run --message-format=json 2>/dev/null \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["target"]["name"], m["executable"])' \
+    | while read -r name exe; do
+        cp "$exe" "$dir/tests/$name"
+    done
+cp target/release/wgpu-activations "$dir/"
+strip "$dir/wgpu-activations" "$dir"/tests/*
+echo "$(pwd)/target/release/wgpu-activations" > "$dir/cli-path"
+git rev-parse HEAD > "$dir/commit"
+du -sh "$dir"; ls "$dir/tests"
