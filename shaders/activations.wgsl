@@ -15,10 +15,10 @@ const TWO64: f32 = 0x1p64f;
 // Piecewise-linear ops: one rounding at most, so correctly rounded.
 
 fn relu_fwd(x: f32, p: vec4<f32>) -> f32 {
-    return select(0.0, x, x > 0.0);
+    return select(0.0, x, gt0(x));
 }
 fn relu_der(x: f32, p: vec4<f32>) -> f32 {
-    return select(0.0, 1.0, x > 0.0);
+    return select(0.0, 1.0, gt0(x));
 }
 fn relu_bwd(s: f32, p: vec4<f32>) -> f32 {
     return relu_der(s, p);
@@ -28,11 +28,11 @@ fn relu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
 }
 
 fn relu6_fwd(x: f32, p: vec4<f32>) -> f32 {
-    let y = select(0.0, x, x > 0.0);
+    let y = select(0.0, x, gt0(x));
     return select(6.0, y, x < 6.0);
 }
 fn relu6_der(x: f32, p: vec4<f32>) -> f32 {
-    return select(0.0, 1.0, x > 0.0 && x < 6.0);
+    return select(0.0, 1.0, gt0(x) && x < 6.0);
 }
 fn relu6_bwd(s: f32, p: vec4<f32>) -> f32 {
     return relu6_der(s, p);
@@ -46,10 +46,10 @@ fn slope_fwd(x: f32, p0: f32) -> f32 {
     let y = p0 * finite(x);
     let sinf = bitcast<f32>(0x7f800000u | ((bitcast<u32>(p0) ^ bitcast<u32>(x)) & 0x80000000u));
     let yi = select(y, select(sinf, 0.0, p0 == 0.0), is_inf(x));
-    return select(yi, x, x > 0.0);
+    return select(yi, x, gt0(x));
 }
 fn slope_der(x: f32, p0: f32) -> f32 {
-    return select(p0, 1.0, x > 0.0);
+    return select(p0, 1.0, gt0(x));
 }
 
 fn leaky_relu_fwd(x: f32, p: vec4<f32>) -> f32 {
@@ -97,7 +97,7 @@ fn hardtanh_fwd(x: f32, p: vec4<f32>) -> f32 {
     return select(y, p.y, x > p.y);
 }
 fn hardtanh_der(x: f32, p: vec4<f32>) -> f32 {
-    return select(0.0, 1.0, x > p.x && x < p.y);
+    return select(0.0, 1.0, gt_t(x, p.x) && x < p.y);
 }
 fn hardtanh_bwd(s: f32, p: vec4<f32>) -> f32 {
     return hardtanh_der(s, p);
@@ -136,10 +136,10 @@ fn softshrink_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
 }
 
 fn threshold_fwd(x: f32, p: vec4<f32>) -> f32 {
-    return select(p.y, x, x > p.x);
+    return select(p.y, x, gt_t(x, p.x));
 }
 fn threshold_der(x: f32, p: vec4<f32>) -> f32 {
-    return select(0.0, 1.0, x > p.x);
+    return select(0.0, 1.0, gt_t(x, p.x));
 }
 fn threshold_bwd(s: f32, p: vec4<f32>) -> f32 {
     return threshold_der(s, p);
@@ -203,13 +203,13 @@ fn hardswish_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
 // x^2 (one rounding); +inf from 2^64 on.
 fn squared_relu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let xs = finite(x);
-    let y = select(0.0, xs * xs, xs > 0.0);
+    let y = select(0.0, xs * xs, gt0(xs));
     return select(y, inf(), xs >= TWO64);
 }
 // 2x; +inf from 2^127 on.
 fn squared_relu_der(x: f32, p: vec4<f32>) -> f32 {
     let xs = finite(x);
-    let y = select(0.0, 2.0 * xs, xs > 0.0);
+    let y = select(0.0, 2.0 * xs, gt0(xs));
     return select(y, inf(), xs >= 0x1p127f);
 }
 fn squared_relu_bwd(s: f32, p: vec4<f32>) -> f32 {
@@ -219,8 +219,8 @@ fn squared_relu_bwd(s: f32, p: vec4<f32>) -> f32 {
 // product may not.
 fn squared_relu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
     let xs = finite(s);
-    let y = select(0.0, 2.0 * (dy * xs), xs > 0.0);
-    return select(y, dy * s, is_inf(s) && s > 0.0);
+    let y = select(0.0, 2.0 * (dy * xs), gt0(xs));
+    return select(y, dy * s, is_inf(s) && gt0(s));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,13 +229,13 @@ fn squared_relu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
 fn elu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let e = expm1_dd(min(finite(x), 0.0), 0.0);
     let y = mul_dd(p.x, 0.0, e.x, e.y);
-    return select(y, x, x > 0.0);
+    return select(y, x, gt0(x));
 }
 // dy f'(x): dy or dy alpha e^x (scaled product).
 fn elu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let e = exp_core(min(finite(x), 0.0), 0.0);
     let y = scale_mul_dd_dy(e.s, e.t, e.k, p.x, 0.0, dy);
-    return select(y, dy, x > 0.0);
+    return select(y, dy, gt0(x));
 }
 fn elu_der(x: f32, p: vec4<f32>) -> f32 {
     return elu_der_dy(x, 1.0, p);
@@ -254,14 +254,14 @@ fn selu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let neg = mul_dd(SELU_SA_HI, SELU_SA_LO, e.x, e.y);
     let big = xs > TWO64;
     let pos = mul_dd(SELU_SCALE_HI, SELU_SCALE_LO, xs * select(1.0, 0x1p-32f, big), 0.0) * select(1.0, 0x1p32f, big);
-    let y = select(neg, pos, xs > 0.0);
+    let y = select(neg, pos, gt0(xs));
     return select(y, inf(), xs >= SELU_OVERFLOW);
 }
 // dy f'(x): dy scale or dy scale alpha e^x (constants as double-floats, scaled product).
 fn selu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let e = exp_core(min(finite(x), 0.0), 0.0);
     let neg = scale_mul_dd_dy(e.s, e.t, e.k, SELU_SA_HI, SELU_SA_LO, dy);
-    return select(neg, mul_dd(dy, 0.0, SELU_SCALE_HI, SELU_SCALE_LO), x > 0.0);
+    return select(neg, mul_dd(dy, 0.0, SELU_SCALE_HI, SELU_SCALE_LO), gt0(x));
 }
 fn selu_der(x: f32, p: vec4<f32>) -> f32 {
     return selu_der_dy(x, 1.0, p);
@@ -286,14 +286,14 @@ fn celu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let q = celu_q(x, p.x);
     let e = expm1_dd(q.x, q.y);
     let y = mul_dd(p.x, 0.0, e.x, e.y);
-    return select(y, x, x > 0.0);
+    return select(y, x, gt0(x));
 }
 // dy e^(x/alpha) for x <= 0 (scaled product).
 fn celu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let q = celu_q(x, p.x);
     let e = exp_core(q.x, q.y);
     let y = scale_mul_dd_dy(e.s, e.t, e.k, 1.0, 0.0, dy);
-    return select(y, dy, x > 0.0);
+    return select(y, dy, gt0(x));
 }
 fn celu_der(x: f32, p: vec4<f32>) -> f32 {
     return celu_der_dy(x, 1.0, p);
@@ -310,7 +310,7 @@ fn celu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
 
 fn sigmoid_fwd(x: f32, p: vec4<f32>) -> f32 {
     let g = sig_parts(abs(finite(x)), 0.0);
-    return select(g.q, g.p, x >= 0.0);
+    return select(g.q, g.p, ge0(x));
 }
 // sigma(x) sigma(-x) from the double-float pieces.
 fn sigmoid_der(x: f32, p: vec4<f32>) -> f32 {
@@ -338,14 +338,14 @@ fn logsigmoid_fwd(x: f32, p: vec4<f32>) -> f32 {
     let e = exp_core(-abs(xs), 0.0);
     let mm = fast_two_sum(e.s, e.t);
     let l = log1p_dd(scale2(mm.x, e.k), scale2(mm.y, e.k));
-    let y = select(-l, xs - l, xs < 0.0);
-    return select(y, x, is_inf(x) && x < 0.0);
+    let y = select(-l, xs - l, lt0(xs));
+    return select(y, x, is_inf(x) && lt0(x));
 }
 // dy sigma(-x): dy u p for x >= 0 (u = e^-x, scaled product), dy p below.
 fn logsigmoid_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let g = sig_parts(abs(finite(x)), 0.0);
     let pos = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
-    return select(mul_dd(dy, 0.0, g.p, g.pl), pos, x >= 0.0);
+    return select(mul_dd(dy, 0.0, g.p, g.pl), pos, ge0(x));
 }
 fn logsigmoid_der(x: f32, p: vec4<f32>) -> f32 {
     return logsigmoid_der_dy(x, 1.0, p);
@@ -366,19 +366,19 @@ fn beta_x(x: f32, beta: f32) -> vec2<f32> {
 // x + log1p(e^-|z|)/beta (z/beta = x exactly).
 fn softplus_fwd(x: f32, p: vec4<f32>) -> f32 {
     let z = beta_x(x, p.x);
-    let al = select(z.y, -z.y, z.x < 0.0);
+    let al = select(z.y, -z.y, lt0(z.x));
     let e = exp_core(-abs(z.x), -al);
     let mm = fast_two_sum(e.s, e.t);
     let l = div(log1p_dd(scale2(mm.x, e.k), scale2(mm.y, e.k)), p.x);
-    let y = select(l, finite(x) + l, z.x > 0.0);
-    return select(y, x, z.x > p.y || (is_inf(x) && z.x > 0.0));
+    let y = select(l, finite(x) + l, gt0(z.x));
+    return select(y, x, z.x > p.y || (is_inf(x) && gt0(z.x)));
 }
 // dy (z > threshold ? 1 : sigma(z)); sigma(z) = u p for z < 0 (scaled product).
 fn softplus_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let z = beta_x(x, p.x);
-    let g = sig_parts(abs(z.x), select(z.y, -z.y, z.x < 0.0));
+    let g = sig_parts(abs(z.x), select(z.y, -z.y, lt0(z.x)));
     let neg = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
-    let y = select(neg, mul_dd(dy, 0.0, g.p, g.pl), z.x >= 0.0);
+    let y = select(neg, mul_dd(dy, 0.0, g.p, g.pl), ge0(z.x));
     return select(y, dy, z.x > p.y);
 }
 fn softplus_der(x: f32, p: vec4<f32>) -> f32 {
@@ -393,7 +393,7 @@ fn softplus_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
 
 // sigma(z) and sigma(-z) as double-floats (s, sl, c, cl).
 fn sig_pm(zh: f32, g: Sig) -> vec4<f32> {
-    let pos = zh >= 0.0;
+    let pos = ge0(zh);
     return vec4<f32>(select(g.q, g.p, pos), select(g.ql, g.pl, pos), select(g.p, g.q, pos), select(g.pl, g.ql, pos));
 }
 
@@ -402,18 +402,18 @@ fn sig_pm(zh: f32, g: Sig) -> vec4<f32> {
 fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
     let xs = finite(x);
     let a = abs(zh);
-    let g = sig_parts(a, select(zl, -zl, zh < 0.0));
+    let g = sig_parts(a, select(zl, -zl, lt0(zh)));
     let sc = sig_pm(zh, g);
     let y = select(mul_dd(clamp(xs, -TWO64, TWO64), 0.0, sc.x, sc.y), xs * sc.x, abs(xs) > TWO64);
     let y2 = select(y, scale_mul_dd(g.m, g.ml, g.k, xs, 0.0), zh < -64.0);
-    return select(y2, x, is_inf(x) && zh > 0.0);
+    return select(y2, x, is_inf(x) && gt0(zh));
 }
 
 // dy sigma(z) (1 + g sigma(-z)), dy times the derivative of x sigma(z(x)) with g = x z'
 // (double-float); dy e^z (1 + g) as a scaled product below z = -64.
 fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, gl: f32, dy: f32) -> f32 {
     let a = abs(zh);
-    let g = sig_parts(a, select(zl, -zl, zh < 0.0));
+    let g = sig_parts(a, select(zl, -zl, lt0(zh)));
     let sc = sig_pm(zh, g);
     let pe = two_prod(gh, sc.z);
     let b = two_sum(1.0, pe.x);
@@ -573,12 +573,13 @@ fn softsign_fwd(x: f32, p: vec4<f32>) -> f32 {
     return div_dd(xs, 0.0, d.x, d.y);
 }
 // dy r^2 with r = 1/(1 + |x|) a double-float from the exact denominator, formed as (dy r) r;
-// above 2^60 the denominator is scaled by 2^-64 (and the result by 2^-128), so r never leaves the
-// normal range.
+// above 2^60 the denominator is scaled by 2^-60 (and the result by 2^-120), so r never leaves the
+// normal range. (2^-60, not 2^-64: a compiler may fold `* f * f` into one factor, and 2^-128 is
+// subnormal, which flushing drivers turn into 0.)
 fn softsign_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let a = abs(finite(x));
     let big = a > 0x1p60f;
-    let f = select(1.0, 0x1p-64f, big);
+    let f = select(1.0, 0x1p-60f, big);
     let d = two_sum(1.0, a);
     let dh = d.x * f;
     let dl = d.y * f;
@@ -628,7 +629,7 @@ fn mish_parts(xs: f32) -> MishParts {
     let dl2 = d2.y + nl2;
     let tn = div_dd(n2.x, nl2, d2.x, dl2);
     let omtn = div_dd(2.0, 0.0, d2.x, dl2);
-    let pos = xs >= 0.0;
+    let pos = ge0(xs);
     return MishParts(select(tn, tp, pos), select(omtn, omtp, pos), g);
 }
 
@@ -636,7 +637,7 @@ fn mish_fwd(x: f32, p: vec4<f32>) -> f32 {
     let xs = finite(x);
     let m = mish_parts(xs);
     let y = select(xs * m.t, scale_mul_dd(m.g.m, m.g.ml, m.g.k, xs, 0.0), xs < -64.0);
-    return select(y, x, is_inf(x) && x > 0.0);
+    return select(y, x, is_inf(x) && gt0(x));
 }
 // t + x sigma(x) (1 - t)(1 + t) for x >= x0 (all terms positive right of the window); below,
 // u W/D^2 with W = 4(1 + x) + u((6 + 4x) + u(4 + u)), D = 2 + u(2 + u); the root polynomial on
@@ -644,7 +645,7 @@ fn mish_fwd(x: f32, p: vec4<f32>) -> f32 {
 fn mish_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let xs = finite(x);
     let m = mish_parts(xs);
-    let sg = select(m.g.q, m.g.p, xs >= 0.0);
+    let sg = select(m.g.q, m.g.p, ge0(xs));
     let pos = fma(xs * sg, m.omt * (1.0 + m.t), m.t);
     let xn = clamp(xs, -1.0e30, 0.0);
     let u = m.g.u;
@@ -695,7 +696,7 @@ fn gelu_parts(x: f32) -> GeluParts {
     let tl = fma(xc, FRAC_1_SQRT2_LO, t.y);
     let a0 = abs(t.x);
     let big = a0 > 13.5;
-    let al = select(select(tl, -tl, t.x < 0.0), 0.0, big);
+    let al = select(select(tl, -tl, lt0(t.x)), 0.0, big);
     let a = min(a0, 13.5);
     let r = erfcx(a, al);
     let e = exp_neg_sq(a, al);
@@ -708,8 +709,8 @@ fn gelu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let v = two_prod(0.5 * clamp(g.xs, -TWO64, TWO64), g.r);
     let neg = scale_mul_dd(g.e.s, g.e.t, g.e.k, v.x, v.y);
     let ec = scale_mul_dd(g.e.s, g.e.t, g.e.k, g.r, 0.0);
-    let y = select(fma(-hx, ec, g.xs), neg, g.xs < 0.0);
-    return select(y, x, is_inf(x) && x > 0.0);
+    let y = select(fma(-hx, ec, g.xs), neg, lt0(g.xs));
+    return select(y, x, is_inf(x) && gt0(x));
 }
 // Phi(x) + x phi(x): e^-a^2 (erfcx(a)/2 + x/sqrt(2 pi)) for x < 0,
 // 1 + e^-a^2 (x/sqrt(2 pi) - erfcx(a)/2) for x >= 0; the root polynomial within 1/2 of the zero.
@@ -722,7 +723,7 @@ fn gelu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let hr = 0.5 * g.r;
     let b = two_sum(hr, c.x);
     let neg = scale_mul_dd_dy(g.e.s, g.e.t, g.e.k, b.x, b.y + cl, dy);
-    let y = select(dy * fma(e, c.x - hr, 1.0), neg, g.xs < 0.0);
+    let y = select(dy * fma(e, c.x - hr, 1.0), neg, lt0(g.xs));
     let dh = g.xs - GELU_ROOT_HI;
     let dc = clamp(dh, -1.0, 1.0);
     var q = fma(GELU_ROOT_Q9, dc, GELU_ROOT_Q8);

@@ -146,6 +146,26 @@ const MISH_ROOT_Q10: f32 = -0x1.18f866p-14f;
 // ---------------------------------------------------------------------------------------------
 // Bit tests and selects.
 
+// Sign tests by bits. Drivers that flush subnormals (NVIDIA's Vulkan driver) also flush them in
+// comparisons, so `x > 0.0` is false for x = 1e-45 there; these see every nonzero value. A NaN
+// counts by its sign bit (the callers' templates propagate NaN separately).
+fn gt0(x: f32) -> bool {
+    return bitcast<i32>(x) > 0;
+}
+fn lt0(x: f32) -> bool {
+    return bitcast<u32>(x) > 0x80000000u;
+}
+fn ge0(x: f32) -> bool {
+    return bitcast<u32>(x) <= 0x80000000u;
+}
+fn le0(x: f32) -> bool {
+    return bitcast<i32>(x) <= 0;
+}
+// x > t, where a zero threshold (a parameter's default) sees subnormal x as above it, as gt0.
+fn gt_t(x: f32, t: f32) -> bool {
+    return select(x > t, gt0(x), t == 0.0);
+}
+
 // x is +-inf (a bit test: valid where the compiler assumes no infinities).
 fn is_inf(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;

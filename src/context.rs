@@ -72,6 +72,8 @@ pub struct Context {
     /// Whether the device fuses WGSL's `fma` (probed once): kernels then take math.wgsl's cheaper
     /// exact-product path (override `MATH_FUSED_FMA`).
     fused_fma: bool,
+    /// Whether the device flushes subnormals (probed once).
+    flushes_subnormals: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -193,23 +195,28 @@ impl Context {
             binding_cap: AtomicU64::new(0),
             group_cap: AtomicU64::new(0),
             fused_fma: false,
+            flushes_subnormals: false,
         };
         // Without the probe the kernels take the exact path that needs no fused fma: correct
         // everywhere, only slower.
-        ctx.fused_fma = ctx.probe_fused_fma().unwrap_or(false);
+        (ctx.fused_fma, ctx.flushes_subnormals) = ctx.probe().unwrap_or((false, false));
         ctx
     }
 
-    /// Run a one-element kernel that tells whether WGSL's `fma` is fused on this device (WGSL
-    /// allows either; lavapipe does not fuse). The one submit a context makes on its own, at
-    /// construction.
-    fn probe_fused_fma(&self) -> Result<bool> {
+    /// Run a one-invocation kernel that tells whether WGSL's `fma` is fused on this device and
+    /// whether it flushes subnormals (WGSL allows either; lavapipe does neither). The one submit a
+    /// context makes on its own, at construction.
+    fn probe(&self) -> Result<(bool, bool)> {
         let wgsl = format!(
             "{}\n@group(0) @binding(0) var<uniform> one: vec4<f32>;\n\
              @group(0) @binding(1) var<storage, read_write> out: array<f32>;\n\
              var<private> math_one: f32;\n\
              @compute @workgroup_size(1)\n\
-             fn main() {{ math_one = one.x; out[0] = select(0.0, 1.0, math_fma_probe(one.x)); }}\n",
+             fn main() {{\n\
+               math_one = one.x;\n\
+               out[0] = select(0.0, 1.0, math_fma_probe(one.x));\n\
+               out[1] = select(0.0, 1.0, bitcast<u32>(bitcast<f32>(0x00400000u) * one.x) == 0u);\n\
+             }}\n",
             crate::source::MATH
         );
         let entries = vec![
@@ -231,7 +238,7 @@ impl Context {
             entries,
             entry_point: "main",
         })?;
-        let out = self.create_tensor(1)?;
+        let out = self.create_tensor(2)?;
         self.scoped("fma_probe", || {
             let one = wgpu::util::DeviceExt::create_buffer_init(
                 &self.device,
@@ -271,12 +278,22 @@ impl Context {
             }
             self.submit_and_wait(encoder)
         })?;
-        Ok(self.read(&out, 0, 1)? == [1.0])
+        let got = self.read(&out, 0, 2)?;
+        Ok((got[0] == 1.0, got[1] == 1.0))
     }
 
     /// Whether the device fuses WGSL's `fma` (probed when the context was created).
     pub fn fused_fma(&self) -> bool {
         self.fused_fma
+    }
+
+    /// Whether the device flushes subnormal f32 values to zero in arithmetic (probed when the
+    /// context was created; NVIDIA's Vulkan driver does, lavapipe does not). WGSL allows it. On
+    /// such a device results below 2^-126 come back as ±0 (within the accuracy metric's 2^-123
+    /// floor) and subnormal inputs act as ±0 wherever they enter arithmetic; sign tests are made
+    /// on bits, so the kinks of relu and its kin still see a subnormal's sign.
+    pub fn flushes_subnormals(&self) -> bool {
+        self.flushes_subnormals
     }
 
     /// The device.

@@ -473,6 +473,15 @@ fn info() -> Result<(), Failure> {
         "  fused fma        {} (probed; without it the kernels build exact products by Dekker's splitting)",
         if ctx.fused_fma() { "yes" } else { "no" }
     );
+    let _ = writeln!(
+        out,
+        "  flushes subnormals {} (probed; results below 2^-126 then come back as 0)",
+        if ctx.flushes_subnormals() {
+            "yes"
+        } else {
+            "no"
+        }
+    );
     if ctx.is_software() {
         let _ = writeln!(
             out,
