@@ -1059,6 +1059,21 @@ fn sweep(
                     cpu_fraction_of_memcpy: cpu_gbps / memcpy_gbps,
                     gpu_kernel_reps: gpu_kernel.map(|(_, r)| r),
                 });
+                if pb.is_hidden() {
+                    // No terminal for the bar (a log, a CI job): one line per point as it lands,
+                    // so a run cut short still shows what it measured.
+                    let show = |v: Option<f64>| v.map_or("-".into(), |g| format!("{g:.3}"));
+                    eprintln!(
+                        "[{}/{}] {label} {} {}: GPU kernel {} GB/s, e2e {} GB/s, CPU {cpu_gbps:.3} GB/s ({:.1} s elapsed)",
+                        pb.position() + 1,
+                        pb.length().unwrap_or(0),
+                        op.name(),
+                        mode.name(),
+                        show(kernel_gbps),
+                        show(gpu_e2e.map(|s| gbps(bytes, s))),
+                        pb.elapsed().as_secs_f64()
+                    );
+                }
                 pb.inc(1);
             }
         }

@@ -215,7 +215,7 @@ impl Context {
              fn main() {{\n\
                math_one = one.x;\n\
                out[0] = select(0.0, 1.0, math_fma_probe(one.x));\n\
-               out[1] = select(0.0, 1.0, bitcast<u32>(bitcast<f32>(0x00400000u) * one.x) == 0u);\n\
+               out[1] = select(0.0, 1.0, bitcast<u32>(one.w * one.x) == 0u);\n\
              }}\n",
             crate::source::MATH
         );
@@ -244,7 +244,9 @@ impl Context {
                 &self.device,
                 &wgpu::util::BufferInitDescriptor {
                     label: Some("fma_probe"),
-                    contents: bytemuck::cast_slice(&[1.0f32, 1.0, 1.0, 1.0]),
+                    // .w: a subnormal (2^-127) read from memory, as a tensor's value would be (a
+                    // constant operand is folded differently by some compilers).
+                    contents: bytemuck::cast_slice(&[1.0f32, 1.0, 1.0, f32::from_bits(0x0040_0000)]),
                     usage: wgpu::BufferUsages::UNIFORM,
                 },
             );

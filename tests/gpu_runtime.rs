@@ -111,7 +111,11 @@ fn tensors_split_across_bindings() {
         check_all_modes(&ctx, &act(name), &x);
     }
     let a = act("rrelu").training(11);
-    assert_eq!(ctx.forward(&a, &x).unwrap(), cpu::forward(&a, &x).unwrap());
+    let ftz = ctx.flushes_subnormals();
+    assert_eq!(
+        common::bits_ftz(&ctx.forward(&a, &x).unwrap(), ftz),
+        common::bits_ftz(&cpu::forward(&a, &x).unwrap(), ftz)
+    );
 }
 
 fn storage(ctx: &Context, words: usize, usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -220,18 +224,7 @@ fn rrelu_training_is_bit_identical_between_gpu_and_cpu() {
         let a = act("rrelu").training(seed);
         // On a device that flushes subnormals (see Context::flushes_subnormals), results below
         // 2^-126 are compared as signed zeros on both sides; every other bit must match.
-        let ftz = ctx.flushes_subnormals();
-        let bits = |v: Vec<f32>| {
-            v.into_iter()
-                .map(|y| {
-                    if ftz && y != 0.0 && y.abs() < f32::MIN_POSITIVE {
-                        (0.0f32).copysign(y).to_bits()
-                    } else {
-                        y.to_bits()
-                    }
-                })
-                .collect::<Vec<_>>()
-        };
+        let bits = |v: Vec<f32>| common::bits_ftz(&v, ctx.flushes_subnormals());
         assert_eq!(
             bits(ctx.forward(&a, &x).unwrap()),
             bits(cpu::forward(&a, &x).unwrap()),

@@ -74,3 +74,18 @@ pub fn check(what: &str, act: &Activation, mode: Mode, x: &[f32], dy: Option<&[f
     }
     eprintln!("{what}: max {worst:.3} ULP over {} values", x.len());
 }
+
+/// Bit patterns of `v`, with subnormals replaced by signed zeros when `ftz` (a device that
+/// flushes subnormals, see `Context::flushes_subnormals`): for bit-exact comparisons of a GPU
+/// result with the CPU's.
+pub fn bits_ftz(v: &[f32], ftz: bool) -> Vec<u32> {
+    v.iter()
+        .map(|&y| {
+            if ftz && y != 0.0 && y.abs() < f32::MIN_POSITIVE {
+                0.0f32.copysign(y).to_bits()
+            } else {
+                y.to_bits()
+            }
+        })
+        .collect()
+}
