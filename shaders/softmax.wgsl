@@ -638,3 +638,63 @@ fn bwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         bwd_pass2(t, SumFlags(q.s, q.f));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rows kernel (`rows` entry points; contiguous rows, not split): a row is handled by a group of
+// lanes on its own — a subgroup (softmax_subgroup.wgsl: subgroup reductions, no barriers) or, as
+// the fallback, TJ lanes of the workgroup (softmax_workgroup.wgsl: reductions in workgroup memory).
+// Whichever file is appended defines `row_max` and `row_sum` over the row's lanes and the entry
+// points. The row's maximum comes first, in a pass of its own (no exp): the sum is then formed
+// relative to the true maximum, with one exp per element and no rescaling, and the maximum's own
+// term is exactly 1. Three reads of the row (it is short: the later ones hit the cache), one write.
+
+fn fwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    var m = -FMAX;
+    var f = 0u;
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let v = fwd_load(base + j);
+            let c = sm_class(v);
+            f = f | select(select(0u, F_BAD, c == 2u), F_ANY, c == 0u);
+            m = max(m, select(-FMAX, v, c == 0u));
+        }
+    }
+    let mx = row_max(li, lane, m);
+    var s = vec2<f32>(0.0, 0.0);
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let v = fwd_load(base + j);
+            // Non-finite entries contribute nothing (their flags are already set).
+            let fin = sm_class(v) == 0u;
+            let d = sm_diff(select(mx, v, fin), mx);
+            let e = exp_dd(d.hi, d.lo);
+            let t = two_sum(s.x, select(0.0, sm_scale(e.s, e.k), fin));
+            s = vec2<f32>(t.x, s.y + (t.y + select(0.0, sm_scale(e.t, e.k), fin)));
+        }
+    }
+    let sf = row_sum(li, lane, s, f);
+    let rs = row_stats(RowAcc(mx, sf.s, sf.f));
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let k = base + j;
+            dst[prm.off_dst + k] = fwd_out(fwd_load(k), rs);
+        }
+    }
+}
+
+fn bwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let k = base + j;
+            bwd_push(&a, src[prm.off_src + k], grad[prm.off_dy + k]);
+        }
+    }
+    let r = row_sum(li, lane, a.s, a.f);
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let k = base + j;
+            dst[prm.off_dst + k] = bwd_out(src[prm.off_src + k], grad[prm.off_dy + k], r);
+        }
+    }
+}
