@@ -356,7 +356,10 @@ impl Context {
         self.info
             .as_ref()
             .map_or(wgpu::MINIMUM_SUBGROUP_MIN_SIZE, |i| i.subgroup_min_size)
-            .clamp(wgpu::MINIMUM_SUBGROUP_MIN_SIZE, wgpu::MAXIMUM_SUBGROUP_MAX_SIZE)
+            .clamp(
+                wgpu::MINIMUM_SUBGROUP_MIN_SIZE,
+                wgpu::MAXIMUM_SUBGROUP_MAX_SIZE,
+            )
     }
 
     /// The bytes one dispatch may bind: the device limit, or the cap if lower.

@@ -315,6 +315,9 @@ struct Tuning {
     /// Contiguous rows up to this length take the rows kernel (a subgroup, or a few lanes, per
     /// row); longer ones a workgroup each.
     rows_max_len: usize,
+    /// Elements per lane the rows kernel keeps in private memory (`CACHE` in the WGSL; fixed
+    /// per context, so not part of the kernel key): rows up to this many per lane are read once.
+    cache: usize,
 }
 
 const GPU_TUNING: Tuning = Tuning {
@@ -322,6 +325,7 @@ const GPU_TUNING: Tuning = Tuning {
     split_below: 512,
     split_target: 2048,
     rows_max_len: 1024,
+    cache: 8,
 };
 // A software rasterizer runs a subgroup as one SIMD loop on one core: a row per subgroup, with no
 // barriers, is its best shape at any length short of a split.
@@ -330,6 +334,7 @@ const SOFTWARE_TUNING: Tuning = Tuning {
     split_below: 16,
     split_target: 64,
     rows_max_len: usize::MAX,
+    cache: 128,
 };
 
 /// The uniform block of `softmax.wgsl` (`SmParams`), one per dispatch.
@@ -379,7 +384,7 @@ fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-fn build(log: bool, backward: bool, unit: bool, stage: u8) -> Result<KernelSource> {
+fn build(log: bool, backward: bool, unit: bool, stage: u8, cache: usize) -> Result<KernelSource> {
     let dir = if backward { "bwd" } else { "fwd" };
     let label = format!(
         "softmax/{}/{dir}{}/{}",
@@ -417,7 +422,11 @@ fn build(log: bool, backward: bool, unit: bool, stage: u8) -> Result<KernelSourc
     let template = source::fill(
         &label,
         source::SOFTMAX,
-        &[("LOG", bool_str(log)), ("UNIT", bool_str(unit))],
+        &[
+            ("LOG", bool_str(log)),
+            ("UNIT", bool_str(unit)),
+            ("CACHE", &cache.to_string()),
+        ],
     )?;
     // The lanes' file defines the rows kernel's reductions and entry points (the workgroup one is
     // harmless to the other stages). Naga 30 takes subgroup operations without WGSL's
@@ -776,9 +785,7 @@ impl Context {
         } else {
             GPU_TUNING
         };
-        let subgroup = self
-            .subgroups()
-            .then(|| self.subgroup_min_size() as usize);
+        let subgroup = self.subgroups().then(|| self.subgroup_min_size() as usize);
         let plan = plan(g, elems, &tuning, subgroup)?;
         let log = sm.log();
         let consts = Consts::new(sm);
@@ -791,7 +798,7 @@ impl Context {
                     unit,
                     stage,
                 },
-                || build(log, backward, unit, stage),
+                || build(log, backward, unit, stage, tuning.cache),
             )
         };
         let max_dim = limits.max_compute_workgroups_per_dimension;
@@ -1892,10 +1899,25 @@ mod tests {
         let p = plan(&g(4096, 1024, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)).unwrap(); // ok: unit test
         assert_eq!((p.rows, p.ti), (Some(true), 32));
         // Longer rows, columns and split rows do not take it.
-        assert_eq!(plan(&g(10, 5000, 1), 1 << 30, &GPU_TUNING, Some(32)).unwrap().rows, None); // ok: unit test
-        assert_eq!(plan(&g(3, 500, 8), 1 << 20, &GPU_TUNING, Some(32)).unwrap().rows, None); // ok: unit test
-        assert_eq!(plan(&g(1, 1 << 20, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)).unwrap().rows, None); // ok: unit test
-        // Nothing fits: a typed error.
+        assert_eq!(
+            plan(&g(10, 5000, 1), 1 << 30, &GPU_TUNING, Some(32))
+                .unwrap()
+                .rows,
+            None
+        ); // ok: unit test
+        assert_eq!(
+            plan(&g(3, 500, 8), 1 << 20, &GPU_TUNING, Some(32))
+                .unwrap()
+                .rows,
+            None
+        ); // ok: unit test
+        assert_eq!(
+            plan(&g(1, 1 << 20, 1), 1 << 30, &SOFTWARE_TUNING, Some(8))
+                .unwrap()
+                .rows,
+            None
+        ); // ok: unit test
+           // Nothing fits: a typed error.
         assert!(plan_gpu(&g(1, 4, 1000), 500).is_err());
     }
 
