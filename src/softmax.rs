@@ -15,7 +15,14 @@
 //! The tensor is seen as `[outer, len, inner]` with the reduced axis in the middle. One kernel
 //! family covers every shape, picked by the host from the shape and the device's limits:
 //!
-//! - **rows, fused** (`inner == 1`): a workgroup of 256 invocations handles `256 / TJ` rows with
+//! - **rows kernel** (`inner == 1`, rows up to [`Tuning`]'s `rows_max_len`: 1024 on a GPU, any
+//!   unsplit length on a software rasterizer): a group of lanes per row, on its own — a subgroup
+//!   where the device has `SUBGROUP` (subgroup reductions, no barriers, any subgroup size from 4
+//!   to 128), else `TJ` lanes with reductions in workgroup memory ([`Context::set_subgroups`]
+//!   forces this fallback). The row's maximum comes first (no exp), then the sum relative to it
+//!   (one exp per element, no rescaling), then the output; a row of up to `CACHE` elements per
+//!   lane is read once and keeps its `e^d` in private memory for the output.
+//! - **rows, fused** (`inner == 1`, longer rows): a workgroup of 256 invocations handles `256 / TJ` rows with
 //!   `TJ` invocations each (`TJ` ≈ `len / 16` on a GPU, `len / 64` on a software rasterizer,
 //!   from 1 up to 256): one invocation per row for short rows, one workgroup per row for long
 //!   ones. An online (max, sum) pass, a two-level reduction in workgroup memory (two barriers),
@@ -28,8 +35,8 @@
 //!   merges a row's partials, and a `write` pass normalises each chunk: two reads, one write.
 //!
 //! More than 65,535 workgroups fold into a 2-D grid; tensors above the storage-binding limit are
-//! split at aligned offsets (whole rows, or pieces of a split row). Subgroup operations are not
-//! used: every reduction goes through workgroup memory.
+//! split at aligned offsets (whole rows, or pieces of a split row). Only the rows kernel uses
+//! subgroup operations; the other reductions go through workgroup memory.
 //!
 //! # Accuracy
 //!
