@@ -638,3 +638,127 @@ fn bwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         bwd_pass2(t, SumFlags(q.s, q.f));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rows kernel (`rows` entry points; contiguous rows, not split): a row is handled by a group of
+// lanes on its own — a subgroup (softmax_subgroup.wgsl: subgroup reductions, no barriers) or, as
+// the fallback, TJ lanes of the workgroup (softmax_workgroup.wgsl: reductions in workgroup memory).
+// Whichever file is appended defines `row_max` and `row_sum` over the row's lanes and the entry
+// points. The row's maximum comes first, in a pass of its own (no exp): the sum is then formed
+// relative to the true maximum, with one exp per element and no rescaling, and the maximum's own
+// term is exactly 1. Three reads of the row (it is short: the later ones hit the cache), one write.
+
+// Elements per lane the rows kernel keeps in private memory: a row of up to CACHE * lanes elements
+// is read once, and its e^d are computed once (filled in by softmax.rs from the device's tuning).
+const CACHE: u32 = {{CACHE}}u;
+
+// A row of at most CACHE elements per lane, read once. The loops run over k, the same in every
+// lane, so that the private arrays are indexed uniformly (a software rasterizer then keeps them in
+// vector registers or plain stack slots instead of gathering).
+fn fwd_row_cached(valid: bool, base: u32, lane: u32, lanes: u32, li: u32, nk: u32) {
+    var xs: array<f32, CACHE>;
+    var es: array<vec2<f32>, CACHE>;
+    var m = -FMAX;
+    var f = 0u;
+    for (var k = 0u; k < nk; k = k + 1u) {
+        let j = lane + k * lanes;
+        var v = -FMAX;
+        if (valid && j < prm.len) {
+            v = fwd_load(base + j);
+            let c = sm_class(v);
+            f = f | select(select(0u, F_BAD, c == 2u), F_ANY, c == 0u);
+            m = max(m, select(-FMAX, v, c == 0u));
+        }
+        xs[k] = v;
+    }
+    let mx = row_max(li, lane, m);
+    var s = vec2<f32>(0.0, 0.0);
+    for (var k = 0u; k < nk; k = k + 1u) {
+        let v = xs[k];
+        let fin = sm_class(v) == 0u && lane + k * lanes < prm.len;
+        let d = sm_diff(select(mx, v, fin), mx);
+        let e = exp_dd(d.hi, d.lo);
+        // e^d = eh + el, scaled: eh >= 2^-126 wherever the probability is normal (S >= 1), and el,
+        // below half an ULP of eh, may lose bits there (under one more ULP in p).
+        let eh = select(0.0, sm_scale(e.s, e.k), fin);
+        let el = select(0.0, sm_scale(e.t, e.k), fin);
+        es[k] = vec2<f32>(eh, el);
+        let t = two_sum(s.x, eh);
+        s = vec2<f32>(t.x, s.y + (t.y + el));
+    }
+    let sf = row_sum(li, lane, s, f);
+    let rs = row_stats(RowAcc(mx, sf.s, sf.f));
+    for (var k = 0u; k < nk; k = k + 1u) {
+        let j = lane + k * lanes;
+        if (valid && j < prm.len) {
+            dst[prm.off_dst + base + j] = fwd_out_cached(xs[k], es[k], rs);
+        }
+    }
+}
+
+// fwd_out with e^d at hand: selects only (a software rasterizer runs both sides of a branch).
+fn fwd_out_cached(v: f32, e: vec2<f32>, rs: RowStats) -> f32 {
+    if (LOG_OUT) {
+        // No exp to save.
+        return fwd_out(v, rs);
+    }
+    let p = select(mul_dd(e.x, e.y, rs.ih, rs.il), 0.0, sm_class(v) != 0u);
+    let q = select(select(sm_nan(), 0.0, prm.safe != 0u), p, (rs.f & F_ANY) != 0u);
+    return select(q, sm_nan(), (rs.f & F_BAD) != 0u);
+}
+
+fn fwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    let nk = (prm.len + lanes - 1u) / lanes;
+    if (nk <= CACHE) {
+        fwd_row_cached(valid, base, lane, lanes, li, nk);
+        return;
+    }
+    var m = -FMAX;
+    var f = 0u;
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let v = fwd_load(base + j);
+            let c = sm_class(v);
+            f = f | select(select(0u, F_BAD, c == 2u), F_ANY, c == 0u);
+            m = max(m, select(-FMAX, v, c == 0u));
+        }
+    }
+    let mx = row_max(li, lane, m);
+    var s = vec2<f32>(0.0, 0.0);
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let v = fwd_load(base + j);
+            // Non-finite entries contribute nothing (their flags are already set).
+            let fin = sm_class(v) == 0u;
+            let d = sm_diff(select(mx, v, fin), mx);
+            let e = exp_dd(d.hi, d.lo);
+            let t = two_sum(s.x, select(0.0, sm_scale(e.s, e.k), fin));
+            s = vec2<f32>(t.x, s.y + (t.y + select(0.0, sm_scale(e.t, e.k), fin)));
+        }
+    }
+    let sf = row_sum(li, lane, s, f);
+    let rs = row_stats(RowAcc(mx, sf.s, sf.f));
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let k = base + j;
+            dst[prm.off_dst + k] = fwd_out(fwd_load(k), rs);
+        }
+    }
+}
+
+fn bwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let k = base + j;
+            bwd_push(&a, src[prm.off_src + k], grad[prm.off_dy + k]);
+        }
+    }
+    let r = row_sum(li, lane, a.s, a.f);
+    if (valid) {
+        for (var j = lane; j < prm.len; j = j + lanes) {
+            let k = base + j;
+            dst[prm.off_dst + k] = bwd_out(src[prm.off_src + k], grad[prm.off_dy + k], r);
+        }
+    }
+}

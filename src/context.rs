@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::activation::{Mode, OpKind};
@@ -35,7 +35,7 @@ pub(crate) enum KernelKey {
     PreluSlopeGrad { pass: u8 },
     /// A softmax-family kernel: log-probabilities (`log`) or probabilities, forward or
     /// `backward`, temperature 1 (`unit`) or not, and its stage (0 fused, 1 partials, 2 combine,
-    /// 3 write).
+    /// 3 write, 4 rows through workgroup memory, 5 rows with subgroup operations).
     Softmax {
         log: bool,
         backward: bool,
@@ -69,6 +69,8 @@ pub struct Context {
     lost: Arc<Mutex<Option<String>>>,
     binding_cap: AtomicU64,
     group_cap: AtomicU64,
+    /// Whether kernels may use subgroup operations where the device has `SUBGROUP`.
+    subgroups: AtomicBool,
     /// Whether the device fuses WGSL's `fma` (probed once): kernels then take math.wgsl's cheaper
     /// exact-product path (override `MATH_FUSED_FMA`).
     fused_fma: bool,
@@ -194,6 +196,7 @@ impl Context {
             lost,
             binding_cap: AtomicU64::new(0),
             group_cap: AtomicU64::new(0),
+            subgroups: AtomicBool::new(true),
             fused_fma: false,
             flushes_subnormals: false,
         };
@@ -350,6 +353,32 @@ impl Context {
     /// fold into a 2-D grid.
     pub fn set_max_elementwise_groups(&self, groups: u32) {
         self.group_cap.store(groups as u64, Ordering::Relaxed);
+    }
+
+    /// Allow (the default) or forbid subgroup operations. Forbidden, or on a device without
+    /// `SUBGROUP`, the kernels that use them take their workgroup-memory fallback; tests use this to
+    /// exercise both paths on one adapter.
+    pub fn set_subgroups(&self, allow: bool) {
+        self.subgroups.store(allow, Ordering::Relaxed);
+    }
+
+    /// Whether kernels use subgroup operations: the device has `SUBGROUP` and
+    /// [`Context::set_subgroups`] has not forbidden them.
+    pub fn subgroups(&self) -> bool {
+        self.subgroups.load(Ordering::Relaxed)
+            && self.device.features().contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// The smallest subgroup size the adapter may use (4, the least any adapter reports, when the
+    /// context did not choose the adapter).
+    pub(crate) fn subgroup_min_size(&self) -> u32 {
+        self.info
+            .as_ref()
+            .map_or(wgpu::MINIMUM_SUBGROUP_MIN_SIZE, |i| i.subgroup_min_size)
+            .clamp(
+                wgpu::MINIMUM_SUBGROUP_MIN_SIZE,
+                wgpu::MAXIMUM_SUBGROUP_MAX_SIZE,
+            )
     }
 
     /// The bytes one dispatch may bind: the device limit, or the cap if lower.

@@ -15,7 +15,14 @@
 //! The tensor is seen as `[outer, len, inner]` with the reduced axis in the middle. One kernel
 //! family covers every shape, picked by the host from the shape and the device's limits:
 //!
-//! - **rows, fused** (`inner == 1`): a workgroup of 256 invocations handles `256 / TJ` rows with
+//! - **rows kernel** (`inner == 1`, rows up to [`Tuning`]'s `rows_max_len`: 1024 on a GPU, any
+//!   unsplit length on a software rasterizer): a group of lanes per row, on its own — a subgroup
+//!   where the device has `SUBGROUP` (subgroup reductions, no barriers, any subgroup size from 4
+//!   to 128), else `TJ` lanes with reductions in workgroup memory ([`Context::set_subgroups`]
+//!   forces this fallback). The row's maximum comes first (no exp), then the sum relative to it
+//!   (one exp per element, no rescaling), then the output; a row of up to `CACHE` elements per
+//!   lane is read once and keeps its `e^d` in private memory for the output.
+//! - **rows, fused** (`inner == 1`, longer rows): a workgroup of 256 invocations handles `256 / TJ` rows with
 //!   `TJ` invocations each (`TJ` ≈ `len / 16` on a GPU, `len / 64` on a software rasterizer,
 //!   from 1 up to 256): one invocation per row for short rows, one workgroup per row for long
 //!   ones. An online (max, sum) pass, a two-level reduction in workgroup memory (two barriers),
@@ -28,8 +35,8 @@
 //!   merges a row's partials, and a `write` pass normalises each chunk: two reads, one write.
 //!
 //! More than 65,535 workgroups fold into a 2-D grid; tensors above the storage-binding limit are
-//! split at aligned offsets (whole rows, or pieces of a split row). Subgroup operations are not
-//! used: every reduction goes through workgroup memory.
+//! split at aligned offsets (whole rows, or pieces of a split row). Only the rows kernel uses
+//! subgroup operations; the other reductions go through workgroup memory.
 //!
 //! # Accuracy
 //!
@@ -289,6 +296,9 @@ const STAGE_FUSED: u8 = 0;
 const STAGE_PARTIALS: u8 = 1;
 const STAGE_COMBINE: u8 = 2;
 const STAGE_WRITE: u8 = 3;
+/// The rows kernel, its lanes in workgroup memory or a subgroup.
+const STAGE_ROWS: u8 = 4;
+const STAGE_ROWS_SUBGROUP: u8 = 5;
 
 /// Invocations per workgroup (`WG` in the WGSL).
 const WG: usize = 256;
@@ -309,17 +319,29 @@ struct Tuning {
     split_below: usize,
     /// Workgroups a split launch aims for.
     split_target: usize,
+    /// Contiguous rows up to this length take the rows kernel (a subgroup, or a few lanes, per
+    /// row); longer ones a workgroup each.
+    rows_max_len: usize,
+    /// Elements per lane the rows kernel keeps in private memory (`CACHE` in the WGSL; fixed
+    /// per context, so not part of the kernel key): rows up to this many per lane are read once.
+    cache: usize,
 }
 
 const GPU_TUNING: Tuning = Tuning {
     per_lane: 16,
     split_below: 512,
     split_target: 2048,
+    rows_max_len: 1024,
+    cache: 8,
 };
+// A software rasterizer runs a subgroup as one SIMD loop on one core: a row per subgroup, with no
+// barriers, is its best shape at any length short of a split.
 const SOFTWARE_TUNING: Tuning = Tuning {
     per_lane: 64,
     split_below: 16,
     split_target: 64,
+    rows_max_len: usize::MAX,
+    cache: 128,
 };
 
 /// The uniform block of `softmax.wgsl` (`SmParams`), one per dispatch.
@@ -363,11 +385,13 @@ fn stage_name(stage: u8) -> &'static str {
         STAGE_FUSED => "fused",
         STAGE_PARTIALS => "partials",
         STAGE_COMBINE => "combine",
-        _ => "write",
+        STAGE_WRITE => "write",
+        STAGE_ROWS => "rows",
+        _ => "rows_subgroup",
     }
 }
 
-fn build(log: bool, backward: bool, unit: bool, stage: u8) -> Result<KernelSource> {
+fn build(log: bool, backward: bool, unit: bool, stage: u8, cache: usize) -> Result<KernelSource> {
     let dir = if backward { "bwd" } else { "fwd" };
     let label = format!(
         "softmax/{}/{dir}{}/{}",
@@ -383,7 +407,7 @@ fn build(log: bool, backward: bool, unit: bool, stage: u8) -> Result<KernelSourc
         }
     };
     match stage {
-        STAGE_FUSED => {
+        STAGE_FUSED | STAGE_ROWS | STAGE_ROWS_SUBGROUP => {
             tensors(&mut entries);
             entries.push(storage_entry(3, false));
         }
@@ -405,10 +429,24 @@ fn build(log: bool, backward: bool, unit: bool, stage: u8) -> Result<KernelSourc
     let template = source::fill(
         &label,
         source::SOFTMAX,
-        &[("LOG", bool_str(log)), ("UNIT", bool_str(unit))],
+        &[
+            ("LOG", bool_str(log)),
+            ("UNIT", bool_str(unit)),
+            ("CACHE", &cache.to_string()),
+        ],
     )?;
-    let wgsl = format!("{}\n{}", source::MATH, template);
+    // The lanes' file defines the rows kernel's reductions and entry points (the workgroup one is
+    // harmless to the other stages). Naga 30 takes subgroup operations without WGSL's
+    // `enable subgroups;` (it refuses the directive); the device feature is what it checks.
+    let lanes = if stage == STAGE_ROWS_SUBGROUP {
+        source::SOFTMAX_SUBGROUP
+    } else {
+        source::SOFTMAX_WORKGROUP
+    };
+    let wgsl = format!("{}\n{}\n{}", source::MATH, template, lanes);
     let entry_point = match (backward, stage) {
+        (false, STAGE_ROWS | STAGE_ROWS_SUBGROUP) => "fwd_rows",
+        (true, STAGE_ROWS | STAGE_ROWS_SUBGROUP) => "bwd_rows",
         (false, STAGE_FUSED) => "fwd_fused",
         (false, STAGE_PARTIALS) => "fwd_partials",
         (false, STAGE_COMBINE) => "fwd_combine",
@@ -445,11 +483,15 @@ struct Plan {
     tj: usize,
     /// Split rows: elements per chunk, and chunks per row.
     split: Option<(usize, usize)>,
+    /// The rows kernel (`ti` rows per workgroup): `Some(true)` with a subgroup per row,
+    /// `Some(false)` with `tj` lanes of the workgroup per row.
+    rows: Option<bool>,
     pieces: Vec<Piece>,
 }
 
-/// The launch plan for `g` when one binding holds at most `elems` elements.
-fn plan(g: &Geometry, elems: usize, tuning: &Tuning) -> Result<Plan> {
+/// The launch plan for `g` when one binding holds at most `elems` elements; `subgroup` is the
+/// device's smallest subgroup size where kernels may use subgroup operations.
+fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) -> Result<Plan> {
     let rows_view = g.inner == 1;
     let slice = g.len * g.inner;
     // Elements of the reduced axis that fit in one binding for one outer slice.
@@ -488,11 +530,19 @@ fn plan(g: &Geometry, elems: usize, tuning: &Tuning) -> Result<Plan> {
                 j_count: g.len,
             });
         }
+        // The rows kernel: with subgroups, as many rows per workgroup as it has subgroups at the
+        // smallest size (larger subgroups take several rows each); without, TJ lanes per row.
+        let rows = (rows_view && g.len <= tuning.rows_max_len).then_some(subgroup.is_some());
+        let (ti, tj) = match (rows, subgroup) {
+            (Some(true), Some(sg)) => ((WG / sg.clamp(1, WG)).max(1), sg.clamp(1, WG)),
+            _ => (ti, tj),
+        };
         return Ok(Plan {
             rows_view,
             ti,
             tj,
             split: None,
+            rows,
             pieces,
         });
     }
@@ -532,6 +582,7 @@ fn plan(g: &Geometry, elems: usize, tuning: &Tuning) -> Result<Plan> {
         ti,
         tj,
         split: Some((chunk, parts)),
+        rows: None,
         pieces,
     })
 }
@@ -741,7 +792,8 @@ impl Context {
         } else {
             GPU_TUNING
         };
-        let plan = plan(g, elems, &tuning)?;
+        let subgroup = self.subgroups().then(|| self.subgroup_min_size() as usize);
+        let plan = plan(g, elems, &tuning, subgroup)?;
         let log = sm.log();
         let consts = Consts::new(sm);
         let unit = sm.temperature == 1.0;
@@ -753,7 +805,7 @@ impl Context {
                     unit,
                     stage,
                 },
-                || build(log, backward, unit, stage),
+                || build(log, backward, unit, stage, tuning.cache),
             )
         };
         let max_dim = limits.max_compute_workgroups_per_dimension;
@@ -778,10 +830,11 @@ impl Context {
             }
             None => None,
         };
-        let first = kernel(if plan.split.is_some() {
-            STAGE_PARTIALS
-        } else {
-            STAGE_FUSED
+        let first = kernel(match (plan.split, plan.rows) {
+            (Some(_), _) => STAGE_PARTIALS,
+            (None, Some(true)) => STAGE_ROWS_SUBGROUP,
+            (None, Some(false)) => STAGE_ROWS,
+            (None, None) => STAGE_FUSED,
         })?;
         let split_kernels = match plan.split {
             Some(_) => Some((kernel(STAGE_COMBINE)?, kernel(STAGE_WRITE)?)),
@@ -1807,7 +1860,7 @@ mod tests {
     use super::*;
 
     fn plan_gpu(g: &Geometry, elems: usize) -> Result<Plan> {
-        plan(g, elems, &GPU_TUNING)
+        plan(g, elems, &GPU_TUNING, None)
     }
 
     #[test]
@@ -1844,7 +1897,34 @@ mod tests {
         // Short columns: lanes go to further rows.
         let p = plan_gpu(&g(70_000, 2, 2), 1 << 30).unwrap(); // ok: unit test
         assert_eq!((p.ti, p.tj, p.split), (256, 1, None));
-        // Nothing fits: a typed error.
+        // The rows kernel: short contiguous rows, a subgroup each (workgroups hold as many rows
+        // as subgroups of the smallest size), or TJ lanes each without subgroups.
+        let p = plan_gpu(&g(100, 7, 1), 1 << 20).unwrap(); // ok: unit test
+        assert_eq!(p.rows, Some(false));
+        let p = plan(&g(100, 7, 1), 1 << 20, &GPU_TUNING, Some(32)).unwrap(); // ok: unit test
+        assert_eq!((p.rows, p.ti, p.split), (Some(true), 8, None));
+        let p = plan(&g(4096, 1024, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)).unwrap(); // ok: unit test
+        assert_eq!((p.rows, p.ti), (Some(true), 32));
+        // Longer rows, columns and split rows do not take it.
+        assert_eq!(
+            plan(&g(10, 5000, 1), 1 << 30, &GPU_TUNING, Some(32))
+                .unwrap()
+                .rows,
+            None
+        ); // ok: unit test
+        assert_eq!(
+            plan(&g(3, 500, 8), 1 << 20, &GPU_TUNING, Some(32))
+                .unwrap()
+                .rows,
+            None
+        ); // ok: unit test
+        assert_eq!(
+            plan(&g(1, 1 << 20, 1), 1 << 30, &SOFTWARE_TUNING, Some(8))
+                .unwrap()
+                .rows,
+            None
+        ); // ok: unit test
+           // Nothing fits: a typed error.
         assert!(plan_gpu(&g(1, 4, 1000), 500).is_err());
     }
 

@@ -11,6 +11,10 @@ pub const ACTIVATIONS: &str = include_str!("../shaders/activations.wgsl");
 pub const PRELU_GRAD: &str = include_str!("../shaders/prelu_grad.wgsl");
 /// The softmax family (softmax, log_softmax, softmin; forward and backward).
 pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
+/// The softmax rows kernel's lanes and reductions with subgroup operations.
+pub const SOFTMAX_SUBGROUP: &str = include_str!("../shaders/softmax_subgroup.wgsl");
+/// The same through workgroup memory (no subgroups), and the other kernels' companion.
+pub const SOFTMAX_WORKGROUP: &str = include_str!("../shaders/softmax_workgroup.wgsl");
 /// The element-wise kernel template.
 pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 

@@ -697,6 +697,84 @@ fn special_row_semantics_are_exact() {
     }
 }
 
+/// The rows kernel (contiguous rows that are not split) both ways on one adapter: with a subgroup
+/// per row where the adapter has `SUBGROUP`, and with its workgroup-memory fallback, forced by
+/// `Context::set_subgroups(false)`. Row lengths around subgroup sizes, rows held in private memory
+/// and rows too long for it, special rows, more than 65,535 rows; forward and backward.
+#[test]
+fn gpu_rows_kernel_with_and_without_subgroups() {
+    let Some(_) = common::gpu() else { return };
+    let ctx = Context::new().unwrap();
+    let has_subgroups = ctx.features().contains(wgpu::Features::SUBGROUP);
+    assert_eq!(ctx.subgroups(), has_subgroups);
+    ctx.set_subgroups(false);
+    assert!(
+        !ctx.subgroups(),
+        "set_subgroups(false) must force the fallback"
+    );
+    if !has_subgroups {
+        eprintln!("the adapter has no SUBGROUP: only the workgroup-memory fallback is tested");
+    }
+    let mut cases = Vec::new();
+    for (k, &len) in [1usize, 2, 7, 31, 32, 33, 255, 256, 1000, 4097]
+        .iter()
+        .enumerate()
+    {
+        let rows = (40_000 / len).clamp(3, 64);
+        cases.push(case(
+            format!("{rows}x{len}"),
+            logits(700 + k as u64, rows * len),
+            &[rows, len],
+            1,
+        ));
+    }
+    cases.push(case("70000x3", logits(720, 70_000 * 3), &[70_000, 3], 1));
+    cases.push(case("66000x33", logits(721, 66_000 * 33), &[66_000, 33], 1));
+    cases.extend(special_cases().into_iter().filter(|c| c.axis == 1));
+    for use_subgroups in [true, false] {
+        if use_subgroups && !has_subgroups {
+            continue;
+        }
+        ctx.set_subgroups(use_subgroups);
+        assert_eq!(ctx.subgroups(), use_subgroups);
+        let path = if use_subgroups {
+            "subgroup"
+        } else {
+            "workgroup memory"
+        };
+        for kind in SoftmaxKind::ALL {
+            for safe in [false, true] {
+                let sm = Softmax::new(kind).with_safe(safe);
+                let tag = format!(
+                    "rows kernel ({path}), {}{}",
+                    kind.name(),
+                    if safe { ", safe" } else { "" }
+                );
+                let mut worst = Worst::default();
+                let mut count = 0;
+                for c in &cases {
+                    let got = ctx.softmax(&sm, &c.x, &c.shape, c.axis).unwrap();
+                    let what = format!("{tag} forward, {}", c.name);
+                    worst.merge(judge_forward(&what, &sm, &c.x, &c.shape, c.axis, &got));
+                    let y: Vec<f32> = reference_forward_exact(&sm, &c.x, &c.shape, c.axis)
+                        .unwrap()
+                        .iter()
+                        .map(|&v| v as f32)
+                        .collect();
+                    let dy = grads(c.x.len() as u64 + 3, c.x.len());
+                    let got = ctx
+                        .softmax_backward(&sm, &y, &dy, &c.shape, c.axis)
+                        .unwrap();
+                    let what = format!("{tag} backward, {}", c.name);
+                    judge_backward(&what, &sm, &y, &dy, &c.shape, c.axis, &got);
+                    count += got.len();
+                }
+                report(&format!("{tag} forward"), &worst, count);
+            }
+        }
+    }
+}
+
 #[test]
 fn gpu_splits_tensors_above_the_binding_limit() {
     let Some(_) = common::gpu() else { return };

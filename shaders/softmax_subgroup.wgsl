@@ -1,0 +1,61 @@
+// The rows kernel of softmax.wgsl with subgroup operations (the device's SUBGROUP feature; Naga 30
+// refuses WGSL's `enable subgroups;` and needs none): one subgroup per row, no workgroup memory and no barriers. Nothing assumes
+// a subgroup size: lanes stride by `subgroup_size`, and a workgroup's TI rows are shared out among
+// however many subgroups it has. The double-float sum is a butterfly of `subgroupShuffleXor`
+// (subgroup sizes are powers of two): each step adds two partial sums, and since dd_add is
+// commutative bit for bit, every lane ends with the same sum in the same order. It needs full
+// subgroups, which a workgroup of 256 invocations has on every device with subgroups of 4 to 128.
+
+var<private> sg_size: u32;
+
+fn row_max(li: u32, lane: u32, v: f32) -> f32 {
+    return subgroupMax(v);
+}
+
+fn row_sum(li: u32, lane: u32, v: vec2<f32>, f: u32) -> SumFlags {
+    var s = v;
+    for (var o = 1u; o < sg_size; o = o << 1u) {
+        s = dd_add(s, vec2<f32>(subgroupShuffleXor(s.x, o), subgroupShuffleXor(s.y, o)));
+    }
+    return SumFlags(s, subgroupOr(f));
+}
+
+@compute @workgroup_size(256)
+fn fwd_rows(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) size: u32,
+    @builtin(subgroup_id) sid: u32,
+    @builtin(num_subgroups) count: u32,
+) {
+    math_one = prm.one;
+    sg_size = size;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    for (var k = sid; k < prm.ti; k = k + count) {
+        let r = w * prm.ti + k;
+        fwd_row(r < prm.rows, r * prm.s_i, lane, size, 0u);
+    }
+}
+
+@compute @workgroup_size(256)
+fn bwd_rows(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) size: u32,
+    @builtin(subgroup_id) sid: u32,
+    @builtin(num_subgroups) count: u32,
+) {
+    math_one = prm.one;
+    sg_size = size;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    for (var k = sid; k < prm.ti; k = k + count) {
+        let r = w * prm.ti + k;
+        bwd_row(r < prm.rows, r * prm.s_i, lane, size, 0u);
+    }
+}

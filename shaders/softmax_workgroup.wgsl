@@ -1,0 +1,36 @@
+// The rows kernel of softmax.wgsl without subgroup operations: a row's lanes are TJ (`prm.tj`)
+// adjacent invocations of the workgroup, TI = 256 / TJ rows per workgroup, and the reductions go
+// through workgroup memory (two barriers each, in uniform control flow: every invocation takes
+// part, with or without a row).
+
+fn row_max(li: u32, lane: u32, v: f32) -> f32 {
+    return tree_max(li, lane, v);
+}
+
+fn row_sum(li: u32, lane: u32, v: vec2<f32>, f: u32) -> SumFlags {
+    return tree_sum(li, lane, v, f);
+}
+
+@compute @workgroup_size(256)
+fn fwd_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    let slot = li / prm.tj;
+    let r = w * prm.ti + slot;
+    fwd_row(slot < prm.ti && r < prm.rows, r * prm.s_i, li % prm.tj, prm.tj, li);
+}
+
+@compute @workgroup_size(256)
+fn bwd_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    math_one = prm.one;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups) {
+        return;
+    }
+    let slot = li / prm.tj;
+    let r = w * prm.ti + slot;
+    bwd_row(slot < prm.ti && r < prm.rows, r * prm.s_i, li % prm.tj, prm.tj, li);
+}
