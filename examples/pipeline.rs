@@ -206,8 +206,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let frames: usize = std::env::args().nth(1).map_or(Ok(8), |s| s.parse())?;
     let r = run(frames)?;
     println!(
-        "{} frames of {N} values on {}: worst error {:.3} of the allowance, {} outside it",
-        r.frames, r.adapter, r.worst, r.failures
+        "{} frames of {N} values on {}: worst error {:.3} of the allowance ({} ULP of gelu, then \
+         half an ULP for the correctly rounded +1), {} outside it",
+        r.frames,
+        r.adapter,
+        r.worst,
+        accuracy::bound(&Activation::by_name("gelu")?, Mode::Forward),
+        r.failures
     );
     if r.failures > 0 {
         return Err(format!("{} values differ from the reference", r.failures).into());

@@ -259,7 +259,13 @@ const PANELS: [Panel; 2] = [
         y: (-0.3, 1.3),
         title: "derivative f'(x)",
         y_grid: 0.125,
-        y_labels: &[(0.0, "0"), (0.25, "0.25"), (0.5, "0.5"), (0.75, "0.75"), (1.0, "1")],
+        y_labels: &[
+            (0.0, "0"),
+            (0.25, "0.25"),
+            (0.5, "0.5"),
+            (0.75, "0.75"),
+            (1.0, "1"),
+        ],
     },
 ];
 
@@ -320,7 +326,12 @@ fn decorations(w: f32, h: f32) -> Canvas {
         let (ox, oy) = p.to_px(0.0, 0.0);
         cv.line((l, oy), (r, oy), axis);
         cv.line((ox, t), (ox, b), axis);
-        for (a, c) in [((l, t), (r, t)), ((r, t), (r, b)), ((r, b), (l, b)), ((l, b), (l, t))] {
+        for (a, c) in [
+            ((l, t), (r, t)),
+            ((r, t), (r, b)),
+            ((r, b), (l, b)),
+            ((l, b), (l, t)),
+        ] {
             cv.line(a, c, axis);
         }
         cv.text(p.title, (l + r) / 2.0, 28.0, 3.0, 0, ink);
@@ -589,7 +600,10 @@ pub fn render(ctx: &Context, width: u32, height: u32) -> Result<Figure, Box<dyn 
             pass.set_scissor_rect(l as u32, t as u32, (r - l) as u32 + 1, (b - t) as u32 + 1);
             let bytes = (n * 4) as u64;
             pass.set_vertex_buffer(1, y_buf.slice(k as u64 * bytes..(k as u64 + 1) * bytes));
-            pass.draw(0..n as u32, (k * nudges.len()) as u32..((k + 1) * nudges.len()) as u32);
+            pass.draw(
+                0..n as u32,
+                (k * nudges.len()) as u32..((k + 1) * nudges.len()) as u32,
+            );
         }
         pass.set_scissor_rect(0, 0, width, height);
 
@@ -666,13 +680,20 @@ fn main() -> Result<(), Box<dyn Error>> {
             "--output" | "-o" => {
                 output = args.next().ok_or("--output needs a file name")?.into();
             }
-            other => return Err(format!("unknown argument `{other}` (use --output FILE.png)").into()),
+            other => {
+                return Err(format!("unknown argument `{other}` (use --output FILE.png)").into())
+            }
         }
     }
     let ctx = Context::new()?;
     let figure = render(&ctx, 1200, 800)?;
     write_png(&output, &figure)?;
     let adapter = ctx.adapter_info().map_or("?".into(), |i| i.name.clone());
-    println!("wrote {} ({}×{}, drawn on {adapter})", output.display(), figure.width, figure.height);
+    println!(
+        "wrote {} ({}×{}, drawn on {adapter})",
+        output.display(),
+        figure.width,
+        figure.height
+    );
     Ok(())
 }

@@ -300,12 +300,7 @@ impl Context {
     }
 
     /// Prepare `out = f'(x)` once for these buffer ranges.
-    pub fn prepare_derivative(
-        &self,
-        act: &Activation,
-        x: Tensor,
-        out: Tensor,
-    ) -> Result<Prepared> {
+    pub fn prepare_derivative(&self, act: &Activation, x: Tensor, out: Tensor) -> Result<Prepared> {
         self.prepare_elementwise(act, Mode::Derivative, x, None, Some(out), 0)
     }
 

@@ -26,8 +26,8 @@ pub mod ulp;
 pub use activation::{Activation, Mode, OpKind, Saved, Spec};
 pub use context::Context;
 pub use elementwise::Tensor;
-pub use prepared::{Chain, Prepared};
 pub use error::{Error, Result};
+pub use prepared::{Chain, Prepared};
 pub use softmax::{Softmax, SoftmaxKind};
 pub use wgpu;
 

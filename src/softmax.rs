@@ -655,8 +655,7 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<()> {
-        self.prepare_softmax(sm, x, y, shape, axis)?
-            .record(encoder)
+        self.prepare_softmax(sm, x, y, shape, axis)?.record(encoder)
     }
 
     /// Prepare `y = f(x)` along `axis` once for these buffer ranges (arguments as
