@@ -270,7 +270,7 @@ const PANELS: [Panel; 2] = [
 ];
 
 impl Panel {
-    fn to_px(&self, x: f32, y: f32) -> (f32, f32) {
+    fn pixel(&self, x: f32, y: f32) -> (f32, f32) {
         let (l, t, r, b) = self.px;
         (
             l + (x - self.x.0) / (self.x.1 - self.x.0) * (r - l),
@@ -279,8 +279,8 @@ impl Panel {
     }
     /// `(ox, oy, sx, sy)`: clip = o + s·data.
     fn xform(&self, w: f32, h: f32) -> [f32; 4] {
-        let (x0, y0) = self.to_px(0.0, 0.0);
-        let (x1, y1) = self.to_px(1.0, 1.0);
+        let (x0, y0) = self.pixel(0.0, 0.0);
+        let (x1, y1) = self.pixel(1.0, 1.0);
         [
             x0 / w * 2.0 - 1.0,
             1.0 - y0 / h * 2.0,
@@ -305,7 +305,7 @@ fn decorations(w: f32, h: f32) -> Canvas {
         let (l, t, r, b) = p.px;
         let mut x = p.x.0;
         while x <= p.x.1 + 1e-3 {
-            let (px, _) = p.to_px(x, 0.0);
+            let (px, _) = p.pixel(x, 0.0);
             cv.line((px, t), (px, b), grid);
             if (x.round() - x).abs() < 1e-3 && (x as i32) % 2 == 0 {
                 cv.text(&format!("{}", x as i32), px, b + 10.0, 2.0, 0, ink);
@@ -314,16 +314,16 @@ fn decorations(w: f32, h: f32) -> Canvas {
         }
         let mut y = (p.y.0 / p.y_grid).ceil() * p.y_grid;
         while y <= p.y.1 + 1e-6 {
-            let (_, py) = p.to_px(0.0, y);
+            let (_, py) = p.pixel(0.0, y);
             cv.line((l, py), (r, py), grid);
             y += p.y_grid;
         }
         for &(v, label) in p.y_labels {
-            let (_, py) = p.to_px(0.0, v);
+            let (_, py) = p.pixel(0.0, v);
             cv.text(label, l - 10.0, py - 7.0, 2.0, 1, ink);
         }
         // The axes through the origin, and the frame.
-        let (ox, oy) = p.to_px(0.0, 0.0);
+        let (ox, oy) = p.pixel(0.0, 0.0);
         cv.line((l, oy), (r, oy), axis);
         cv.line((ox, t), (ox, b), axis);
         for (a, c) in [
