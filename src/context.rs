@@ -396,6 +396,12 @@ impl Context {
         }
     }
 
+    /// The flag the device-lost callback sets, shared with prepared ops so that they can refuse
+    /// to record on a lost device.
+    pub(crate) fn lost_flag(&self) -> Arc<Mutex<Option<String>>> {
+        self.lost.clone()
+    }
+
     pub(crate) fn check_alive(&self) -> Result<()> {
         match self.lost.lock().ok().and_then(|g| g.clone()) {
             Some(m) => Err(Error::DeviceLost(m)),

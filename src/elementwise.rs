@@ -12,6 +12,7 @@ use crate::activation::{Activation, Mode, OpKind, Saved};
 use crate::binding::{buffer_range, storage_entry, uniform_entry};
 use crate::context::{Context, KernelKey, KernelSource, Layout};
 use crate::error::{Error, Result};
+use crate::prepared::{Prepared, Step};
 use crate::source::{self, ELEMENTWISE_WG};
 
 /// A range of f32 values inside a caller's buffer: `len` elements from byte `offset`.
@@ -249,7 +250,7 @@ impl Context {
         x: Tensor,
         y: Tensor,
     ) -> Result<()> {
-        self.record(encoder, act, Mode::Forward, x, None, Some(y), 0)
+        self.prepare_forward(act, x, y)?.record(encoder)
     }
 
     /// Record `x = f(x)` into `encoder`.
@@ -259,7 +260,7 @@ impl Context {
         act: &Activation,
         x: Tensor,
     ) -> Result<()> {
-        self.record(encoder, act, Mode::Forward, x, None, None, 0)
+        self.prepare_forward_in_place(act, x)?.record(encoder)
     }
 
     /// Record `out = f'(x)` into `encoder`.
@@ -270,7 +271,7 @@ impl Context {
         x: Tensor,
         out: Tensor,
     ) -> Result<()> {
-        self.record(encoder, act, Mode::Derivative, x, None, Some(out), 0)
+        self.prepare_derivative(act, x, out)?.record(encoder)
     }
 
     /// Record the fused backward `dx = dy · f'(·)` into `encoder`. `saved` is the forward input
@@ -284,22 +285,48 @@ impl Context {
         dy: Tensor,
         dx: Tensor,
     ) -> Result<()> {
-        self.record(encoder, act, Mode::Backward, saved, Some(dy), Some(dx), 0)
+        self.prepare_backward(act, saved, dy, dx)?.record(encoder)
     }
 
-    /// The general recorder. `out = None` means in place over `a`. `base` is the index of `a`'s
-    /// first element in the whole tensor (rrelu's counter and prelu's channel depend on it).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn record(
+    /// Prepare `y = f(x)` once for these buffer ranges, to record any number of times with
+    /// [`Prepared::record`] or [`Prepared::record_in_pass`] (see [`crate::prepared`]).
+    pub fn prepare_forward(&self, act: &Activation, x: Tensor, y: Tensor) -> Result<Prepared> {
+        self.prepare_elementwise(act, Mode::Forward, x, None, Some(y), 0)
+    }
+
+    /// Prepare `x = f(x)` once for this buffer range.
+    pub fn prepare_forward_in_place(&self, act: &Activation, x: Tensor) -> Result<Prepared> {
+        self.prepare_elementwise(act, Mode::Forward, x, None, None, 0)
+    }
+
+    /// Prepare `out = f'(x)` once for these buffer ranges.
+    pub fn prepare_derivative(&self, act: &Activation, x: Tensor, out: Tensor) -> Result<Prepared> {
+        self.prepare_elementwise(act, Mode::Derivative, x, None, Some(out), 0)
+    }
+
+    /// Prepare the fused backward `dx = dy · f'(·)` once for these buffer ranges (`saved` as in
+    /// [`Context::record_backward`]).
+    pub fn prepare_backward(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        act: &Activation,
+        saved: Tensor,
+        dy: Tensor,
+        dx: Tensor,
+    ) -> Result<Prepared> {
+        self.prepare_elementwise(act, Mode::Backward, saved, Some(dy), Some(dx), 0)
+    }
+
+    /// The general preparer. `out = None` means in place over `a`. `base` is the index of `a`'s
+    /// first element in the whole tensor (rrelu's counter and prelu's channel depend on it).
+    pub(crate) fn prepare_elementwise(
+        &self,
         act: &Activation,
         mode: Mode,
         a: Tensor,
         b: Option<Tensor>,
         out: Option<Tensor>,
         base: u32,
-    ) -> Result<()> {
+    ) -> Result<Prepared> {
         act.validate()?;
         let n = a.len;
         let a_name = match mode {
@@ -341,8 +368,9 @@ impl Context {
                 channels * inner
             )));
         }
+        let label = format!("elementwise/{}/{}", act.op().name(), mode.name());
         if n == 0 {
-            return Ok(());
+            return Ok(Prepared::empty(self, label));
         }
         let layout = if out.is_some() {
             Layout::OutOfPlace
@@ -371,7 +399,6 @@ impl Context {
         };
         let scalar_kernel = kernel(false)?;
         let vec4_kernel = if vec4 { Some(kernel(true)?) } else { None };
-        let label = format!("elementwise/{}/{}", act.op().name(), mode.name());
 
         let limits = self.limits();
         // Bindings start at multiples of the device's alignment and of 16 bytes (for vec4).
@@ -461,10 +488,10 @@ impl Context {
             let buf = |binding, buffer, (offset, size, _): (u64, u64, u32)| {
                 buffer_range(binding, buffer, offset, size)
             };
-            let groups: Vec<_> = dispatches
+            let steps: Vec<_> = dispatches
                 .iter()
                 .enumerate()
-                .map(|(k, (ba, bb, bo, _, _, wide))| {
+                .map(|(k, (ba, bb, bo, gx, gy, wide))| {
                     let kernel = if *wide {
                         vec4_kernel.as_ref().unwrap_or(&scalar_kernel)
                     } else {
@@ -499,19 +526,15 @@ impl Context {
                         layout: &kernel.layout,
                         entries: &entries,
                     });
-                    (group, &kernel.pipeline)
+                    Step {
+                        pipeline: kernel.pipeline.clone(),
+                        group,
+                        grid: (*gx, *gy),
+                    }
                 })
                 .collect();
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&label),
-                timestamp_writes: None,
-            });
-            for ((group, pipeline), (_, _, _, gx, gy, _)) in groups.iter().zip(&dispatches) {
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(*gx, *gy, 1);
-            }
-            Ok(())
+            let owned = std::iter::once(ubo).chain(slopes).collect();
+            Ok(Prepared::new(self, label.clone(), steps, owned))
         })
     }
 
@@ -562,15 +585,15 @@ impl Context {
                     .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                         label: Some("wgpu-activations"),
                     });
-            self.record(
-                &mut encoder,
+            self.prepare_elementwise(
                 act,
                 mode,
                 Tensor::new(&a_buf, 0, len),
                 b_buf.as_ref().map(|t| Tensor::new(t, 0, len)),
                 Some(Tensor::new(&o_buf, 0, len)),
                 start as u32,
-            )?;
+            )?
+            .record(&mut encoder)?;
             self.scoped("submit", || self.submit_and_wait(encoder))?;
             io.output()[start..end].copy_from_slice(&self.read(&o_buf, 0, len)?);
             start = end;

@@ -17,6 +17,7 @@ pub mod error;
 mod fastmath;
 pub mod philox;
 mod prelu;
+pub mod prepared;
 pub mod reference;
 pub mod softmax;
 mod source;
@@ -26,6 +27,7 @@ pub use activation::{Activation, Mode, OpKind, Saved, Spec};
 pub use context::Context;
 pub use elementwise::Tensor;
 pub use error::{Error, Result};
+pub use prepared::{Chain, Prepared};
 pub use softmax::{Softmax, SoftmaxKind};
 pub use wgpu;
 

@@ -63,6 +63,7 @@ use crate::context::{Context, KernelKey, KernelSource};
 use crate::elementwise::{check_range, grid, Tensor};
 use crate::error::{Error, Result};
 use crate::fastmath::{exp_core, fast_two_sum, log1p_dd, mul_dd, scale2, two_prod, two_sum};
+use crate::prepared::{Prepared, Step};
 use crate::source;
 
 /// Which function of the family.
@@ -705,6 +706,20 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<()> {
+        self.prepare_softmax(sm, x, y, shape, axis)?.record(encoder)
+    }
+
+    /// Prepare `y = f(x)` along `axis` once for these buffer ranges (arguments as
+    /// [`Context::record_softmax`]), to record any number of times (see [`crate::prepared`]).
+    /// Split rows get scratch buffers of their own, owned by the prepared op.
+    pub fn prepare_softmax(
+        &self,
+        sm: &Softmax,
+        x: Tensor,
+        y: Tensor,
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Prepared> {
         sm.validate()?;
         let g = geometry(sm.kind.name(), shape, axis)?;
         check_tensor("x", &x, shape, &g)?;
@@ -714,8 +729,7 @@ impl Context {
                 "y lies in the same buffer as x; use a separate buffer".into(),
             ));
         }
-        self.record_family(
-            encoder,
+        self.prepare_family(
             sm,
             false,
             &g,
@@ -742,6 +756,21 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<()> {
+        self.prepare_softmax_backward(sm, y, dy, dx, shape, axis)?
+            .record(encoder)
+    }
+
+    /// Prepare the backward `dx` along `axis` once for these buffer ranges (arguments as
+    /// [`Context::record_softmax_backward`]).
+    pub fn prepare_softmax_backward(
+        &self,
+        sm: &Softmax,
+        y: Tensor,
+        dy: Tensor,
+        dx: Tensor,
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Prepared> {
         sm.validate()?;
         let g = geometry(sm.kind.name(), shape, axis)?;
         check_tensor("saved output y", &y, shape, &g)?;
@@ -752,8 +781,7 @@ impl Context {
                 "dx lies in the same buffer as y or dy; use a separate buffer".into(),
             ));
         }
-        self.record_family(
-            encoder,
+        self.prepare_family(
             sm,
             true,
             &g,
@@ -765,16 +793,20 @@ impl Context {
         )
     }
 
-    fn record_family(
+    fn prepare_family(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
         sm: &Softmax,
         backward: bool,
         g: &Geometry,
         io: Io,
-    ) -> Result<()> {
+    ) -> Result<Prepared> {
+        let label = format!(
+            "softmax/{}/{}",
+            sm.kind.name(),
+            if backward { "backward" } else { "forward" }
+        );
         if g.n == 0 {
-            return Ok(());
+            return Ok(Prepared::empty(self, label));
         }
         if g.n > u32::MAX as usize {
             return Err(Error::TooLarge {
@@ -840,11 +872,6 @@ impl Context {
             Some(_) => Some((kernel(STAGE_COMBINE)?, kernel(STAGE_WRITE)?)),
             None => None,
         };
-        let label = format!(
-            "softmax/{}/{}",
-            sm.kind.name(),
-            if backward { "backward" } else { "forward" }
-        );
 
         self.scoped(&label, || {
             let device = self.device();
@@ -975,16 +1002,18 @@ impl Context {
                     groups.push((group, &write.pipeline, b.3, b.4));
                 }
             }
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&label),
-                timestamp_writes: None,
-            });
-            for (group, pipeline, gx, gy) in &groups {
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(*gx, *gy, 1);
-            }
-            Ok(())
+            let steps = groups
+                .into_iter()
+                .map(|(group, pipeline, gx, gy)| Step {
+                    pipeline: pipeline.clone(),
+                    group,
+                    grid: (gx, gy),
+                })
+                .collect();
+            let owned = std::iter::once(ubo)
+                .chain(scratch_buffers.into_iter().flat_map(|(p, s)| [p, s]))
+                .collect();
+            Ok(Prepared::new(self, label.clone(), steps, owned))
         })
     }
 
