@@ -20,6 +20,7 @@ mod prelu;
 pub mod reference;
 pub mod softmax;
 mod source;
+pub mod stream;
 pub mod ulp;
 
 pub use activation::{Activation, Mode, OpKind, Saved, Spec};
@@ -27,6 +28,7 @@ pub use context::Context;
 pub use elementwise::Tensor;
 pub use error::{Error, Result};
 pub use softmax::{Softmax, SoftmaxKind};
+pub use stream::StreamOptions;
 pub use wgpu;
 
 /// The README's examples, compiled and run as doctests.
