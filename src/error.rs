@@ -103,6 +103,13 @@ pub enum Error {
     /// An output that overlaps an input buffer where the kernel cannot alias them.
     #[error("aliasing: {0}")]
     Aliasing(String),
+    /// A stream was cancelled by its progress callback: the first `processed_elements` elements
+    /// hold results, the rest are untouched (see [`crate::stream`]).
+    #[error("cancelled after {processed_elements} elements")]
+    Cancelled {
+        /// Elements written back before the cancel.
+        processed_elements: usize,
+    },
     /// The device was lost.
     #[error("device lost: {0}")]
     DeviceLost(String),

@@ -21,6 +21,7 @@ pub mod prepared;
 pub mod reference;
 pub mod softmax;
 mod source;
+pub mod stream;
 pub mod ulp;
 
 pub use activation::{Activation, Mode, OpKind, Saved, Spec};
@@ -29,6 +30,7 @@ pub use elementwise::Tensor;
 pub use error::{Error, Result};
 pub use prepared::{Chain, Prepared};
 pub use softmax::{Softmax, SoftmaxKind};
+pub use stream::StreamOptions;
 pub use wgpu;
 
 /// The README's examples, compiled and run as doctests.

@@ -606,7 +606,7 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
     }
 
     // 2. The inputs.
-    let x = read_npy(&args.input)?;
+    let mut x = read_npy(&args.input)?;
     let dy = match (&args.grad, mode) {
         (Some(path), Mode::Backward) => {
             let dy = read_npy(path)?;
@@ -632,16 +632,30 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
     }
     act.validate()?;
 
-    // 3. The computation.
-    let out = compute(args.device, &act, mode, &x.data, dy.as_deref())?;
-    if out.len() != x.data.len() {
-        return Err(runtime(format!(
-            "internal error: {} produced {} values for {} inputs",
-            op.name(),
-            out.len(),
-            x.data.len()
-        )));
-    }
+    // 3. The computation. Forward and derivative on the GPU stream the data through the device in
+    // place, so a file larger than the GPU's memory (or its largest buffer) works and is held in
+    // host memory once.
+    let out = if args.device == Device::Gpu && mode != Mode::Backward {
+        let ctx = Context::new()?;
+        let opts = wgpu_activations::StreamOptions::default();
+        let progress = wgpu_activations::stream::no_progress;
+        match mode {
+            Mode::Derivative => ctx.stream_derivative(&act, &mut x.data, &opts, progress)?,
+            _ => ctx.stream_forward(&act, &mut x.data, &opts, progress)?,
+        }
+        None
+    } else {
+        let out = compute(args.device, &act, mode, &x.data, dy.as_deref())?;
+        if out.len() != x.data.len() {
+            return Err(runtime(format!(
+                "internal error: {} produced {} values for {} inputs",
+                op.name(),
+                out.len(),
+                x.data.len()
+            )));
+        }
+        Some(out)
+    };
     let slope_grad = match (&args.slope_grad, dy.as_deref()) {
         (Some(_), Some(dy)) => Some(match args.device {
             Device::Gpu => Context::new()?.prelu_backward(&act, &x.data, dy)?.1,
@@ -655,7 +669,7 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
     if let (Some(path), Some(grad)) = (&args.slope_grad, &slope_grad) {
         write_npy_atomic(path, &[grad.len() as u64], grad)?;
     }
-    write_npy_atomic(&args.output, &x.shape, &out)
+    write_npy_atomic(&args.output, &x.shape, out.as_deref().unwrap_or(&x.data))
 }
 
 fn accuracy(args: &AccuracyArgs) -> Result<(), Failure> {
@@ -780,11 +794,14 @@ pub(crate) fn shape_text(shape: &[u64]) -> String {
 /// Read a little-endian float32 C-order .npy file. Strict: the data must be exactly as long as
 /// the header says.
 pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
+    use std::io::{Read as _, Seek as _};
     let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
-    let mut cursor = std::io::Cursor::new(&bytes[..]);
+    let cannot = |e: std::io::Error| usage(format!("cannot read {shown}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let file_len = file.metadata().map_err(cannot)?.len();
+    let mut reader = std::io::BufReader::new(file);
     // npyz multiplies the shape's dimensions unchecked; a hostile header must not crash us.
-    let header = quietly(|| npyz::NpyHeader::from_reader(&mut cursor))
+    let header = quietly(|| npyz::NpyHeader::from_reader(&mut reader))
         .ok_or_else(|| {
             usage(format!(
                 "{shown} is not a valid .npy file: its shape overflows"
@@ -812,8 +829,8 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
     }
     let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
     let data_bytes = elements.and_then(|n| n.checked_mul(4));
-    let start = cursor.position() as usize;
-    let have = (bytes.len() - start.min(bytes.len())) as u64;
+    let start = reader.stream_position().map_err(cannot)?;
+    let have = file_len.saturating_sub(start);
     match data_bytes {
         Some(want) if want == have => {}
         Some(want) => {
@@ -834,10 +851,21 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
             )))
         }
     }
-    let data = bytes[start..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    // Read straight into the floats: a file as large as the host's memory allows is held once.
+    let n = usize::try_from(have / 4)
+        .map_err(|_| usage(format!("{shown} is too large for this machine")))?;
+    let mut data = Vec::new();
+    data.try_reserve_exact(n)
+        .map_err(|_| usage(format!("{shown}: not enough memory for {n} float32 values")))?;
+    data.resize(n, 0.0f32);
+    reader
+        .read_exact(bytemuck::cast_slice_mut(&mut data[..]))
+        .map_err(cannot)?;
+    if cfg!(target_endian = "big") {
+        for v in &mut data {
+            *v = f32::from_bits(u32::from_le(v.to_bits()));
+        }
+    }
     Ok(Array { shape, data })
 }
 

@@ -85,7 +85,7 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
     let main_path = main_path.ok_or_else(|| {
         usage("--input X.npy is needed (or --backward with --saved-output and --grad)")
     })?;
-    let main = read_npy(main_path)?;
+    let mut main = read_npy(main_path)?;
     let shape: Vec<usize> = main.shape.iter().map(|&d| d as usize).collect();
     let rank = shape.len() as i64;
     let axis = if args.axis < 0 {
@@ -129,6 +129,17 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
                     .collect()
             }
         }
+    } else if args.device == Device::Gpu && axis + 1 == shape.len() {
+        // Along the last axis the GPU streams whole rows through the device in place: a file
+        // larger than the GPU's memory works and is held in host memory once.
+        Context::new()?.stream_softmax(
+            &sm,
+            &mut main.data,
+            shape[axis],
+            &wgpu_activations::StreamOptions::default(),
+            wgpu_activations::stream::no_progress,
+        )?;
+        std::mem::take(&mut main.data)
     } else {
         match args.device {
             Device::Gpu => Context::new()?.softmax(&sm, &main.data, &shape, axis)?,
