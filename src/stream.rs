@@ -243,15 +243,8 @@ impl Context {
             &format!("stream/{}/{}", act.op().name(), mode.name()),
             |encoder, dev, _, start, len| {
                 let base = if training { start as u32 } else { 0 };
-                self.record(
-                    encoder,
-                    act,
-                    mode,
-                    Tensor::new(dev, 0, len),
-                    None,
-                    None,
-                    base,
-                )
+                self.prepare_elementwise(act, mode, Tensor::new(dev, 0, len), None, None, base)?
+                    .record(encoder)
             },
         )
     }
