@@ -9,8 +9,9 @@
 //!
 //! `p` is the parameter vector in [`Spec::params`](crate::Spec::params) order; for `leaky_relu`,
 //! `prelu` and `rrelu` the caller puts the element's slope in `p[0]`. NaN inputs are handled by
-//! the caller (bit tests), so these need not propagate NaN. The same algorithms, in the same
-//! order of operations, are in `shaders/activations.wgsl`.
+//! the caller (bit tests), so these need not propagate NaN. The piecewise-linear and hard ops
+//! run the same algorithms, in the same order of operations, as `shaders/activations.wgsl`; the
+//! transcendental ops are written in f64 (see `fastmath64`), branch-free so that they vectorize.
 
 /// Expands `$body` once per op with `$m` naming that op's module.
 #[rustfmt::skip]
@@ -760,6 +761,11 @@ pub mod mish {
 // Gaussian family.
 
 pub mod gelu {
+    use crate::fastmath::{
+        GELU_ROOT_HI, GELU_ROOT_LO, GELU_ROOT_Q0_HI, GELU_ROOT_Q0_LO, GELU_ROOT_Q1_HI,
+        GELU_ROOT_Q1_LO, GELU_ROOT_Q2, GELU_ROOT_Q3, GELU_ROOT_Q4, GELU_ROOT_Q5, GELU_ROOT_Q6,
+        GELU_ROOT_Q7, GELU_ROOT_Q8, GELU_ROOT_Q9,
+    };
     use crate::fastmath64::*;
     const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
     /// 1/√(2π).
@@ -795,6 +801,21 @@ pub mod gelu {
         } else {
             e.mul_add(r.mul_add(-0.5, c), 1.0)
         };
+        // Near the root the sum cancels and `erfcx`'s fit error (~2^-26) would show: there the
+        // root polynomial `d·Q(d)`, `d = x − x0`, of the f32 path, evaluated in f64.
+        let d = (x as f64 - GELU_ROOT_HI as f64) - GELU_ROOT_LO as f64;
+        let dc = d.clamp(-1.0, 1.0);
+        let q = (GELU_ROOT_Q9 as f64)
+            .mul_add(dc, GELU_ROOT_Q8 as f64)
+            .mul_add(dc, GELU_ROOT_Q7 as f64)
+            .mul_add(dc, GELU_ROOT_Q6 as f64)
+            .mul_add(dc, GELU_ROOT_Q5 as f64)
+            .mul_add(dc, GELU_ROOT_Q4 as f64)
+            .mul_add(dc, GELU_ROOT_Q3 as f64)
+            .mul_add(dc, GELU_ROOT_Q2 as f64)
+            .mul_add(dc, GELU_ROOT_Q1_HI as f64 + GELU_ROOT_Q1_LO as f64)
+            .mul_add(dc, GELU_ROOT_Q0_HI as f64 + GELU_ROOT_Q0_LO as f64);
+        let f = if d.abs() <= 0.5 { dc * q } else { f };
         (dy as f64 * f) as f32
     }
     from_der_dy!();

@@ -156,7 +156,10 @@ mod tests {
         for x in [1e-300, 1e-20, 1e-8, -1e-8, 0.3, -0.3466] {
             worst.1 = worst.1.max(rel(expm1(x), f64::exp_m1(x)));
         }
-        assert!(worst.0 < 2f64.powi(-40) && worst.1 < 2f64.powi(-40), "{worst:?}");
+        assert!(
+            worst.0 < 2f64.powi(-40) && worst.1 < 2f64.powi(-40),
+            "{worst:?}"
+        );
     }
 
     #[test]
