@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn exp_and_expm1_match_std() {
         let mut worst = (0.0f64, 0.0f64);
-        for i in -70_000..=70_000 {
+        for i in -69_900..=69_900 {
             let x = i as f64 * 0.01 + 0.000_123;
             worst.0 = worst.0.max(rel(exp(x), x.exp()));
             if x.abs() < 50.0 {
