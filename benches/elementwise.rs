@@ -1,7 +1,8 @@
 //! Criterion benches: every activation's forward and backward on the GPU and on the fast CPU
 //! path, beside the device's own buffer copy and an all-core host memcpy of the same bytes.
-//! Throughput is bytes moved (read + written). GPU work is submitted and waited for before the
-//! clock stops; pipelines are compiled in the warm-up.
+//! Throughput is bytes moved (read + written), in GB/s (10^9, as the `bench` command prints it;
+//! `Throughput::Bytes` would print GiB/s, 7% less for the same time). GPU work is submitted and
+//! waited for before the clock stops; pipelines are compiled in the warm-up.
 //!
 //! `WGPU_ACTIVATIONS_BENCH_QUICK=1` shrinks the run to tiny sizes and three ops (a smoke test);
 //! `WGPU_ACTIVATIONS_BENCH_OPS=relu,gelu` picks ops.
@@ -68,7 +69,7 @@ fn bench(c: &mut Criterion) {
         let mut host_out = vec![0f32; n];
 
         let mut g = c.benchmark_group(format!("copy/{n}"));
-        g.throughput(Throughput::Bytes(8 * n as u64));
+        g.throughput(Throughput::BytesDecimal(8 * n as u64));
         g.bench_function("device_copy", |b| {
             b.iter_custom(|iters| {
                 gpu_time(&ctx, iters, |enc| {
@@ -95,7 +96,9 @@ fn bench(c: &mut Criterion) {
             for backward in [false, true] {
                 let mode = if backward { "backward" } else { "forward" };
                 let mut g = c.benchmark_group(format!("elementwise/{}/{mode}", op.name()));
-                g.throughput(Throughput::Bytes(if backward { 12 } else { 8 } * n as u64));
+                g.throughput(Throughput::BytesDecimal(
+                    if backward { 12 } else { 8 } * n as u64,
+                ));
                 g.sample_size(10)
                     .warm_up_time(Duration::from_millis(300))
                     .measurement_time(Duration::from_secs(1));

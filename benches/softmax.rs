@@ -72,7 +72,7 @@ fn bench(c: &mut Criterion) {
         let mut host = vec![0f32; n];
 
         let mut g = c.benchmark_group(format!("softmax_copy/{name}"));
-        g.throughput(Throughput::Bytes(8 * n as u64));
+        g.throughput(Throughput::BytesDecimal(8 * n as u64));
         g.sample_size(10)
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(1));
@@ -87,7 +87,7 @@ fn bench(c: &mut Criterion) {
 
         for (vname, sm) in &variants {
             let mut g = c.benchmark_group(format!("{vname}/forward/{name}"));
-            g.throughput(Throughput::Bytes(8 * n as u64));
+            g.throughput(Throughput::BytesDecimal(8 * n as u64));
             g.sample_size(10)
                 .warm_up_time(Duration::from_millis(300))
                 .measurement_time(Duration::from_secs(2));
@@ -117,7 +117,7 @@ fn bench(c: &mut Criterion) {
         let y = cpu::softmax(&sm, &x, &shape, axis).expect("cpu");
         let ysb = ctx.upload(&y).expect("upload");
         let mut g = c.benchmark_group(format!("softmax/backward/{name}"));
-        g.throughput(Throughput::Bytes(12 * n as u64));
+        g.throughput(Throughput::BytesDecimal(12 * n as u64));
         g.sample_size(10)
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(2));

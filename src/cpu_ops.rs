@@ -9,8 +9,9 @@
 //!
 //! `p` is the parameter vector in [`Spec::params`](crate::Spec::params) order; for `leaky_relu`,
 //! `prelu` and `rrelu` the caller puts the element's slope in `p[0]`. NaN inputs are handled by
-//! the caller (bit tests), so these need not propagate NaN. The same algorithms, in the same
-//! order of operations, are in `shaders/activations.wgsl`.
+//! the caller (bit tests), so these need not propagate NaN. The piecewise-linear and hard ops
+//! run the same algorithms, in the same order of operations, as `shaders/activations.wgsl`; the
+//! transcendental ops are written in f64 (see `fastmath64`), branch-free so that they vectorize.
 
 /// Expands `$body` once per op with `$m` naming that op's module.
 #[rustfmt::skip]
@@ -383,914 +384,465 @@ pub mod squared_relu {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Exponential family.
+// Transcendental ops: evaluated in f64 and rounded once (see `fastmath64`). `der_dy(x, dy)` is
+// `dy·f'(x)` with `dy` applied in f64, so a factor far below the f32 range loses nothing when
+// `dy` is large, and `der` is `der_dy(x, 1)`.
+
+/// `der`, `bwd` (= `der`, the backward reads `x`) and `bwd_dy` from a module's `der_dy`.
+macro_rules! from_der_dy {
+    () => {
+        #[inline(always)]
+        pub fn der(x: f32, p: [f32; 4]) -> f32 {
+            der_dy(x, 1.0, p)
+        }
+        #[allow(dead_code)] // callers use `bwd_dy`
+        #[inline(always)]
+        pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+            der(s, p)
+        }
+        /// The fused backward `dy·f'(s)`, rounded once.
+        #[inline(always)]
+        pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+            der_dy(s, dy, p)
+        }
+    };
+}
+
+/// `bwd` from a module's `bwd_dy` (ops whose backward reads `y`).
+macro_rules! bwd_from_bwd_dy {
+    () => {
+        #[allow(dead_code)] // callers use `bwd_dy`
+        #[inline(always)]
+        pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+            bwd_dy(s, 1.0, p)
+        }
+    };
+}
 
 pub mod elu {
-    use crate::fastmath::*;
+    use crate::fastmath64::*;
+    /// `α·expm1(x)` for `x ≤ 0`.
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
-        let (eh, el) = expm1_dd(finite(x).min(0.0), 0.0);
-        let y = mul_dd(p[0], 0.0, eh, el);
+        let y = (p[0] as f64 * expm1((x as f64).min(0.0))) as f32;
         if x > 0.0 {
             x
         } else {
             y
         }
     }
-    /// `dy·f'(x)`: `dy` or `dy·α·e^x` (scaled product).
+    /// `dy` or `dy·α·e^x`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let (k, s, t) = exp_core(finite(x).min(0.0), 0.0);
-        let y = scale_mul_dd_dy(s, t, k, p[0], 0.0, dy);
+        let y = (dy as f64 * (p[0] as f64 * exp((x as f64).min(0.0)))) as f32;
         if x > 0.0 {
             dy
         } else {
             y
         }
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }
 
 pub mod selu {
-    use crate::fastmath::*;
-    /// `scale·x` or `scale·α·expm1(x)` with the constants as double-floats (one rounding).
+    use crate::fastmath64::*;
+    const SCALE: f64 = 1.050_700_987_355_480_5;
+    const SCALE_ALPHA: f64 = SCALE * 1.673_263_242_354_377_3;
+    /// `scale·x` or `scale·α·expm1(x)` (rounding to f32 gives `+∞` where `scale·x` overflows).
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let xs = finite(x);
-        let (eh, el) = expm1_dd(xs.min(0.0), 0.0);
-        let neg = mul_dd(SELU_SA_HI, SELU_SA_LO, eh, el);
-        let big = xs > 18_446_744_073_709_551_616.0;
-        let xsc = xs * if big { 2.328_306_4e-10 } else { 1.0 };
-        let pos = mul_dd(SELU_SCALE_HI, SELU_SCALE_LO, xsc, 0.0)
-            * if big { 4_294_967_296.0 } else { 1.0 };
-        let y = if xs > 0.0 { pos } else { neg };
-        if xs >= SELU_OVERFLOW {
-            INF
+        let xd = x as f64;
+        let y = if x > 0.0 {
+            SCALE * xd
         } else {
-            y
-        }
+            SCALE_ALPHA * expm1(xd)
+        };
+        y as f32
     }
-    /// `dy·f'(x)`: `dy·scale` or `dy·scale·α·e^x` (constants as double-floats, scaled product).
+    /// `dy·scale` or `dy·scale·α·e^x`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (k, s, t) = exp_core(finite(x).min(0.0), 0.0);
-        let neg = scale_mul_dd_dy(s, t, k, SELU_SA_HI, SELU_SA_LO, dy);
-        if x > 0.0 {
-            mul_dd(dy, 0.0, SELU_SCALE_HI, SELU_SCALE_LO)
+        let f = if x > 0.0 {
+            SCALE
         } else {
-            neg
-        }
+            SCALE_ALPHA * exp(x as f64)
+        };
+        (dy as f64 * f) as f32
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }
 
 pub mod celu {
-    use crate::fastmath::*;
-    /// `x/α` as a double-float for `x ≤ 0` (clamped where `e^(x/α)` has long vanished, so nothing
-    /// overflows).
-    #[inline(always)]
-    fn q(x: f32, alpha: f32) -> (f32, f32) {
-        let xn = finite(x).clamp(-1.0e30, 0.0);
-        let q = div(xn, alpha).clamp(-1.0e4, 1.0e4);
-        let (p, e) = two_prod(q, alpha);
-        (q, ((xn - p) - e) / alpha)
-    }
+    use crate::fastmath64::*;
     /// `α·expm1(x/α)` for `x ≤ 0`.
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
-        let (qh, ql) = q(x, p[0]);
-        let (eh, el) = expm1_dd(qh, ql);
-        let y = mul_dd(p[0], 0.0, eh, el);
+        let a = p[0] as f64;
+        let y = (a * expm1((x as f64).min(0.0) / a)) as f32;
         if x > 0.0 {
             x
         } else {
             y
         }
     }
-    /// `dy·f'(x)`: `dy` or `dy·e^(x/α)` (scaled product).
+    /// `dy` or `dy·e^(x/α)`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let (qh, ql) = q(x, p[0]);
-        let (k, s, t) = exp_core(qh, ql);
-        let y = scale_mul_dd_dy(s, t, k, 1.0, 0.0, dy);
+        let y = (dy as f64 * exp((x as f64).min(0.0) / p[0] as f64)) as f32;
         if x > 0.0 {
             dy
         } else {
             y
         }
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }
 
-// ---------------------------------------------------------------------------------------------
-// Logistic family.
-
 pub mod sigmoid {
-    use crate::fastmath::*;
+    use crate::fastmath64::*;
+    /// `1/(1 + e^−x)`: relative errors only, down to the subnormal results.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let g = sig_parts(finite(x).abs(), 0.0);
-        if x >= 0.0 {
-            g.p
-        } else {
-            g.q
-        }
+        (1.0 / (1.0 + exp(-(x as f64)))) as f32
     }
-    /// `σ(x)·σ(−x)` from the double-float pieces.
+    /// `σ(x)·σ(−x) = e/(1 + e)²`, `e = e^−|x|`.
     #[inline(always)]
     pub fn der(x: f32, _p: [f32; 4]) -> f32 {
-        let g = sig_parts(finite(x).abs(), 0.0);
-        mul_dd(g.p, g.pl, g.q, g.ql)
+        let e = exp(-(x as f64).abs());
+        let d = 1.0 + e;
+        (e / (d * d)) as f32
     }
-    /// From the output: `y·(1 − y) = (y − y²)` with `y²` exact (TwoProd): one rounding for
-    /// `y ≥ 1/2` (`y − p` is exact), about 0.5 ULP below;
-    /// `−∞` selected where `y²` overflows.
+    /// From the output: `dy·y·(1 − y)`, exact in f64 but for the product with `dy` (`y` clamped
+    /// to ±`f32::MAX`: no output of sigmoid, but a possible input).
     #[inline(always)]
-    pub fn bwd(s: f32, _p: [f32; 4]) -> f32 {
-        let ys = finite(s);
-        let yc = ys.clamp(-18_446_742_974_197_923_840.0, 18_446_742_974_197_923_840.0);
-        let (p, e) = two_prod(yc, yc);
-        let r = (yc - p) - e;
-        if ys.abs() >= 18_446_744_073_709_551_616.0 {
-            -INF
-        } else {
-            r
-        }
+    pub fn bwd_dy(s: f32, dy: f32, _p: [f32; 4]) -> f32 {
+        let y = finite64(s);
+        (dy as f64 * (y * (1.0 - y))) as f32
     }
-    /// The fused backward; for |y| ≥ 2^32 (not an output of sigmoid, but possible) as
-    /// `(dy * ys) * (1.0 - ys)`, which cannot overflow early.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let ys = finite(s);
-        let big = (dy * ys) * (1.0 - ys);
-        if ys.abs() >= 4_294_967_296.0 {
-            big
-        } else {
-            dy * bwd(s, p)
-        }
-    }
+    bwd_from_bwd_dy!();
 }
 
 pub mod logsigmoid {
-    use crate::fastmath::*;
+    use crate::fastmath64::*;
     /// `min(x, 0) − log1p(e^−|x|)`.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let xs = finite(x);
-        let (k, s, t) = exp_core(-xs.abs(), 0.0);
-        let (m, ml) = fast_two_sum(s, t);
-        let l = log1p_dd(scale2(m, k), scale2(ml, k));
-        let y = if xs < 0.0 { xs - l } else { -l };
-        if is_inf(x) && x < 0.0 {
-            x
-        } else {
-            y
-        }
+        let xd = x as f64;
+        (xd.min(0.0) - log1p_unit(exp(-xd.abs()))) as f32
     }
-    /// `dy·σ(−x)`: `dy·u·p` for `x ≥ 0` (`u = e^−x`, scaled product), `dy·p` below.
+    /// `dy·σ(−x)`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let g = sig_parts(finite(x).abs(), 0.0);
-        let pos = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
-        if x >= 0.0 {
-            pos
-        } else {
-            mul_dd(dy, 0.0, g.p, g.pl)
-        }
+        let (_, s) = sigmoid_pair(x as f64);
+        (dy as f64 * s) as f32
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
-}
-
-/// `β·x` as a double-float, `x` clamped to ±2^64 (every result has saturated long before, and
-/// the product cannot overflow for any reasonable β).
-#[inline(always)]
-fn beta_x(x: f32, beta: f32) -> (f32, f32) {
-    two_prod(
-        beta,
-        finite(x).clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0),
-    )
+    from_der_dy!();
 }
 
 pub mod softplus {
-    use crate::fastmath::*;
-    /// `z > threshold ? x : log1p(e^z)/β` with `z = β·x` a double-float; for `z > 0`,
-    /// `log1p(e^z) = z + log1p(e^−z)` and `z/β = x` exactly, so the result is `x + log1p(e^−|z|)/β`.
+    use crate::fastmath64::*;
+    /// `β·x > threshold ? x : log1p(e^z)/β` (the test on the f32 product, as PyTorch's), with
+    /// `z = β·x` exact in f64 and `log1p(e^z) = max(z, 0) + log1p(e^−|z|)`, `max(z, 0)/β` being
+    /// `x` or 0.
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::beta_x(x, p[0]);
-        let al = if zh < 0.0 { -zl } else { zl };
-        let (k, s, t) = exp_core(-zh.abs(), -al);
-        let (m, ml) = fast_two_sum(s, t);
-        let l = div(log1p_dd(scale2(m, k), scale2(ml, k)), p[0]);
-        let y = if zh > 0.0 { finite(x) + l } else { l };
-        if zh > p[1] || (is_inf(x) && zh > 0.0) {
+        let z = p[0] as f64 * finite64(x);
+        let l = log1p_unit(exp(-z.abs())) / p[0] as f64;
+        let y = (if z > 0.0 { x as f64 + l } else { l }) as f32;
+        if p[0] * x > p[1] {
             x
         } else {
             y
         }
     }
-    /// `dy·(z > threshold ? 1 : σ(z))`; `σ(z) = u·p` for `z < 0` (scaled product).
+    /// `dy·(β·x > threshold ? 1 : σ(β·x))`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::beta_x(x, p[0]);
-        let g = sig_parts(zh.abs(), if zh < 0.0 { -zl } else { zl });
-        let neg = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
-        let y = if zh >= 0.0 {
-            mul_dd(dy, 0.0, g.p, g.pl)
-        } else {
-            neg
-        };
-        if zh > p[1] {
+        let (s, _) = sigmoid_pair(p[0] as f64 * finite64(x));
+        let y = (dy as f64 * s) as f32;
+        if p[0] * x > p[1] {
             dy
         } else {
             y
         }
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }
 
-/// `σ(z)` and `σ(−z)` as double-floats `(s, sl, c, cl)` from [`Sig`].
+/// `x` widened and clamped to ±1e30, for forming `z = β·x` (every result has saturated long
+/// before; the product stays finite, and is 0 for β = 0).
 #[inline(always)]
-fn sig_pm(zh: f32, g: Sig) -> (f32, f32, f32, f32) {
-    let pos = zh >= 0.0;
-    (
-        if pos { g.p } else { g.q },
-        if pos { g.pl } else { g.ql },
-        if pos { g.q } else { g.p },
-        if pos { g.ql } else { g.pl },
-    )
+fn wide_x(x: f32) -> f64 {
+    (x as f64).clamp(-1.0e30, 1.0e30)
 }
 
-/// `x·σ(z)` for `z = zh + zl` (a double-float multiple of `x`): silu, swish, quick_gelu and
-/// gelu_tanh. Below `z = −64`, `σ(z) = e^z` to 2^-92 and the product is formed by
-/// [`scale_mul_dd`] so that it survives where `e^z` alone would be subnormal.
+/// `x·σ(z)` for `z` a multiple of `x` (silu, swish, quick_gelu, gelu_tanh); `+∞` at `x = +∞`
+/// where `z > 0`.
 #[inline(always)]
-fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
-    let xs = finite(x);
-    let a = zh.abs();
-    let g = sig_parts(a, if zh < 0.0 { -zl } else { zl });
-    let (s, sl, _, _) = sig_pm(zh, g);
-    let y = mul_dd(
-        xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0),
-        0.0,
-        s,
-        sl,
-    );
-    let y = if xs.abs() > 18_446_744_073_709_551_616.0 {
-        xs * s
-    } else {
-        y
-    };
-    let y = if zh < -64.0 {
-        scale_mul_dd(g.m, g.ml, g.k, xs, 0.0)
-    } else {
-        y
-    };
-    if is_inf(x) && zh > 0.0 {
+fn x_sigmoid(x: f32, z: f64) -> f32 {
+    let (s, _) = crate::fastmath64::sigmoid_pair(z);
+    let y = (crate::fastmath64::finite64(x) * s) as f32;
+    if crate::fastmath::is_inf(x) && z > 0.0 {
         x
     } else {
         y
     }
 }
 
-/// `dy·σ(z)·(1 + g·σ(−z))` — `dy` times the derivative of `x·σ(z(x))` with `g = x·z'` (a
-/// double-float; `g = z` for swish) — from double-float pieces; `dy·e^z·(1 + g)` as a scaled
-/// product below `z = −64`.
+/// `dy·σ(z)·(1 + g·σ(−z))`, `dy` times the derivative of `x·σ(z(x))` with `g = x·z'` (`g = z`
+/// for `z = β·x`). It cancels only near its root, where the error stays absolute (~2^-52).
 #[inline(always)]
-fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, gl: f32, dy: f32) -> f32 {
-    let a = zh.abs();
-    let g = sig_parts(a, if zh < 0.0 { -zl } else { zl });
-    let (s, sl, c, cl) = sig_pm(zh, g);
-    let (p, e) = two_prod(gh, c);
-    let (bh, bl) = two_sum(1.0, p);
-    let bl = bl + (e + gh.mul_add(cl, gl * c));
-    let y = dy * mul_dd(s, sl, bh, bl);
-    let (vh, vl) = two_sum(1.0, gh);
-    if zh < -64.0 {
-        scale_mul_dd_dy(g.m, g.ml, g.k, vh, vl + gl, dy)
-    } else {
-        y
-    }
-}
-
-/// `dy·σ(z)·(1 + z·σ(−z))`, `dy` times the derivative of `x·σ(βx)` in `z = βx` (silu, swish, quick_gelu): the
-/// root polynomial within 1/2 of its zero `z0 ≈ −1.2785`, [`x_sigmoid_der`] elsewhere.
-#[inline(always)]
-fn swish_der_z(zh: f32, zl: f32, dy: f32) -> f32 {
-    let dh = zh - SWISH_ROOT_HI;
-    let dl = zl - SWISH_ROOT_LO;
-    let dc = dh.clamp(-1.0, 1.0);
-    let r = SWISH_ROOT_Q8
-        .mul_add(dc, SWISH_ROOT_Q7)
-        .mul_add(dc, SWISH_ROOT_Q6)
-        .mul_add(dc, SWISH_ROOT_Q5)
-        .mul_add(dc, SWISH_ROOT_Q4)
-        .mul_add(dc, SWISH_ROOT_Q3)
-        .mul_add(dc, SWISH_ROOT_Q2);
-    let near = root_eval(
-        dc,
-        dl,
-        SWISH_ROOT_Q0_HI,
-        SWISH_ROOT_Q0_LO,
-        SWISH_ROOT_Q1_HI,
-        SWISH_ROOT_Q1_LO,
-        r,
-    );
-    let far = x_sigmoid_der(zh, zl, zh, zl, dy);
-    if dh.abs() <= 0.5 {
-        dy * near
-    } else {
-        far
-    }
-}
-
-/// `1.702·x` as a double-float (1.702 is the real constant, split in two f32).
-#[inline(always)]
-fn quick_gelu_z(x: f32) -> (f32, f32) {
-    let xc = finite(x).clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0);
-    let (h, l) = two_prod(xc, QUICK_GELU_C_HI);
-    (h, xc.mul_add(QUICK_GELU_C_LO, l))
+fn x_sigmoid_der(z: f64, g: f64, dy: f32) -> f32 {
+    let (s, c) = crate::fastmath64::sigmoid_pair(z);
+    (dy as f64 * (s * g.mul_add(c, 1.0))) as f32
 }
 
 pub mod silu {
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::beta_x(x, 1.0);
-        super::x_sigmoid(x, zh, zl)
+        super::x_sigmoid(x, super::wide_x(x))
     }
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::beta_x(x, 1.0);
-        super::swish_der_z(zh, zl, 1.0)
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
+        let z = super::wide_x(x);
+        super::x_sigmoid_der(z, z, dy)
     }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::beta_x(s, 1.0);
-        super::swish_der_z(zh, zl, dy)
-    }
+    from_der_dy!();
 }
 
 pub mod swish {
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::beta_x(x, p[0]);
-        super::x_sigmoid(x, zh, zl)
+        super::x_sigmoid(x, p[0] as f64 * super::wide_x(x))
     }
     #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::beta_x(x, p[0]);
-        super::swish_der_z(zh, zl, 1.0)
+    fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
+        let z = p[0] as f64 * super::wide_x(x);
+        super::x_sigmoid_der(z, z, dy)
     }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::beta_x(s, p[0]);
-        super::swish_der_z(zh, zl, dy)
-    }
+    from_der_dy!();
 }
 
 pub mod quick_gelu {
+    /// The real constant 1.702, not its f32 rounding.
+    const C: f64 = 1.702;
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::quick_gelu_z(x);
-        super::x_sigmoid(x, zh, zl)
+        super::x_sigmoid(x, C * super::wide_x(x))
     }
     #[inline(always)]
-    pub fn der(x: f32, _p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::quick_gelu_z(x);
-        super::swish_der_z(zh, zl, 1.0)
+    fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
+        let z = C * super::wide_x(x);
+        super::x_sigmoid_der(z, z, dy)
     }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (zh, zl) = super::quick_gelu_z(s);
-        super::swish_der_z(zh, zl, dy)
-    }
+    from_der_dy!();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Hyperbolic family.
 
 pub mod tanh {
-    use crate::fastmath::*;
+    use crate::fastmath64::*;
+    /// `−m/(2 + m)` with `m = expm1(−2|x|) ∈ (−1, 0]` (no cancellation), signed.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        tanh(x)
+        let m = expm1(-2.0 * (x as f64).abs().min(30.0));
+        crate::fastmath::copysign((-m / (2.0 + m)) as f32, x)
     }
-    /// `1 − tanh²`: `1 − t²` by fma below 1/2, `4pq` from `u = e^−2|x|` above (no cancellation).
+    /// `1 − tanh² = 4e/(1 + e)²`, `e = e^−2|x|`.
     #[inline(always)]
     pub fn der(x: f32, _p: [f32; 4]) -> f32 {
-        let (th, tl, g) = tanh_dd(finite(x).abs().min(64.0));
-        let small = (-th).mul_add(th, 1.0) - 2.0 * th * tl;
-        let big = 4.0 * mul_dd(g.p, g.pl, g.q, g.ql);
-        if th < 0.5 {
-            small
-        } else {
-            big
-        }
+        let e = exp(-2.0 * (x as f64).abs());
+        let d = 1.0 + e;
+        (4.0 * e / (d * d)) as f32
     }
-    /// From the output: `(1 − y)(1 + y) = 1 − y²` with `y²` exact (TwoProd).
+    /// From the output: `dy·(1 − y)(1 + y)`, exact in f64 but for the product with `dy` (`y`
+    /// clamped to ±`f32::MAX`).
     #[inline(always)]
-    pub fn bwd(s: f32, _p: [f32; 4]) -> f32 {
-        let ys = finite(s);
-        let yc = ys.clamp(-18_446_742_974_197_923_840.0, 18_446_742_974_197_923_840.0);
-        let (p, e) = two_prod(yc, yc);
-        let r = (1.0 - p) - e;
-        if ys.abs() >= 18_446_744_073_709_551_616.0 {
-            -INF
-        } else {
-            r
-        }
+    pub fn bwd_dy(s: f32, dy: f32, _p: [f32; 4]) -> f32 {
+        let y = finite64(s);
+        (dy as f64 * ((1.0 - y) * (1.0 + y))) as f32
     }
-    /// The fused backward; for |y| ≥ 2^32 (not an output of tanh, but possible) as
-    /// `(dy * (1.0 - ys)) * (1.0 + ys)`, which cannot overflow early.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let ys = finite(s);
-        let big = (dy * (1.0 - ys)) * (1.0 + ys);
-        if ys.abs() >= 4_294_967_296.0 {
-            big
-        } else {
-            dy * bwd(s, p)
-        }
-    }
+    bwd_from_bwd_dy!();
 }
 
 pub mod tanhshrink {
     use crate::fastmath::*;
-    /// `x³·P(x²)` below 1 (no cancellation; the last two Horner steps and `x³` in double-float),
-    /// `(|x| − 1) + 2u/(1 + u)` above (`|x| − 1` exact, `u = e^−2|x|`).
+    use crate::fastmath64::{expm1, finite64};
+    /// `x³·P(x²)` below 1 (no cancellation), `x − tanh(x)` above (`tanh` from
+    /// `m = expm1(−2|x|)` as in [`super::tanh`]; the difference is at least 0.238).
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let xs = finite(x);
-        let a = xs.abs().min(64.0);
-        let (sh, sl) = two_prod(a, a);
-        let r = TANHSHRINK_P7
-            .mul_add(sh, TANHSHRINK_P6)
-            .mul_add(sh, TANHSHRINK_P5)
-            .mul_add(sh, TANHSHRINK_P4)
-            .mul_add(sh, TANHSHRINK_P3)
-            .mul_add(sh, TANHSHRINK_P2);
-        let (th, tl) = fast_two_sum(TANHSHRINK_P1_HI, sh * r);
-        let tl = tl + TANHSHRINK_P1_LO;
-        let (uh, ul) = two_prod(sh, th);
-        let ul = ul + sh.mul_add(tl, sl * th);
-        let (ph, pl) = fast_two_sum(TANHSHRINK_P0_HI, uh);
-        let pl = pl + (ul + TANHSHRINK_P0_LO);
-        let (ch, cl) = two_prod(a, sh);
-        let cl = a.mul_add(sl, cl);
-        let small = mul_dd(ch, cl, ph, pl);
-        let g = sig_parts(2.0 * a, 0.0);
-        let (bh, bl) = two_sum(a - 1.0, 2.0 * g.q);
-        let big = bh + 2.0f32.mul_add(g.ql, bl);
-        let y = copysign(if a < 1.0 { small } else { big }, xs);
-        let y = if xs.abs() > 64.0 {
-            xs - copysign(1.0, xs)
-        } else {
-            y
-        };
+        let xd = finite64(x);
+        let a = xd.abs();
+        let s = a * a;
+        let r = (TANHSHRINK_P7 as f64)
+            .mul_add(s, TANHSHRINK_P6 as f64)
+            .mul_add(s, TANHSHRINK_P5 as f64)
+            .mul_add(s, TANHSHRINK_P4 as f64)
+            .mul_add(s, TANHSHRINK_P3 as f64)
+            .mul_add(s, TANHSHRINK_P2 as f64)
+            .mul_add(s, TANHSHRINK_P1_HI as f64 + TANHSHRINK_P1_LO as f64)
+            .mul_add(s, TANHSHRINK_P0_HI as f64 + TANHSHRINK_P0_LO as f64);
+        let small = a * s * r;
+        let m = expm1(-2.0 * a.min(30.0));
+        let big = a + m / (2.0 + m);
+        let y = copysign((if a < 1.0 { small } else { big }) as f32, x);
         if is_inf(x) {
             x
         } else {
             y
         }
     }
-    /// `dy·tanh²(x)` from the double-float `tanh`, formed as `(dy·t)·t`.
+    /// `dy·tanh²(x)`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (th, tl, _) = tanh_dd(finite(x).abs().min(64.0));
-        let (wh, wl) = two_prod(dy, th);
-        mul_dd(wh, dy.mul_add(tl, wl), th, tl)
+        let m = expm1(-2.0 * (x as f64).abs().min(30.0));
+        let t = m / (2.0 + m);
+        (dy as f64 * (t * t)) as f32
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }
 
 pub mod softsign {
-    use crate::fastmath::*;
-    /// `x/(1 + |x|)` with the denominator exact as a TwoSum pair and the quotient refined (`x`
-    /// clamped to ±2^50, where the result is ±1 already).
+    use crate::fastmath64::*;
+    /// `x/(1 + |x|)` in f64 (`1 + |x|` exact but for the tiniest `x`).
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let xs = finite(x).clamp(-1.125_899_9e15, 1.125_899_9e15);
-        let (dh, dl) = two_sum(1.0, xs.abs());
-        div_dd(xs, 0.0, dh, dl)
+        let xd = finite64(x);
+        (xd / (1.0 + xd.abs())) as f32
     }
-    /// `dy·r²` with `r = 1/(1 + |x|)` a double-float from the exact denominator, formed as
-    /// `(dy·r)·r`; above 2^60 the denominator is scaled by 2^-64 (and the result by 2^-128), so
-    /// `r` never leaves the normal range.
+    /// `dy/(1 + |x|)²`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let a = finite(x).abs();
-        let big = a > 1.152_921_5e18;
-        let f = if big { 5.421_011e-20 } else { 1.0 };
-        let (dh, dl) = two_sum(1.0, a);
-        let (dh, dl) = (dh * f, dl * f);
-        let r0 = 1.0 / dh;
-        let (p, e) = two_prod(r0, dh);
-        let e = ((1.0 - p) - e) - r0 * dl;
-        let (rh, rl) = fast_two_sum(r0, r0 * e);
-        let (wh, wl) = two_prod(dy, rh);
-        mul_dd(wh, dy.mul_add(rl, wl), rh, rl) * f * f
+        let d = 1.0 + finite64(x).abs();
+        (dy as f64 / (d * d)) as f32
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }
 
 pub mod mish {
-    use crate::fastmath::*;
-    /// `(t, 1 − t, Sig)` with `t = tanh(softplus(x))` from `u = e^−|x|` (double-float) and
-    /// `1 − t` without cancellation. For `x ≥ 0`: `t = (1 + 2u)/(1 + 2u + 2u²)`,
-    /// `1 − t = 2u²/(…)`; for `x < 0`, with `n = u² + 2u`: `t = n/(n + 2)`, `1 − t = 2/(n + 2)`.
+    use crate::fastmath64::*;
+    /// `(t, e, n)`: `e = e^x`, `n = e·(e + 2) = (1 + e)² − 1` and
+    /// `t = tanh(softplus(x)) = n/(n + 2)` (no cancellation), `x` clamped to [−700, 40] (above,
+    /// `t` is 1 to far below an f32 rounding).
     #[inline(always)]
-    fn parts(xs: f32) -> (f32, f32, Sig) {
-        let g = sig_parts(xs.abs(), 0.0);
-        let (uh, ul) = (g.u, g.ul);
-        let (u2h, u2l) = two_prod(uh, uh);
-        let u2l = (2.0 * uh).mul_add(ul, u2l);
-        // x >= 0
-        let (nh, nl) = fast_two_sum(1.0, 2.0 * uh);
-        let nl = 2.0f32.mul_add(ul, nl);
-        let (dh, dl) = fast_two_sum(nh, 2.0 * u2h);
-        let dl = dl + 2.0f32.mul_add(u2l, nl);
-        let tp = div_dd(nh, nl, dh, dl);
-        let omtp = div_dd(2.0 * u2h, 2.0 * u2l, dh, dl);
-        // x < 0
-        let (nh2, nl2) = fast_two_sum(2.0 * uh, u2h);
-        let nl2 = nl2 + 2.0f32.mul_add(ul, u2l);
-        let (dh2, dl2) = two_sum(nh2, 2.0);
-        let dl2 = dl2 + nl2;
-        let tn = div_dd(nh2, nl2, dh2, dl2);
-        let omtn = div_dd(2.0, 0.0, dh2, dl2);
-        let pos = xs >= 0.0;
-        (if pos { tp } else { tn }, if pos { omtp } else { omtn }, g)
+    fn parts(x: f64) -> (f64, f64, f64) {
+        let e = exp(x.min(40.0));
+        let n = e * (e + 2.0);
+        (n / (n + 2.0), e, n)
     }
+    /// `x·t`.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let xs = finite(x);
-        let (t, _, g) = parts(xs);
-        let y = if xs < -64.0 {
-            scale_mul_dd(g.m, g.ml, g.k, xs, 0.0)
-        } else {
-            xs * t
-        };
-        if is_inf(x) && x > 0.0 {
+        let xd = finite64(x);
+        let (t, _, _) = parts(xd);
+        let y = (xd * t) as f32;
+        if crate::fastmath::is_inf(x) && x > 0.0 {
             x
         } else {
             y
         }
     }
-    /// `t + x·σ(x)·(1 − t)(1 + t)` for `x ≥ 0` (all terms positive); for `x < 0`, with `u = e^x`,
-    /// the same expression is `u·W/D²`, `W = 4(1 + x) + u·((6 + 4x) + u·(4 + u))`,
-    /// `D = 2 + u·(2 + u)`, which cancels only at the root: the root polynomial on [x0 − 1/2, x0 + 0.8].
+    /// `t + x·σ(x)·(1 − t²) = t + 4x·e·(1 + e)/(n + 2)²` (`1 − t² = 4(1 + e)²/(n + 2)²`); it
+    /// cancels only near its root, where the error stays absolute.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let xs = finite(x);
-        let (t, omt, g) = parts(xs);
-        let sg = if xs >= 0.0 { g.p } else { g.q };
-        let pos = (xs * sg).mul_add(omt * (1.0 + t), t);
-        let xn = xs.clamp(-1.0e30, 0.0);
-        let u = g.u;
-        let w = u.mul_add(
-            u.mul_add(4.0 + u, 4.0f32.mul_add(xn, 6.0)),
-            4.0 * (1.0 + xn),
-        );
-        let (dh, dl) = two_sum(2.0, u * (2.0 + u));
-        let (d2h, d2l) = two_prod(dh, dh);
-        let v = div_dd(w, 0.0, d2h, (2.0 * dh).mul_add(dl, d2l));
-        let neg = scale_mul_dd_dy(g.m, g.ml, g.k, v, 0.0, dy);
-        let y = if xs >= MISH_ROOT_HI { dy * pos } else { neg };
-        let dh = xs - MISH_ROOT_HI;
-        let dc = dh.clamp(-1.0, 1.0);
-        let r = MISH_ROOT_Q10
-            .mul_add(dc, MISH_ROOT_Q9)
-            .mul_add(dc, MISH_ROOT_Q8)
-            .mul_add(dc, MISH_ROOT_Q7)
-            .mul_add(dc, MISH_ROOT_Q6)
-            .mul_add(dc, MISH_ROOT_Q5)
-            .mul_add(dc, MISH_ROOT_Q4)
-            .mul_add(dc, MISH_ROOT_Q3)
-            .mul_add(dc, MISH_ROOT_Q2);
-        let near = root_eval(
-            dc,
-            -MISH_ROOT_LO,
-            MISH_ROOT_Q0_HI,
-            MISH_ROOT_Q0_LO,
-            MISH_ROOT_Q1_HI,
-            MISH_ROOT_Q1_LO,
-            r,
-        );
-        if (-0.5..=0.8).contains(&dh) {
-            dy * near
-        } else {
-            y
-        }
+        let xd = (x as f64).clamp(-1.0e4, 1.0e4);
+        let (t, e, n) = parts(xd);
+        let d = n + 2.0;
+        let f = (4.0 * xd * e).mul_add((1.0 + e) / (d * d), t);
+        (dy as f64 * f) as f32
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Gaussian family.
 
 pub mod gelu {
-    use crate::fastmath::*;
-    /// `(x, erfcx(a), exp parts of e^−a²)` for `a = |x|/√2` as a double-float, clamped at 13.5
-    /// (beyond, `e^−a²` is below 2^-262: nothing survives, even times a huge `dy`).
+    use crate::fastmath::{
+        GELU_ROOT_HI, GELU_ROOT_LO, GELU_ROOT_Q0_HI, GELU_ROOT_Q0_LO, GELU_ROOT_Q1_HI,
+        GELU_ROOT_Q1_LO, GELU_ROOT_Q2, GELU_ROOT_Q3, GELU_ROOT_Q4, GELU_ROOT_Q5, GELU_ROOT_Q6,
+        GELU_ROOT_Q7, GELU_ROOT_Q8, GELU_ROOT_Q9,
+    };
+    use crate::fastmath64::*;
+    const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+    /// 1/√(2π).
+    const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+    /// `(x, e^−a², erfcx(a))` for `a = |x|/√2` (`x` clamped to ±`f32::MAX`; `erfcx` taken at
+    /// `min(a, 13.5)`, its fit's range: beyond, `e^−a² < 2^-262` leaves nothing of it).
     #[inline(always)]
-    fn parts(x: f32) -> (f32, f32, i32, f32, f32) {
-        let xs = finite(x);
-        let xc = xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0);
-        let (th, tl) = two_prod(xc, FRAC_1_SQRT2_HI);
-        let tl = xc.mul_add(FRAC_1_SQRT2_LO, tl);
-        let a = th.abs();
-        let big = a > 13.5;
-        let al = if big {
-            0.0
-        } else if th < 0.0 {
-            -tl
-        } else {
-            tl
-        };
-        let a = a.min(13.5);
-        let r = erfcx(a, al);
-        let (k, s, t) = exp_neg_sq(a, al);
-        (xs, r, if big { -300 } else { k }, s, t)
+    fn parts(x: f32) -> (f64, f64, f64) {
+        let xd = finite64(x);
+        let a = xd.abs() * FRAC_1_SQRT_2;
+        (xd, exp(-(a * a)), erfcx(a.min(13.5)))
     }
-    /// `x/2·erfc(−x/√2)`: `(x/2)·erfc(a)` for `x < 0`, `x − (x/2)·erfc(a)` for `x ≥ 0`.
+    /// `x·Φ(x)`: `(x/2)·erfc(a)` for `x ≤ −0`, `x − (x/2)·erfc(a)` above.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let (xs, r, k, s, t) = parts(x);
-        let hx = 0.5 * xs;
-        let (vh, vl) = two_prod(
-            0.5 * xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0),
-            r,
-        );
-        let neg = scale_mul_dd(s, t, k, vh, vl);
-        let ec = scale_mul_dd(s, t, k, r, 0.0);
-        let y = if xs < 0.0 { neg } else { (-hx).mul_add(ec, xs) };
-        if is_inf(x) && x > 0.0 {
+        let (xd, e, r) = parts(x);
+        let h = 0.5 * xd * (e * r);
+        let y = (if x.is_sign_negative() { h } else { xd - h }) as f32;
+        if crate::fastmath::is_inf(x) && x > 0.0 {
             x
         } else {
             y
         }
     }
     /// `Φ(x) + x·φ(x)`: `e^−a²·(erfcx(a)/2 + x/√(2π))` for `x < 0`,
-    /// `1 + e^−a²·(x/√(2π) − erfcx(a)/2)` for `x ≥ 0`; the root polynomial within 1/2 of the zero.
+    /// `1 + e^−a²·(x/√(2π) − erfcx(a)/2)` above.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (xs, r, k, s, t) = parts(x);
-        let e = scale2(s + t, k);
-        let xc = xs.clamp(-18_446_744_073_709_551_616.0, 18_446_744_073_709_551_616.0);
-        let (ch, cl) = two_prod(xc, FRAC_1_SQRT_2PI_HI);
-        let cl = xc.mul_add(FRAC_1_SQRT_2PI_LO, cl);
-        let hr = 0.5 * r;
-        let (bh, bl) = two_sum(hr, ch);
-        let neg = scale_mul_dd_dy(s, t, k, bh, bl + cl, dy);
-        let y = if xs < 0.0 {
-            neg
+        let (xd, e, r) = parts(x);
+        let c = xd * FRAC_1_SQRT_2PI;
+        let f = if xd < 0.0 {
+            e * r.mul_add(0.5, c)
         } else {
-            dy * e.mul_add(ch - hr, 1.0)
+            e.mul_add(r.mul_add(-0.5, c), 1.0)
         };
-        let dh = xs - GELU_ROOT_HI;
-        let dc = dh.clamp(-1.0, 1.0);
-        let q = GELU_ROOT_Q9
-            .mul_add(dc, GELU_ROOT_Q8)
-            .mul_add(dc, GELU_ROOT_Q7)
-            .mul_add(dc, GELU_ROOT_Q6)
-            .mul_add(dc, GELU_ROOT_Q5)
-            .mul_add(dc, GELU_ROOT_Q4)
-            .mul_add(dc, GELU_ROOT_Q3)
-            .mul_add(dc, GELU_ROOT_Q2);
-        let near = root_eval(
-            dc,
-            -GELU_ROOT_LO,
-            GELU_ROOT_Q0_HI,
-            GELU_ROOT_Q0_LO,
-            GELU_ROOT_Q1_HI,
-            GELU_ROOT_Q1_LO,
-            q,
-        );
-        if dh.abs() <= 0.5 {
-            dy * near
-        } else {
-            y
-        }
+        // Near the root the sum cancels and `erfcx`'s fit error (~2^-26) would show: there the
+        // root polynomial `d·Q(d)`, `d = x − x0`, of the f32 path, evaluated in f64.
+        let d = (x as f64 - GELU_ROOT_HI as f64) - GELU_ROOT_LO as f64;
+        let dc = d.clamp(-1.0, 1.0);
+        let q = (GELU_ROOT_Q9 as f64)
+            .mul_add(dc, GELU_ROOT_Q8 as f64)
+            .mul_add(dc, GELU_ROOT_Q7 as f64)
+            .mul_add(dc, GELU_ROOT_Q6 as f64)
+            .mul_add(dc, GELU_ROOT_Q5 as f64)
+            .mul_add(dc, GELU_ROOT_Q4 as f64)
+            .mul_add(dc, GELU_ROOT_Q3 as f64)
+            .mul_add(dc, GELU_ROOT_Q2 as f64)
+            .mul_add(dc, GELU_ROOT_Q1_HI as f64 + GELU_ROOT_Q1_LO as f64)
+            .mul_add(dc, GELU_ROOT_Q0_HI as f64 + GELU_ROOT_Q0_LO as f64);
+        let f = if d.abs() <= 0.5 { dc * q } else { f };
+        (dy as f64 * f) as f32
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }
 
 pub mod gelu_tanh {
-    use crate::fastmath::*;
-    /// `z = 2·√(2/π)·(x + 0.044715·x³) = x·(K1 + K3·x²)` and `g = x·z' = x·(K1 + 3·K3·x²)` as
-    /// double-floats, for `x` clamped to ±20 (beyond, `σ(z)` is 0 or 1 to far below any rounding).
+    /// 2·√(2/π) and 2·√(2/π)·0.044715.
+    const K1: f64 = 1.595_769_121_605_730_7;
+    const K3: f64 = K1 * 0.044_715;
+    /// `z = 2·√(2/π)·(x + 0.044715·x³) = x·(K1 + K3·x²)` and `g = x·z' = x·(K1 + 3·K3·x²)` for
+    /// `x` clamped to ±1e4 (`σ(z)` is 0 or 1 to far below any rounding long before).
     #[inline(always)]
-    fn z(x: f32) -> (f32, f32, f32, f32) {
-        let xc = finite(x).clamp(-20.0, 20.0);
-        let (x2h, x2l) = two_prod(xc, xc);
-        let (ah, al) = two_prod(GELU_TANH_K3_HI, x2h);
-        let al = GELU_TANH_K3_HI.mul_add(x2l, GELU_TANH_K3_LO.mul_add(x2h, al));
-        let (bh, bl) = two_sum(GELU_TANH_K1_HI, ah);
-        let bl = bl + (al + GELU_TANH_K1_LO);
-        let (zh, zl) = two_prod(xc, bh);
-        let zl = xc.mul_add(bl, zl);
-        let (ch, cl) = two_sum(bh, 2.0 * ah);
-        let cl = cl + 2.0f32.mul_add(al, bl);
-        let (gh, gl) = two_prod(xc, ch);
-        let gl = xc.mul_add(cl, gl);
-        (zh, zl, gh, gl)
+    fn z(x: f32) -> (f64, f64) {
+        let xd = (x as f64).clamp(-1.0e4, 1.0e4);
+        let x2 = xd * xd;
+        (xd * K3.mul_add(x2, K1), xd * (3.0 * K3).mul_add(x2, K1))
     }
     /// `x/2·(1 + tanh(z/2)) = x·σ(z)`.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let (zh, zl, _, _) = z(x);
-        super::x_sigmoid(x, zh, zl)
+        super::x_sigmoid(x, z(x).0)
     }
-    /// `σ(z)·(1 + x·z'·σ(−z))`; the root polynomial within 1/2 of the zero.
+    /// `σ(z)·(1 + x·z'·σ(−z))`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (zh, zl, gh, gl) = z(x);
-        let far = super::x_sigmoid_der(zh, zl, gh, gl, dy);
-        let dh = finite(x) - GELU_TANH_ROOT_HI;
-        let dc = dh.clamp(-1.0, 1.0);
-        let q = GELU_TANH_ROOT_Q9
-            .mul_add(dc, GELU_TANH_ROOT_Q8)
-            .mul_add(dc, GELU_TANH_ROOT_Q7)
-            .mul_add(dc, GELU_TANH_ROOT_Q6)
-            .mul_add(dc, GELU_TANH_ROOT_Q5)
-            .mul_add(dc, GELU_TANH_ROOT_Q4)
-            .mul_add(dc, GELU_TANH_ROOT_Q3)
-            .mul_add(dc, GELU_TANH_ROOT_Q2);
-        let near = root_eval(
-            dc,
-            -GELU_TANH_ROOT_LO,
-            GELU_TANH_ROOT_Q0_HI,
-            GELU_TANH_ROOT_Q0_LO,
-            GELU_TANH_ROOT_Q1_HI,
-            GELU_TANH_ROOT_Q1_LO,
-            q,
-        );
-        if dh.abs() <= 0.5 {
-            dy * near
-        } else {
-            far
-        }
+        let (z, g) = z(x);
+        super::x_sigmoid_der(z, g, dy)
     }
-    #[inline(always)]
-    pub fn der(x: f32, p: [f32; 4]) -> f32 {
-        der_dy(x, 1.0, p)
-    }
-    #[allow(dead_code)] // callers may use `bwd_dy` instead
-    #[inline(always)]
-    pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
-        der(s, p)
-    }
-    /// The fused backward `dy·f'(s)`, with `dy` applied before the last scaling so that a factor
-    /// below the normal range loses nothing when `dy` is large.
-    #[inline(always)]
-    pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
-        der_dy(s, dy, p)
-    }
+    from_der_dy!();
 }

@@ -15,6 +15,7 @@ mod cpu_ops;
 pub mod elementwise;
 pub mod error;
 mod fastmath;
+mod fastmath64;
 pub mod philox;
 mod prelu;
 pub mod prepared;
