@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build, on a machine with Rust, everything scripts/gpu-check.sh runs, for a GPU machine without a
-# toolchain: the release CLI and the release test executables, stripped, into one folder.
+# toolchain: the release CLI, the release test executables and the benches, stripped, into one folder.
 #
 #   scripts/gpu-prebuild.sh [DIR]      # default DIR: .devbin
 #   # copy DIR to the GPU machine (same CPU architecture, glibc as new or newer), then there:
@@ -24,8 +24,20 @@ for line in sys.stdin:
     | while read -r name exe; do
         cp "$exe" "$dir/tests/$name"
     done
+# The criterion benches too (each has a quick mode; see benches/common).
+mkdir -p "$dir/benches"
+cargo bench --locked --no-run --message-format=json 2>/dev/null \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and "bench" in m["target"]["kind"]:
+        print(m["target"]["name"], m["executable"])' \
+    | while read -r name exe; do
+        cp "$exe" "$dir/benches/$name"
+    done
 cp target/release/wgpu-activations "$dir/"
-strip "$dir/wgpu-activations" "$dir"/tests/*
+strip "$dir/wgpu-activations" "$dir"/tests/* "$dir"/benches/*
 echo "$(pwd)/target/release/wgpu-activations" > "$dir/cli-path"
 git rev-parse HEAD > "$dir/commit"
 du -sh "$dir"; ls "$dir/tests"
