@@ -430,10 +430,10 @@ fn errors_are_typed_and_leave_the_context_usable() {
 fn exact_slope_grad(slopes: usize, inner: usize, x: &[f32], dy: &[f32]) -> (Vec<f64>, Vec<f64>) {
     let mut sum = vec![0f64; slopes];
     let mut abs = vec![0f64; slopes];
-    for i in 0..x.len() {
-        if x[i] <= 0.0 {
+    for (i, (&xi, &dyi)) in x.iter().zip(dy).enumerate() {
+        if xi <= 0.0 {
             let c = (i / inner) % slopes;
-            let t = x[i] as f64 * dy[i] as f64;
+            let t = xi as f64 * dyi as f64;
             sum[c] += t;
             abs[c] += t.abs();
         }
