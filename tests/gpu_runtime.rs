@@ -443,14 +443,12 @@ fn exact_slope_grad(slopes: usize, inner: usize, x: &[f32], dy: &[f32]) -> (Vec<
 
 fn check_slope_grad(what: &str, got: &[f32], want: &(Vec<f64>, Vec<f64>)) {
     assert_eq!(got.len(), want.0.len(), "{what}");
-    for c in 0..got.len() {
-        let err = (got[c] as f64 - want.0[c]).abs();
+    for (c, ((&g, &w), &mag)) in got.iter().zip(&want.0).zip(&want.1).enumerate() {
+        let err = (g as f64 - w).abs();
         // A compensated f32 sum: a few ULPs of the magnitude of the terms.
         assert!(
-            err <= 4.0 * f32::EPSILON as f64 * want.1[c] + 1e-30,
-            "{what}: channel {c}: got {} want {}",
-            got[c],
-            want.0[c]
+            err <= 4.0 * f32::EPSILON as f64 * mag + 1e-30,
+            "{what}: channel {c}: got {g} want {w}"
         );
     }
 }
