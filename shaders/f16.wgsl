@@ -12,50 +12,36 @@ fn h16_half(word: u32, idx: u32) -> u32 {
     return (word >> ((idx & 1u) * 16u)) & 0xffffu;
 }
 
-// f16 bits → f32, exact: normals by re-biasing the exponent, subnormals as m · 2^-24 (exact in f32,
-// and a normal f32, so a device that flushes f32 subnormals keeps them), infinities and NaN
-// (payload kept) by bits.
+// f16 bits → f32, exact and branch-free (after F. Giesen's half_to_float): normals by
+// re-biasing the exponent, infinities and NaN (payload kept) by bits, subnormals as
+// (2^-14 + m · 2^-24) − 2^-14, an exact subtraction whose result is a normal f32 (so a device that
+// flushes f32 subnormals keeps them).
 fn h16_to_f32(h: u32) -> f32 {
     let sign = (h & 0x8000u) << 16u;
-    let e = (h >> 10u) & 0x1fu;
-    let m = h & 0x3ffu;
-    if (e == 0x1fu) {
-        return bitcast<f32>(sign | 0x7f800000u | (m << 13u));
-    }
-    if (e == 0u) {
-        return bitcast<f32>(sign | bitcast<u32>(f32(m) * bitcast<f32>(0x33800000u)));
-    }
-    return bitcast<f32>(sign | (((h & 0x7fffu) << 13u) + 0x38000000u));
+    let em = (h & 0x7fffu) << 13u;
+    let e = em & 0x0f800000u;
+    let normal = em + 0x38000000u;
+    let special = em + 0x70000000u;
+    let sub = bitcast<u32>(bitcast<f32>(em + 0x38800000u) - bitcast<f32>(0x38800000u));
+    let o = select(select(normal, special, e == 0x0f800000u), sub, e == 0u);
+    return bitcast<f32>(sign | o);
 }
 
-// f32 → f16 bits, rounded to nearest, ties to even: overflow (|v| ≥ 65520) to ±infinity, f16
-// subnormals rounded on the integer significand, NaN kept quiet with the top of its payload.
+// f32 → f16 bits, rounded to nearest, ties to even, branch-free (after F. Giesen's
+// float_to_half_fast3_rtne): normals by re-biasing and rounding away the low 13 bits on the
+// integer; below 2^-14 by the correctly rounded addition |v| + 0.5, whose ULP is 2^-24, the f16
+// subnormal spacing (1024 · 2^-24, the smallest normal, comes out encoded alike); |v| ≥ 65520 to
+// infinity; NaN kept quiet with the top of its payload.
 fn h16_from_f32(v: f32) -> u32 {
     let x = bitcast<u32>(v);
     let sign = (x >> 16u) & 0x8000u;
     let a = x & 0x7fffffffu;
-    if (a > 0x7f800000u) {
-        return sign | 0x7e00u | ((a >> 13u) & 0x3ffu);
-    }
-    if (a >= 0x477ff000u) {
-        return sign | 0x7c00u;
-    }
-    if (a >= 0x38800000u) {
-        // Normal: re-bias the exponent (127 → 15) and round away the low 13 bits.
-        let r = a - 0x38000000u;
-        return sign | ((r + 0xfffu + ((r >> 13u) & 1u)) >> 13u);
-    }
-    // Below 2^-14: round |v| · 2^24 to an integer (1024 is the smallest normal, encoded alike).
-    let e = a >> 23u;
-    if (e < 102u) {
-        // Below 2^-25 (f32 subnormals included): rounds to zero.
-        return sign;
-    }
-    let mant = (a & 0x7fffffu) | 0x800000u;
-    let s = 126u - e;
-    let q = mant >> s;
-    let rem = mant & ((1u << s) - 1u);
-    let half = 1u << (s - 1u);
-    let up = rem > half || (rem == half && (q & 1u) == 1u);
-    return sign | (q + select(0u, 1u, up));
+    // Wraps for small `a`, which the subnormal branch replaces.
+    let r = a - 0x38000000u;
+    let normal = (r + 0xfffu + ((r >> 13u) & 1u)) >> 13u;
+    let sub = bitcast<u32>(bitcast<f32>(a) + 0.5) - 0x3f000000u;
+    var o = select(normal, sub, a < 0x38800000u);
+    o = select(o, 0x7c00u, a >= 0x477ff000u);
+    o = select(o, 0x7e00u | ((a >> 13u) & 0x3ffu), a > 0x7f800000u);
+    return sign | o;
 }
