@@ -317,7 +317,7 @@ fn softmax_all(gpu: bool) {
             (&[4, 33, 5][..], 1),
             (&[1, 5, 3][..], 0),
         ] {
-            softmax_case(gpu, sm.clone(), shape, axis);
+            softmax_case(gpu, sm, shape, axis);
         }
     }
     softmax_case(gpu, Softmax::softmax().with_temperature(0.7), &[16, 300], 1);
