@@ -6,6 +6,10 @@
 //!
 //! `WGPU_ACTIVATIONS_BENCH_QUICK=1` shrinks the run to tiny sizes and three ops (a smoke test);
 //! `WGPU_ACTIVATIONS_BENCH_OPS=relu,gelu` picks ops.
+//!
+//! `elementwise_f16/OP/forward`: the same forward on f32 and on f16 tensors, side by side, each
+//! with its own bytes (8 and 4 per element): the f16 kernel's bytes per second against f32's
+//! (relu and gelu, or the ops picked).
 
 use std::time::Duration;
 
@@ -14,6 +18,7 @@ mod common;
 use common::{copy_kernel, gpu_time, host_memcpy, quick};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use wgpu_activations::half::f16;
 use wgpu_activations::wgpu;
 use wgpu_activations::{accuracy, cpu, Activation, Context, OpKind, Tensor};
 
@@ -136,6 +141,39 @@ fn bench(c: &mut Criterion) {
                 });
                 g.finish();
             }
+        }
+
+        let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+        let xhb = ctx.upload_f16(&xh).expect("upload");
+        let outh = ctx.create_tensor_f16(n).expect("buffer");
+        let f16_ops = if std::env::var("WGPU_ACTIVATIONS_BENCH_OPS").is_ok() {
+            ops()
+        } else {
+            vec![OpKind::Relu, OpKind::Gelu]
+        };
+        for op in f16_ops {
+            let act = Activation::new(op);
+            let mut g = c.benchmark_group(format!("elementwise_f16/{}/forward", op.name()));
+            g.sample_size(10)
+                .warm_up_time(Duration::from_millis(300))
+                .measurement_time(Duration::from_secs(2));
+            for half in [false, true] {
+                let (xt, yt, bytes) = if half {
+                    (Tensor::f16(&xhb, 0, n), Tensor::f16(&outh, 0, n), 4)
+                } else {
+                    (Tensor::new(&xb, 0, n), Tensor::new(&out, 0, n), 8)
+                };
+                g.throughput(Throughput::BytesDecimal(bytes * n as u64));
+                let name = if half { "gpu_f16" } else { "gpu_f32" };
+                g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+                    b.iter_custom(|iters| {
+                        gpu_time(&ctx, iters, |enc| {
+                            ctx.record_forward(enc, &act, xt, yt).expect("record");
+                        })
+                    })
+                });
+            }
+            g.finish();
         }
     }
 }

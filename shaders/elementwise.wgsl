@@ -1,7 +1,8 @@
 // Element-wise activation kernel template. `elementwise.rs` prepends math.wgsl and
 // activations.wgsl and fills the double-braced tokens (workgroup size, bindings, slope, body,
 // loop); a token left over is an error. Tensors are read as f32 or, where every tensor is 16-byte
-// aligned, as vec4<f32>. A grid of more than 65,535 workgroups folds into 2-D, and `row_stride`
+// aligned, as vec4<f32>; f16 tensors as packed u32 words (f16.wgsl is prepended), one word (two
+// elements) per invocation or, 16-byte aligned, a vec4<u32> (eight elements). A grid of more than 65,535 workgroups folds into 2-D, and `row_stride`
 // (grid width × workgroup size) turns it back into an index.
 
 struct TplParams {
@@ -26,6 +27,8 @@ struct TplParams {
     one: f32,
     // Invocations in the whole grid: the grid-stride loop's step.
     stride: u32,
+    // f16 word kernel: elements in this dispatch (`n` counts the words that hold them).
+    count: u32,
 }
 
 @group(0) @binding(0) var<uniform> tpl: TplParams;

@@ -1,7 +1,7 @@
 // The softmax family: softmax, log_softmax and softmin (softmax of -x), forward and backward,
-// along any axis of an f32 tensor, with a temperature T (the function of x / T). `softmax.rs`
-// prepends math.wgsl and fills {{LOG}} (true: log-probabilities out, or log_softmax's backward)
-// and {{UNIT}} (true: T = 1).
+// along any axis of an f32 or f16 tensor (f16 computed in f32), with a temperature T (the function of x / T). `softmax.rs`
+// prepends math.wgsl (and f16.wgsl for f16) and fills {{LOG}} (true: log-probabilities out, or
+// log_softmax's backward), {{UNIT}} (true: T = 1) and the IO token (the tensors' bindings).
 //
 // The tensor is seen as [outer, len, inner] with the reduced axis in the middle; a row is the `len`
 // elements of one (outer, inner) pair, `s_j` apart. A workgroup of 256 invocations is TI lanes
@@ -93,10 +93,11 @@ struct SmParams {
 }
 
 @group(0) @binding(0) var<uniform> prm: SmParams;
-// x (forward) or the saved output y (backward).
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// x (forward) or the saved output y (backward), dy, and the output, with their accessors
+// `ld_src(i)`, `ld_grad(i)` and `st_dst(i, v)`: f32 arrays, or f16 packed in u32 words (f16.wgsl;
+// the output's halves are written with atomic and/or, since neighbouring elements of one word
+// belong to different invocations).
+{{IO}}
 // Per-chunk partials (split rows) and per-row statistics, as f32 bits: (M, S_hi, S_lo, flags).
 @group(0) @binding(4) var<storage, read_write> parts: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4<u32>>;
@@ -306,7 +307,7 @@ struct Acc {
 
 // x as the forward kernels see it: -x for softmin (a sign flip, exact for every value).
 fn fwd_load(k: u32) -> f32 {
-    return bitcast<f32>(bitcast<u32>(src[prm.off_src + k]) ^ prm.flip);
+    return bitcast<f32>(bitcast<u32>(ld_src(prm.off_src + k)) ^ prm.flip);
 }
 
 fn acc_push(a: ptr<function, Acc>, v: f32) {
@@ -418,7 +419,7 @@ fn fwd_pass2(t: Task, rs: RowStats) {
     if (t.valid) {
         for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
             let k = t.base + j * prm.s_j;
-            dst[prm.off_dst + k] = fwd_out(fwd_load(k), rs);
+            st_dst(prm.off_dst + k, fwd_out(fwd_load(k), rs));
         }
     }
 }
@@ -561,7 +562,7 @@ fn bwd_pass1(t: Task) -> BAcc {
     if (t.valid) {
         for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
             let k = t.base + j * prm.s_j;
-            bwd_push(&a, src[prm.off_src + k], grad[prm.off_dy + k]);
+            bwd_push(&a, ld_src(prm.off_src + k), ld_grad(prm.off_dy + k));
         }
     }
     return a;
@@ -571,7 +572,7 @@ fn bwd_pass2(t: Task, r: SumFlags) {
     if (t.valid) {
         for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
             let k = t.base + j * prm.s_j;
-            dst[prm.off_dst + k] = bwd_out(src[prm.off_src + k], grad[prm.off_dy + k], r);
+            st_dst(prm.off_dst + k, bwd_out(ld_src(prm.off_src + k), ld_grad(prm.off_dy + k), r));
         }
     }
 }
@@ -691,7 +692,7 @@ fn fwd_row_cached(valid: bool, base: u32, lane: u32, lanes: u32, li: u32, nk: u3
     for (var k = 0u; k < nk; k = k + 1u) {
         let j = lane + k * lanes;
         if (valid && j < prm.len) {
-            dst[prm.off_dst + base + j] = fwd_out_cached(xs[k], es[k], rs);
+            st_dst(prm.off_dst + base + j, fwd_out_cached(xs[k], es[k], rs));
         }
     }
 }
@@ -741,7 +742,7 @@ fn fwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
     if (valid) {
         for (var j = lane; j < prm.len; j = j + lanes) {
             let k = base + j;
-            dst[prm.off_dst + k] = fwd_out(fwd_load(k), rs);
+            st_dst(prm.off_dst + k, fwd_out(fwd_load(k), rs));
         }
     }
 }
@@ -751,14 +752,14 @@ fn bwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
     if (valid) {
         for (var j = lane; j < prm.len; j = j + lanes) {
             let k = base + j;
-            bwd_push(&a, src[prm.off_src + k], grad[prm.off_dy + k]);
+            bwd_push(&a, ld_src(prm.off_src + k), ld_grad(prm.off_dy + k));
         }
     }
     let r = row_sum(li, lane, a.s, a.f);
     if (valid) {
         for (var j = lane; j < prm.len; j = j + lanes) {
             let k = base + j;
-            dst[prm.off_dst + k] = bwd_out(src[prm.off_src + k], grad[prm.off_dy + k], r);
+            st_dst(prm.off_dst + k, bwd_out(ld_src(prm.off_src + k), ld_grad(prm.off_dy + k), r));
         }
     }
 }

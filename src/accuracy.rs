@@ -6,7 +6,8 @@
 
 use crate::activation::{Activation, Mode, OpKind, Saved};
 use crate::reference;
-use crate::ulp::ulp_error;
+use crate::ulp::{ulp_error, ulp_error_f16, ulp_f16};
+use half::f16;
 
 /// Values every op is tested on: signed zeros, subnormals, tiny values, the usual kinks and
 /// derivative roots, the ranges where exp, tanh and erfc overflow or underflow, huge values,
@@ -350,4 +351,139 @@ pub fn markdown_table(rows: &[OpAccuracy]) -> String {
         );
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// f16: inputs representable in f16, and the bound of 1 ULP of f16.
+
+/// The hard inputs rounded to f16, with f16's own extremes: ±65504, the smallest normal, the
+/// largest and smallest subnormals, and the neighbours of 1.
+pub fn hard_inputs_f16() -> Vec<f16> {
+    let mut v: Vec<f16> = hard_inputs().into_iter().map(f16::from_f32).collect();
+    for bits in [
+        0x7bffu16, 0x0400, 0x03ff, 0x0001, 0x3bff, 0x3c01, 0x7bfe, 0x5bff,
+    ] {
+        v.push(f16::from_bits(bits));
+        v.push(f16::from_bits(bits | 0x8000));
+    }
+    v
+}
+
+/// `n` seeded f16 values: uniform in ±1, ±10 and ±100 (rounded to f16), and any finite f16 bit
+/// pattern (subnormals to 65504) with random signs.
+pub fn random_inputs_f16(seed: u64, n: usize) -> Vec<f16> {
+    let mut rng = SplitMix64(seed);
+    (0..n)
+        .map(|i| match i % 4 {
+            0 => f16::from_f32(rng.symmetric()),
+            1 => f16::from_f32(10.0 * rng.symmetric()),
+            2 => f16::from_f32(100.0 * rng.symmetric()),
+            _ => {
+                let bits = ((rng.next() >> 48) as u16 & 0x7fff).min(0x7bff);
+                let sign = if rng.next() & 1 == 1 { 0 } else { 0x8000 };
+                f16::from_bits(bits | sign)
+            }
+        })
+        .collect()
+}
+
+/// The f16 input set for `act`: hard values, kinks (rounded to f16, with their f16 neighbours),
+/// then `n_random` seeded values.
+pub fn inputs_f16(act: &Activation, n_random: usize) -> Vec<f16> {
+    let mut v = hard_inputs_f16();
+    for k in kink_inputs(act) {
+        let h = f16::from_f32(k);
+        let b = h.to_bits();
+        v.push(h);
+        if h.is_finite() {
+            // One f16 ULP either side (towards and away from zero).
+            v.push(f16::from_bits(b.wrapping_add(1)));
+            if b & 0x7fff != 0 {
+                v.push(f16::from_bits(b - 1));
+            }
+        }
+    }
+    v.extend(random_inputs_f16(act.op() as u64 * 7919 + 3, n_random));
+    v
+}
+
+/// Upstream gradients for f16 backward: seeded uniform in ±4, with ±0, ±1, 2^-24 and 65504 at the
+/// end.
+pub fn gradients_f16(n: usize) -> Vec<f16> {
+    let mut v: Vec<f16> = gradients(n).into_iter().map(f16::from_f32).collect();
+    for (k, s) in [0.0, -0.0, 1.0, -1.0, 5.960_464_5e-8, 65504.0]
+        .iter()
+        .enumerate()
+    {
+        if n > k + 1 {
+            v[n - 1 - k] = f16::from_f32(*s);
+        }
+    }
+    v
+}
+
+/// The saved tensor of an f16 backward: `x`, or `y = f(x)` correctly rounded to f16.
+pub fn saved_tensor_f16(act: &Activation, x: &[f16]) -> Vec<f16> {
+    match act.op().spec().saved {
+        Saved::Input => x.to_vec(),
+        Saved::Output => x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let p = reference::params_at(act, i);
+                f16::from_f64(reference::forward_exact(act.op(), p, v.to_f32()))
+            })
+            .collect(),
+    }
+}
+
+/// The bound in ULPs of f16: 1 (the f32 result, itself within a few f32 ULPs, rounded once to
+/// f16); for the forward of piecewise-linear ops, whose f32 result is correctly rounded,
+/// 0.5 + 2^-12 (correct rounding but for the double rounding f64 → f32 → f16, worth at most
+/// 2^-13 ULP of f16).
+pub fn bound_f16(act: &Activation, mode: Mode) -> f64 {
+    match mode {
+        Mode::Forward if act.op().spec().piecewise_linear => 0.5 + 1.0 / 4096.0,
+        _ => 1.0,
+    }
+}
+
+/// Judge an f16 result as [`judge`] does an f32 one, in ULPs of f16. Near a root of the
+/// derivative the absolute allowance is [`ROOT_ABS`] (times |dy|) plus one ULP of f16.
+pub fn judge_f16(
+    act: &Activation,
+    mode: Mode,
+    i: usize,
+    x: f16,
+    dy: Option<f16>,
+    got: f16,
+) -> Verdict {
+    let p = reference::params_at(act, i);
+    let xf = x.to_f32();
+    let exact = match mode {
+        Mode::Forward => reference::forward_exact(act.op(), p, xf),
+        Mode::Derivative => reference::derivative_exact(act.op(), p, xf),
+        Mode::Backward => {
+            dy.map_or(1.0, |d| d.to_f64()) * reference::backward_factor_exact(act.op(), p, xf)
+        }
+    };
+    let ulps = ulp_error_f16(got, exact);
+    let near_root = mode != Mode::Forward
+        && act.op().spec().saved == Saved::Input
+        && act
+            .op()
+            .spec()
+            .derivative_roots
+            .iter()
+            .any(|r| (xf as f64 - r).abs() < 0.05);
+    let scale = dy.map_or(1.0, |d| d.to_f64().abs());
+    let in_bound = ulps <= bound_f16(act, mode);
+    let root_ok =
+        near_root && !in_bound && (got.to_f64() - exact).abs() <= ROOT_ABS * scale + ulp_f16(exact);
+    Verdict {
+        exact,
+        ulps,
+        root_allowance: root_ok,
+        ok: in_bound || root_ok,
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::activation::{Mode, OpKind};
+use crate::elementwise::DType;
 use crate::error::{Error, Result};
 
 /// How an element-wise kernel binds its tensors.
@@ -30,6 +31,7 @@ pub(crate) enum KernelKey {
         layout: Layout,
         training: bool,
         vec4: bool,
+        dtype: DType,
     },
     /// prelu's slope-gradient reduction, pass 1 (partial sums) or 2 (combine).
     PreluSlopeGrad { pass: u8 },
@@ -41,6 +43,7 @@ pub(crate) enum KernelKey {
         backward: bool,
         unit: bool,
         stage: u8,
+        dtype: DType,
     },
 }
 
@@ -249,7 +252,12 @@ impl Context {
                     label: Some("fma_probe"),
                     // .w: a subnormal (2^-127) read from memory, as a tensor's value would be (a
                     // constant operand is folded differently by some compilers).
-                    contents: bytemuck::cast_slice(&[1.0f32, 1.0, 1.0, f32::from_bits(0x0040_0000)]),
+                    contents: bytemuck::cast_slice(&[
+                        1.0f32,
+                        1.0,
+                        1.0,
+                        f32::from_bits(0x0040_0000),
+                    ]),
                     usage: wgpu::BufferUsages::UNIFORM,
                 },
             );
@@ -523,15 +531,40 @@ impl Context {
     /// Copy `len` f32s starting at byte `offset` of `buffer` (which needs `COPY_SRC`) back to
     /// the host.
     pub fn read(&self, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Vec<f32>> {
-        let bytes = len as u64 * 4;
         crate::elementwise::check_range("buffer", buffer, offset, len)?;
+        let bytes = self.read_bytes(buffer, offset, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Copy `len` f16s starting at byte `offset` (a multiple of 2) of `buffer` (which needs
+    /// `COPY_SRC`) back to the host.
+    pub fn read_f16(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<half::f16>> {
+        crate::elementwise::check_range_of("buffer", buffer, offset, len, DType::F16)?;
+        // Copies move whole words: read from the word holding the first element.
+        let start = offset / 4 * 4;
+        let skip = (offset - start) as usize;
+        let bytes = self.read_bytes(
+            buffer,
+            start,
+            (skip as u64 + len as u64 * 2).next_multiple_of(4),
+        )?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes[skip..skip + len * 2]))
+    }
+
+    /// `bytes` (a multiple of 4) from byte `offset` (a multiple of 4), range already checked.
+    fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
             return Err(Error::MissingUsage {
                 what: "buffer",
                 usage: "COPY_SRC",
             });
         }
-        if len == 0 {
+        if bytes == 0 {
             return Ok(Vec::new());
         }
         self.scoped("read", || {
@@ -570,7 +603,7 @@ impl Context {
                 let view = slice
                     .get_mapped_range()
                     .map_err(|e| Error::Map(e.to_string()))?;
-                bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+                view.to_vec()
             }; // the view must be dropped before unmap
             staging.unmap();
             Ok(out)
@@ -582,13 +615,30 @@ impl Context {
         self.storage_buffer_init("wgpu-activations tensor", data)
     }
 
+    /// Create a storage buffer holding the f16s `data`, padded to whole 4-byte words (usages
+    /// STORAGE, COPY_SRC, COPY_DST).
+    pub fn upload_f16(&self, data: &[half::f16]) -> Result<wgpu::Buffer> {
+        self.checked_bytes_of(data.len(), DType::F16)?;
+        self.buffer_init_bytes("wgpu-activations tensor", bytemuck::cast_slice(data))
+    }
+
     /// Create an uninitialised storage buffer for `len` f32s (usages STORAGE, COPY_SRC, COPY_DST).
     pub fn create_tensor(&self, len: usize) -> Result<wgpu::Buffer> {
-        let bytes = self.checked_bytes(len)?;
+        self.create_tensor_of(len, DType::F32)
+    }
+
+    /// Create an uninitialised storage buffer for `len` f16s, padded to whole 4-byte words
+    /// (usages STORAGE, COPY_SRC, COPY_DST).
+    pub fn create_tensor_f16(&self, len: usize) -> Result<wgpu::Buffer> {
+        self.create_tensor_of(len, DType::F16)
+    }
+
+    pub(crate) fn create_tensor_of(&self, len: usize, dtype: DType) -> Result<wgpu::Buffer> {
+        let bytes = self.checked_bytes_of(len, dtype)?;
         self.scoped("create_tensor", || {
             Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("wgpu-activations tensor"),
-                size: bytes.max(4),
+                size: bytes.next_multiple_of(4).max(4),
                 usage: wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_SRC
                     | wgpu::BufferUsages::COPY_DST,
@@ -598,31 +648,41 @@ impl Context {
     }
 
     pub(crate) fn storage_buffer_init(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
-        let bytes = self.checked_bytes(data.len())?;
+        self.checked_bytes(data.len())?;
+        self.buffer_init_bytes(label, bytemuck::cast_slice(data))
+    }
+
+    fn buffer_init_bytes(&self, label: &str, data: &[u8]) -> Result<wgpu::Buffer> {
+        let bytes = data.len() as u64;
+        let size = bytes.next_multiple_of(4).max(4);
         self.scoped(label, || {
             let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                size: bytes.max(4),
+                size,
                 usage: wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_SRC
                     | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: true,
             });
             buffer
-                .slice(..bytes.max(4))
+                .slice(..size)
                 .get_mapped_range_mut()
                 .map_err(|e| Error::Map(e.to_string()))?
                 .slice(..bytes as usize)
-                .copy_from_slice(bytemuck::cast_slice(data));
+                .copy_from_slice(data);
             buffer.unmap();
             Ok(buffer)
         })
     }
 
     pub(crate) fn checked_bytes(&self, len: usize) -> Result<u64> {
-        let bytes = len as u64 * 4;
+        self.checked_bytes_of(len, DType::F32)
+    }
+
+    pub(crate) fn checked_bytes_of(&self, len: usize, dtype: DType) -> Result<u64> {
+        let bytes = len as u64 * dtype.size();
         let max = self.device.limits().max_buffer_size;
-        if bytes > max || len > u32::MAX as usize {
+        if bytes.next_multiple_of(4) > max || len > u32::MAX as usize {
             return Err(Error::TooLarge {
                 elements: len,
                 bytes,

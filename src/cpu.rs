@@ -15,7 +15,12 @@ use crate::activation::{Activation, Mode, OpKind};
 use crate::cpu_ops::dispatch_op;
 use crate::error::{Error, Result};
 /// The softmax family on the CPU: see [`crate::softmax::cpu`].
-pub use crate::softmax::cpu::{softmax, softmax_backward, softmax_backward_into, softmax_into};
+pub use crate::softmax::cpu::{
+    softmax, softmax_backward, softmax_backward_f16, softmax_backward_into, softmax_f16,
+    softmax_into,
+};
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 /// Elements per rayon task: large enough to amortise scheduling, small enough to balance.
 const TASK: usize = 1 << 15;
@@ -236,6 +241,47 @@ pub fn backward(act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>>
 /// The fused backward into `dx` (same length).
 pub fn backward_into(act: &Activation, saved: &[f32], dy: &[f32], dx: &mut [f32]) -> Result<()> {
     run(act, Mode::Backward, Src::Slice(saved), Some(dy), dx)
+}
+
+// f16 slices: widened to f32 (exact), run through the f32 path, rounded once to f16 (half's
+// conversion: to nearest, ties to even, overflow to infinity).
+
+pub(crate) fn widen(x: &[f16]) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    out.par_chunks_mut(TASK)
+        .zip(x.par_chunks(TASK))
+        .for_each(|(o, i)| i.convert_to_f32_slice(o));
+    out
+}
+
+pub(crate) fn narrow(x: &[f32]) -> Vec<f16> {
+    let mut out = vec![f16::ZERO; x.len()];
+    out.par_chunks_mut(TASK)
+        .zip(x.par_chunks(TASK))
+        .for_each(|(o, i)| o.convert_from_f32_slice(i));
+    out
+}
+
+/// `f(x)` of f16 values: computed as in [`forward`], rounded once to f16.
+pub fn forward_f16(act: &Activation, x: &[f16]) -> Result<Vec<f16>> {
+    Ok(narrow(&forward(act, &widen(x))?))
+}
+
+/// `x = f(x)` of f16 values.
+pub fn forward_in_place_f16(act: &Activation, x: &mut [f16]) -> Result<()> {
+    let y = forward_f16(act, x)?;
+    x.copy_from_slice(&y);
+    Ok(())
+}
+
+/// `f'(x)` of f16 values.
+pub fn derivative_f16(act: &Activation, x: &[f16]) -> Result<Vec<f16>> {
+    Ok(narrow(&derivative(act, &widen(x))?))
+}
+
+/// The fused backward of f16 values (see [`backward`]).
+pub fn backward_f16(act: &Activation, saved: &[f16], dy: &[f16]) -> Result<Vec<f16>> {
+    Ok(narrow(&backward(act, &widen(saved), &widen(dy))?))
 }
 
 /// prelu's gradient with respect to its slopes: `Σ_{x ≤ 0 in channel c} x·dy`, one value per slope.

@@ -15,33 +15,78 @@ use crate::error::{Error, Result};
 use crate::prepared::{Prepared, Step};
 use crate::source::{self, ELEMENTWISE_WG};
 
-/// A range of f32 values inside a caller's buffer: `len` elements from byte `offset`.
+/// The element type of a [`Tensor`].
+///
+/// f16 tensors are read as f16, computed in f32 inside the kernel (the same op bodies as f32) and
+/// rounded once to f16 (to nearest, ties to even, by bits; see `shaders/f16.wgsl`). They are
+/// packed two to a 32-bit word, so they need no `SHADER_F16` and work on every adapter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// IEEE binary32.
+    #[default]
+    F32,
+    /// IEEE binary16 ([`half::f16`] on the host).
+    F16,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> u64 {
+        match self {
+            DType::F32 => 4,
+            DType::F16 => 2,
+        }
+    }
+    /// `"f32"` or `"f16"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+        }
+    }
+}
+
+/// A range of values inside a caller's buffer: `len` elements of `dtype` from byte `offset`.
 #[derive(Clone, Copy, Debug)]
 pub struct Tensor<'a> {
     /// The buffer (needs `STORAGE`).
     pub buffer: &'a wgpu::Buffer,
-    /// Byte offset of the first element; a multiple of 4.
+    /// Byte offset of the first element; a multiple of the element size.
     pub offset: u64,
-    /// Number of f32 elements.
+    /// Number of elements.
     pub len: usize,
+    /// The element type (f32 unless made with [`Tensor::f16`]).
+    pub dtype: DType,
 }
 
 impl<'a> Tensor<'a> {
-    /// `len` elements from byte `offset`.
+    /// `len` f32 elements from byte `offset`.
     pub fn new(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
         Tensor {
             buffer,
             offset,
             len,
+            dtype: DType::F32,
+        }
+    }
+    /// `len` f16 elements from byte `offset` (a multiple of 2). f16 tensors are read and written
+    /// in 4-byte words, so the word holding the last element must lie inside the buffer (buffers
+    /// from [`Context::create_tensor_f16`] and [`Context::upload_f16`] are padded so).
+    pub fn f16(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
+        Tensor {
+            buffer,
+            offset,
+            len,
+            dtype: DType::F16,
         }
     }
     /// The whole buffer as f32s.
     pub fn whole(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
-        Tensor {
-            buffer,
-            offset: 0,
-            len: (buffer.size() / 4) as usize,
-        }
+        Tensor::new(buffer, 0, (buffer.size() / 4) as usize)
+    }
+    /// The whole buffer as f16s.
+    pub fn whole_f16(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
+        Tensor::f16(buffer, 0, (buffer.size() / 2) as usize)
     }
 }
 
@@ -62,6 +107,8 @@ struct TplParams {
     row_stride: u32,
     one: f32,
     stride: u32,
+    count: u32,
+    pad: [u32; 3],
 }
 
 pub(crate) fn check_range(
@@ -70,21 +117,40 @@ pub(crate) fn check_range(
     offset: u64,
     len: usize,
 ) -> Result<()> {
-    if !offset.is_multiple_of(4) {
+    check_range_of(what, buffer, offset, len, DType::F32)
+}
+
+/// Check that `len` elements of `dtype` from byte `offset` lie inside `buffer`. f16 tensors are
+/// accessed in whole 4-byte words, so the range is rounded out to words.
+pub(crate) fn check_range_of(
+    what: &'static str,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    len: usize,
+    dtype: DType,
+) -> Result<()> {
+    let es = dtype.size();
+    if !offset.is_multiple_of(es) {
         return Err(Error::Misaligned {
             what,
             offset,
-            align: 4,
+            align: es,
         });
     }
-    let end = offset
-        .checked_add(len as u64 * 4)
+    let end = (len as u64)
+        .checked_mul(es)
+        .and_then(|b| offset.checked_add(b))
         .ok_or(Error::BufferTooSmall {
             what,
             offset,
             end: u64::MAX,
             size: buffer.size(),
         })?;
+    let end = if dtype == DType::F16 && len > 0 {
+        end.next_multiple_of(4)
+    } else {
+        end
+    };
     if end > buffer.size() {
         return Err(Error::BufferTooSmall {
             what,
@@ -104,7 +170,7 @@ pub(crate) fn check_tensor(what: &'static str, t: &Tensor, expected: usize) -> R
             expected,
         });
     }
-    check_range(what, t.buffer, t.offset, t.len)?;
+    check_range_of(what, t.buffer, t.offset, t.len, t.dtype)?;
     if !t.buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
         return Err(Error::MissingUsage {
             what,
@@ -131,10 +197,11 @@ fn build_elementwise(
     layout: Layout,
     training: bool,
     vec4: bool,
+    dtype: DType,
 ) -> Result<KernelSource> {
     let name = op.name();
     let label = format!(
-        "elementwise/{name}/{}{}{}{}",
+        "elementwise/{name}/{}{}{}{}{}",
         mode.name(),
         if layout == Layout::InPlace {
             "/in_place"
@@ -143,9 +210,17 @@ fn build_elementwise(
         },
         if training { "/training" } else { "" },
         if vec4 { "/vec4" } else { "" },
+        if dtype == DType::F16 { "/f16" } else { "" },
     );
+    let half = dtype == DType::F16;
     let mut entries = vec![uniform_entry(std::mem::size_of::<TplParams>())];
-    let elem = if vec4 { "vec4<f32>" } else { "f32" };
+    // f16: packed words (see shaders/f16.wgsl), 8 elements per vec4<u32>.
+    let elem = match (half, vec4) {
+        (false, false) => "f32",
+        (false, true) => "vec4<f32>",
+        (true, false) => "u32",
+        (true, true) => "vec4<u32>",
+    };
     let mut bindings = String::new();
     let in_place = layout == Layout::InPlace;
     let access = if in_place { "read_write" } else { "read" };
@@ -178,25 +253,85 @@ fn build_elementwise(
             "var r = {name}_bwd_dy(a, b, p);\n    r = select(r, a, tpl_is_nan(a));\n    return select(r, b, tpl_is_nan(b));"
         ),
     };
-    let store = if in_place {
-        "src_a[tpl.off_a + i]"
+    let (store_arr, off_store) = if in_place {
+        ("src_a", "tpl.off_a")
     } else {
-        "dst[tpl.off_out + i]"
+        ("dst", "tpl.off_out")
     };
-    let b = if backward {
-        "src_b[tpl.off_b + i]"
-    } else if vec4 {
-        "vec4<f32>()"
+    let store = format!("{store_arr}[{off_store} + i]");
+    let lp = if half {
+        // One element of the tensor (index j of this dispatch), from f16 bits to f16 bits.
+        let b_elem = if backward {
+            "h16_to_f32(h16_half(src_b[(tpl.off_b + j) >> 1u], tpl.off_b + j))"
+        } else {
+            "0.0"
+        };
+        if !vec4 {
+            bindings += &format!(
+            "fn tpl_elem16(j: u32) -> u32 {{\n    let ia = tpl.off_a + j;\n    \
+             return h16_from_f32(tpl_apply(h16_to_f32(h16_half(src_a[ia >> 1u], ia)), {b_elem}, tpl.base + j));\n}}\n"
+        );
+        }
+        // Two elements of one word: half 0 of `wa` (and `wb`) is element k.
+        let b_lo = if backward {
+            "h16_to_f32(wb & 0xffffu)"
+        } else {
+            "0.0"
+        };
+        let b_hi = if backward {
+            "h16_to_f32(wb >> 16u)"
+        } else {
+            "0.0"
+        };
+        if vec4 {
+            bindings += &format!(
+                "fn tpl_pair16(wa: u32, wb: u32, k: u32) -> u32 {{\n    \
+             let lo = h16_from_f32(tpl_apply(h16_to_f32(wa & 0xffffu), {b_lo}, k));\n    \
+             let hi = h16_from_f32(tpl_apply(h16_to_f32(wa >> 16u), {b_hi}, k + 1u));\n    \
+             return lo | (hi << 16u);\n}}\n"
+            );
+        }
+        if vec4 {
+            let b = if backward {
+                "src_b[tpl.off_b + i]"
+            } else {
+                "vec4<u32>()"
+            };
+            format!(
+                "let a = src_a[tpl.off_a + i];\n        let b = {b};\n        let k = tpl.base + 8u * i;\n        \
+                 {store} = vec4<u32>(tpl_pair16(a.x, b.x, k), tpl_pair16(a.y, b.y, k + 2u), tpl_pair16(a.z, b.z, k + 4u), tpl_pair16(a.w, b.w, k + 6u));"
+            )
+        } else {
+            // Word w holds binding elements 2w and 2w + 1; this dispatch's elements start at
+            // `off_store` and number `count`. A word shared with a neighbour keeps the neighbour's
+            // half (the kernel is the only writer of that word during the dispatch).
+            format!(
+                "let w = ({off_store} >> 1u) + i;\n        let lo = 2u * w;\n        \
+                 let in_lo = lo >= {off_store} && lo - {off_store} < tpl.count;\n        \
+                 let in_hi = lo + 1u - {off_store} < tpl.count;\n        \
+                 var word = 0u;\n        \
+                 if (!(in_lo && in_hi)) {{ word = {store_arr}[w]; }}\n        \
+                 if (in_lo) {{ word = (word & 0xffff0000u) | tpl_elem16(lo - {off_store}); }}\n        \
+                 if (in_hi) {{ word = (word & 0xffffu) | (tpl_elem16(lo + 1u - {off_store}) << 16u); }}\n        \
+                 {store_arr}[w] = word;"
+            )
+        }
     } else {
-        "0.0"
-    };
-    let lp = if vec4 {
-        format!(
-            "let a = src_a[tpl.off_a + i];\n        let b = {b};\n        let k = tpl.base + 4u * i;\n        \
-             {store} = vec4<f32>(tpl_apply(a.x, b.x, k), tpl_apply(a.y, b.y, k + 1u), tpl_apply(a.z, b.z, k + 2u), tpl_apply(a.w, b.w, k + 3u));"
-        )
-    } else {
-        format!("{store} = tpl_apply(src_a[tpl.off_a + i], {b}, tpl.base + i);")
+        let b = if backward {
+            "src_b[tpl.off_b + i]"
+        } else if vec4 {
+            "vec4<f32>()"
+        } else {
+            "0.0"
+        };
+        if vec4 {
+            format!(
+                "let a = src_a[tpl.off_a + i];\n        let b = {b};\n        let k = tpl.base + 4u * i;\n        \
+                 {store} = vec4<f32>(tpl_apply(a.x, b.x, k), tpl_apply(a.y, b.y, k + 1u), tpl_apply(a.z, b.z, k + 2u), tpl_apply(a.w, b.w, k + 3u));"
+            )
+        } else {
+            format!("{store} = tpl_apply(src_a[tpl.off_a + i], {b}, tpl.base + i);")
+        }
     };
     let wg = ELEMENTWISE_WG.to_string();
     let template = source::fill(
@@ -210,7 +345,14 @@ fn build_elementwise(
             ("LOOP", &lp),
         ],
     )?;
-    let wgsl = format!("{}\n{}\n{}", source::MATH, source::ACTIVATIONS, template);
+    let f16 = if half { source::F16 } else { "" };
+    let wgsl = format!(
+        "{}\n{}\n{}\n{}",
+        source::MATH,
+        source::ACTIVATIONS,
+        f16,
+        template
+    );
     Ok(KernelSource {
         label,
         wgsl,
@@ -220,22 +362,54 @@ fn build_elementwise(
 }
 
 /// Host slices of a convenient-layer call: input and output, or one slice overwritten.
-enum HostIo<'a> {
-    Separate(&'a [f32], &'a mut [f32]),
-    InPlace(&'a mut [f32]),
+enum HostIo<'a, T> {
+    Separate(&'a [T], &'a mut [T]),
+    InPlace(&'a mut [T]),
 }
 
-impl HostIo<'_> {
-    fn input(&self) -> &[f32] {
+impl<T> HostIo<'_, T> {
+    fn input(&self) -> &[T] {
         match self {
             HostIo::Separate(a, _) => a,
             HostIo::InPlace(a) => a,
         }
     }
-    fn output(&mut self) -> &mut [f32] {
+    fn output(&mut self) -> &mut [T] {
         match self {
             HostIo::Separate(_, o) => o,
             HostIo::InPlace(a) => a,
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+}
+
+/// A host element type the convenient layer moves to and from the GPU: `f32` or [`half::f16`].
+pub trait Element: bytemuck::Pod + sealed::Sealed {
+    /// The matching tensor dtype.
+    const DTYPE: DType;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+}
+
+impl Element for half::f16 {
+    const DTYPE: DType = DType::F16;
+}
+
+impl<'a> Tensor<'a> {
+    /// `len` elements of `dtype` from byte `offset`.
+    pub fn of(buffer: &'a wgpu::Buffer, offset: u64, len: usize, dtype: DType) -> Tensor<'a> {
+        Tensor {
+            buffer,
+            offset,
+            len,
+            dtype,
         }
     }
 }
@@ -346,6 +520,13 @@ impl Context {
                 ));
             }
         }
+        let dtype = a.dtype;
+        if [b, out].iter().flatten().any(|t| t.dtype != dtype) {
+            return Err(Error::DTypeMismatch(format!(
+                "every tensor of one call must have the same dtype (x is {})",
+                dtype.name()
+            )));
+        }
         if mode == Mode::Backward && out.is_none() {
             return Err(Error::Aliasing(
                 "backward needs a separate output buffer".into(),
@@ -354,8 +535,8 @@ impl Context {
         if n > u32::MAX as usize || base as usize + n > u32::MAX as usize {
             return Err(Error::TooLarge {
                 elements: n,
-                bytes: n as u64 * 4,
-                max: u32::MAX as u64 * 4,
+                bytes: n as u64 * dtype.size(),
+                max: u32::MAX as u64 * dtype.size(),
             });
         }
         let (channels, inner) = (act.slopes().len(), act.inner());
@@ -379,7 +560,8 @@ impl Context {
         };
         let training = act.op() == OpKind::Rrelu && act.seed().is_some();
         // vec4 loads and stores where every tensor starts on a 16-byte boundary; the scalar kernel
-        // takes the remaining 1-3 elements, and every tensor that is only 4-byte aligned.
+        // takes the remaining 1-3 elements (1-7 for f16), and every tensor that is only 4-byte
+        // (2-byte) aligned.
         let vec4 = [Some(a), b, out]
             .iter()
             .flatten()
@@ -393,8 +575,9 @@ impl Context {
                     layout,
                     training,
                     vec4,
+                    dtype,
                 },
-                || build_elementwise(op, mode, layout, training, vec4),
+                || build_elementwise(op, mode, layout, training, vec4, dtype),
             )
         };
         let scalar_kernel = kernel(false)?;
@@ -403,9 +586,13 @@ impl Context {
         let limits = self.limits();
         // Bindings start at multiples of the device's alignment and of 16 bytes (for vec4).
         let align = (limits.min_storage_buffer_offset_alignment as u64).max(16);
-        // Each dispatch binds at most the binding limit, slack included; a multiple of 4 elements
-        // keeps every chunk's start 16-byte aligned.
-        let chunk = ((self.max_binding_bytes().saturating_sub(align) / 4) as usize / 4 * 4).max(4);
+        // Each dispatch binds at most the binding limit, slack included; a multiple of `lanes`
+        // elements (16 bytes) keeps every chunk's start 16-byte aligned.
+        let es = dtype.size();
+        let lanes = (16 / es) as usize;
+        let chunk = ((self.max_binding_bytes().saturating_sub(align) / es) as usize / lanes
+            * lanes)
+            .max(lanes);
         let seed = act.seed().unwrap_or(0);
         let max_groups = self.max_elementwise_groups();
         let p = act.kernel_params();
@@ -416,7 +603,7 @@ impl Context {
         let mut plan = Vec::new();
         for start in (0..n).step_by(chunk) {
             let count = chunk.min(n - start);
-            let wide = if vec4 { count / 4 * 4 } else { 0 };
+            let wide = if vec4 { count / lanes * lanes } else { 0 };
             if wide > 0 {
                 plan.push((start, wide, true));
             }
@@ -427,25 +614,32 @@ impl Context {
 
         self.scoped(&label, || {
             // Binding offsets aligned down; the kernel skips `off_*` array elements of slack.
+            // (binding offset, binding size, offset in array items); f16 words are bound whole.
             let bind = |t: &Tensor, start: usize, count: usize, width: u64| -> (u64, u64, u32) {
-                let byte = t.offset + start as u64 * 4;
+                let byte = t.offset + start as u64 * es;
                 let aligned = byte / align * align;
                 (
-                    (aligned),
-                    byte - aligned + count as u64 * 4,
-                    ((byte - aligned) / (4 * width)) as u32,
+                    aligned,
+                    (byte - aligned + count as u64 * es).next_multiple_of(4),
+                    ((byte - aligned) / (es * width)) as u32,
                 )
             };
             let mut ubo = vec![0u8; (ubo_stride * plan.len() as u64) as usize];
             let mut dispatches = Vec::with_capacity(plan.len());
             for (k, &(start, count, wide)) in plan.iter().enumerate() {
-                let width = if wide { 4 } else { 1 };
-                let items = (count / width as usize) as u32;
-                let groups = items.div_ceil(ELEMENTWISE_WG).min(max_groups);
-                let (gx, gy) = grid(groups, limits.max_compute_workgroups_per_dimension);
+                let width = if wide { lanes as u64 } else { 1 };
                 let ba = bind(&a, start, count, width);
                 let bb = b.map(|t| bind(&t, start, count, width));
                 let bo = out.map(|t| bind(&t, start, count, width));
+                let items = if dtype == DType::F16 && !wide {
+                    // Words of the output (of `a` in place) that hold this dispatch's elements.
+                    let off = bo.map_or(ba.2, |x| x.2) as usize;
+                    ((off + count).div_ceil(2) - off / 2) as u32
+                } else {
+                    (count / width as usize) as u32
+                };
+                let groups = items.div_ceil(ELEMENTWISE_WG).min(max_groups);
+                let (gx, gy) = grid(groups, limits.max_compute_workgroups_per_dimension);
                 let params = TplParams {
                     p,
                     n: items,
@@ -460,6 +654,8 @@ impl Context {
                     row_stride: gx * ELEMENTWISE_WG,
                     one: 1.0,
                     stride: gx * gy * ELEMENTWISE_WG,
+                    count: count as u32,
+                    pad: [0; 3],
                 };
                 let at = k * ubo_stride as usize;
                 ubo[at..at + std::mem::size_of::<TplParams>()]
@@ -539,22 +735,39 @@ impl Context {
     }
 
     /// Host elements per convenient-layer round trip: one buffer's worth.
-    fn host_chunk(&self) -> usize {
-        ((self.limits().max_buffer_size / 4) as usize)
+    fn host_chunk(&self, dtype: DType) -> usize {
+        ((self.limits().max_buffer_size / 4 * 4 / dtype.size()) as usize)
             .min(u32::MAX as usize)
             .max(1)
     }
 
+    /// A storage buffer holding `data` (f32 or f16; see [`Context::upload`]).
+    pub(crate) fn upload_of<T: Element>(&self, data: &[T]) -> Result<wgpu::Buffer> {
+        match T::DTYPE {
+            DType::F32 => self.upload(bytemuck::cast_slice(data)),
+            DType::F16 => self.upload_f16(bytemuck::cast_slice(data)),
+        }
+    }
+
+    /// Read back `len` elements of `T` from the start of `buffer`.
+    pub(crate) fn read_of<T: Element>(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+        Ok(match T::DTYPE {
+            DType::F32 => bytemuck::pod_collect_to_vec(&self.read(buffer, 0, len)?),
+            DType::F16 => bytemuck::pod_collect_to_vec(&self.read_f16(buffer, 0, len)?),
+        })
+    }
+
     /// Upload the input(s), record `mode` over them and read the result back, in pieces of at
     /// most one device buffer each. `b` is dy for backward.
-    fn run_host(
+    fn run_host<T: Element>(
         &self,
         act: &Activation,
         mode: Mode,
-        mut io: HostIo,
-        b: Option<&[f32]>,
+        mut io: HostIo<T>,
+        b: Option<&[T]>,
     ) -> Result<()> {
         act.validate()?;
+        let dtype = T::DTYPE;
         let n = io.input().len();
         if let Some(b) = b {
             if b.len() != n {
@@ -568,18 +781,18 @@ impl Context {
         if n > u32::MAX as usize {
             return Err(Error::TooLarge {
                 elements: n,
-                bytes: n as u64 * 4,
-                max: u32::MAX as u64 * 4,
+                bytes: n as u64 * dtype.size(),
+                max: u32::MAX as u64 * dtype.size(),
             });
         }
-        let step = self.host_chunk();
+        let step = self.host_chunk(dtype);
         let mut start = 0;
         while start < n {
             let end = (start + step).min(n);
             let len = end - start;
-            let a_buf = self.upload(&io.input()[start..end])?;
-            let b_buf = b.map(|b| self.upload(&b[start..end])).transpose()?;
-            let o_buf = self.create_tensor(len)?;
+            let a_buf = self.upload_of(&io.input()[start..end])?;
+            let b_buf = b.map(|b| self.upload_of(&b[start..end])).transpose()?;
+            let o_buf = self.create_tensor_of(len, dtype)?;
             let mut encoder =
                 self.device()
                     .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -588,14 +801,14 @@ impl Context {
             self.prepare_elementwise(
                 act,
                 mode,
-                Tensor::new(&a_buf, 0, len),
-                b_buf.as_ref().map(|t| Tensor::new(t, 0, len)),
-                Some(Tensor::new(&o_buf, 0, len)),
+                Tensor::of(&a_buf, 0, len, dtype),
+                b_buf.as_ref().map(|t| Tensor::of(t, 0, len, dtype)),
+                Some(Tensor::of(&o_buf, 0, len, dtype)),
                 start as u32,
             )?
             .record(&mut encoder)?;
             self.scoped("submit", || self.submit_and_wait(encoder))?;
-            io.output()[start..end].copy_from_slice(&self.read(&o_buf, 0, len)?);
+            io.output()[start..end].copy_from_slice(&self.read_of::<T>(&o_buf, len)?);
             start = end;
         }
         Ok(())
@@ -633,15 +846,51 @@ impl Context {
         Ok(out)
     }
 
+    /// `f(x)` of an f16 host slice on the GPU: computed in f32, rounded once to f16.
+    pub fn forward_f16(&self, act: &Activation, x: &[half::f16]) -> Result<Vec<half::f16>> {
+        let mut out = vec![half::f16::ZERO; x.len()];
+        self.run_host(act, Mode::Forward, HostIo::Separate(x, &mut out), None)?;
+        Ok(out)
+    }
+
+    /// `x = f(x)` of an f16 host slice on the GPU.
+    pub fn forward_in_place_f16(&self, act: &Activation, x: &mut [half::f16]) -> Result<()> {
+        self.run_host(act, Mode::Forward, HostIo::InPlace(x), None)
+    }
+
+    /// `f'(x)` of an f16 host slice on the GPU.
+    pub fn derivative_f16(&self, act: &Activation, x: &[half::f16]) -> Result<Vec<half::f16>> {
+        let mut out = vec![half::f16::ZERO; x.len()];
+        self.run_host(act, Mode::Derivative, HostIo::Separate(x, &mut out), None)?;
+        Ok(out)
+    }
+
+    /// The fused backward of f16 host slices on the GPU (see [`Context::backward`]).
+    pub fn backward_f16(
+        &self,
+        act: &Activation,
+        saved: &[half::f16],
+        dy: &[half::f16],
+    ) -> Result<Vec<half::f16>> {
+        let mut out = vec![half::f16::ZERO; saved.len()];
+        self.run_host(
+            act,
+            Mode::Backward,
+            HostIo::Separate(saved, &mut out),
+            Some(dy),
+        )?;
+        Ok(out)
+    }
+
     /// `f(x)` of a caller's buffer range into a new buffer (STORAGE, COPY_SRC, COPY_DST), submitted.
     pub fn forward_to_new_buffer(&self, act: &Activation, x: Tensor) -> Result<wgpu::Buffer> {
-        let out = self.create_tensor(x.len)?;
+        let out = self.create_tensor_of(x.len, x.dtype)?;
         let mut encoder = self
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("wgpu-activations"),
             });
-        self.record_forward(&mut encoder, act, x, Tensor::new(&out, 0, x.len))?;
+        self.record_forward(&mut encoder, act, x, Tensor::of(&out, 0, x.len, x.dtype))?;
         self.scoped("submit", || self.submit_and_wait(encoder))?;
         Ok(out)
     }

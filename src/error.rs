@@ -13,6 +13,9 @@ pub enum Error {
     /// The adapter lacks a feature the call needs.
     #[error("the adapter lacks the feature {0}")]
     UnsupportedFeature(&'static str),
+    /// Tensors of one call with different element types, or a dtype the call does not take.
+    #[error("dtype: {0}")]
+    DTypeMismatch(String),
     /// An op name that does not exist.
     #[error("unknown activation `{0}` (see `wgpu-activations apply --help` for the list)")]
     UnknownOp(String),

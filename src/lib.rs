@@ -27,8 +27,9 @@ pub mod ulp;
 
 pub use activation::{Activation, Mode, OpKind, Saved, Spec};
 pub use context::Context;
-pub use elementwise::Tensor;
+pub use elementwise::{DType, Element, Tensor};
 pub use error::{Error, Result};
+pub use half;
 pub use prepared::{Chain, Prepared};
 pub use softmax::{Softmax, SoftmaxKind};
 pub use stream::StreamOptions;

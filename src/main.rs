@@ -112,14 +112,14 @@ struct ApplyArgs {
     #[arg(value_name = "OP")]
     op: String,
 
-    /// Input: a little-endian float32 (`<f4`) .npy file in C order, any shape (0-d and empty
-    /// included). With --backward it is the saved tensor: the forward input x, or the forward
+    /// Input: a little-endian float32 (`<f4`) or float16 (`<f2`) .npy file in C order, any shape
+    /// (0-d and empty included). With --backward it is the saved tensor: the forward input x, or the forward
     /// output y for ops that save their output (`ops` lists them as `reads y`).
     #[arg(short, long, value_name = "X.npy")]
     input: PathBuf,
 
-    /// Output .npy (float32, C order, the input's shape). Written to a temporary file beside it
-    /// and renamed into place only on success.
+    /// Output .npy (C order, the input's shape and dtype: float16 in, float16 out). Written to a
+    /// temporary file beside it and renamed into place only on success.
     #[arg(short, long, value_name = "Y.npy")]
     output: PathBuf,
 
@@ -132,7 +132,7 @@ struct ApplyArgs {
     #[arg(long, requires = "grad")]
     backward: bool,
 
-    /// The incoming gradient dy for --backward: float32 .npy of exactly the input's shape.
+    /// The incoming gradient dy for --backward: .npy of exactly the input's shape and dtype.
     #[arg(long, value_name = "DY.npy", requires = "backward")]
     grad: Option<PathBuf>,
 
@@ -195,8 +195,10 @@ Apply an activation (forward, derivative or fused backward) to a .npy file.
 For --backward the saved tensor is the forward input x, except for the ops that (as in
 PyTorch) save their output y: {}. Pass y = f(x) as --input for those.
 
-Inputs must be little-endian float32 ('<f4') .npy files in C order; convert with
-np.ascontiguousarray(a, dtype='<f4'). The output has the input's shape.
+Inputs must be little-endian float32 ('<f4') or float16 ('<f2') .npy files in C order; convert
+with np.ascontiguousarray(a, dtype='<f4'). The output has the input's shape and dtype. float16
+is computed in f32 and rounded once to f16; on the GPU, f16 files are processed in one piece
+(float32 files are streamed through the device).
 
 Errors are one line on stderr starting with 'error:'. Exit codes: 0 success, 2 usage or input
 error, 1 runtime error (no GPU, GPU failure, cannot write the output).",
@@ -532,10 +534,37 @@ fn print_stdout(s: &str) -> Result<(), Failure> {
 // apply
 // ---------------------------------------------------------------------------------------------
 
-/// A float32 array read from a .npy file.
-struct Array {
-    shape: Vec<u64>,
-    data: Vec<f32>,
+/// A float32 or float16 array read from a .npy file; f16 values are held widened to f32 (exact).
+pub(crate) struct Array {
+    pub(crate) shape: Vec<u64>,
+    pub(crate) data: Vec<f32>,
+    /// The file held float16 (`<f2`): results are written as float16 too.
+    pub(crate) half: bool,
+}
+
+/// f32 values that are f16 values (widened) back to f16, exactly.
+pub(crate) fn to_f16(v: &[f32]) -> Vec<wgpu_activations::half::f16> {
+    v.iter()
+        .map(|&x| wgpu_activations::half::f16::from_f32(x))
+        .collect()
+}
+
+/// f16 values widened to f32 (exact).
+pub(crate) fn from_f16(v: &[wgpu_activations::half::f16]) -> Vec<f32> {
+    v.iter().map(|x| x.to_f32()).collect()
+}
+
+/// A second input (dy) must have the dtype of the first.
+pub(crate) fn same_dtype(main: &Array, other: &Array, what: &str) -> Result<(), Failure> {
+    if main.half != other.half {
+        let name = |h: bool| if h { "float16" } else { "float32" };
+        return Err(usage(format!(
+            "dtype mismatch: {what} is {} but the input is {}; they must match",
+            name(other.half),
+            name(main.half)
+        )));
+    }
+    Ok(())
 }
 
 /// Parse `NAME=VALUE`.
@@ -610,6 +639,7 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
     let dy = match (&args.grad, mode) {
         (Some(path), Mode::Backward) => {
             let dy = read_npy(path)?;
+            same_dtype(&x, &dy, "--grad")?;
             if dy.shape != x.shape {
                 let saved = match op.spec().saved {
                     Saved::Input => format!("the forward input x of {}", op.name()),
@@ -635,7 +665,22 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
     // 3. The computation. Forward and derivative on the GPU stream the data through the device in
     // place, so a file larger than the GPU's memory (or its largest buffer) works and is held in
     // host memory once.
-    let out = if args.device == Device::Gpu && mode != Mode::Backward {
+    let out = if args.device == Device::Gpu && x.half {
+        // f16 on the GPU: f16 tensors in device memory, in one piece (not streamed).
+        let ctx = Context::new()?;
+        let xh = to_f16(&x.data);
+        let y = match mode {
+            Mode::Forward => ctx.forward_f16(&act, &xh)?,
+            Mode::Derivative => ctx.derivative_f16(&act, &xh)?,
+            Mode::Backward => {
+                let dy = dy
+                    .as_deref()
+                    .ok_or_else(|| usage("--backward needs --grad DY.npy"))?;
+                ctx.backward_f16(&act, &xh, &to_f16(dy))?
+            }
+        };
+        Some(from_f16(&y))
+    } else if args.device == Device::Gpu && mode != Mode::Backward {
         let ctx = Context::new()?;
         let opts = wgpu_activations::StreamOptions::default();
         let progress = wgpu_activations::stream::no_progress;
@@ -667,9 +712,15 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
 
     // 4. The outputs, atomically.
     if let (Some(path), Some(grad)) = (&args.slope_grad, &slope_grad) {
-        write_npy_atomic(path, &[grad.len() as u64], grad)?;
+        write_npy_atomic(path, &[grad.len() as u64], grad, false)?;
     }
-    write_npy_atomic(&args.output, &x.shape, out.as_deref().unwrap_or(&x.data))
+    // f16 results: the f32 results (CPU, reference) rounded once to f16; the GPU's are f16 already.
+    write_npy_atomic(
+        &args.output,
+        &x.shape,
+        out.as_deref().unwrap_or(&x.data),
+        x.half,
+    )
 }
 
 fn accuracy(args: &AccuracyArgs) -> Result<(), Failure> {
@@ -791,8 +842,8 @@ pub(crate) fn shape_text(shape: &[u64]) -> String {
     )
 }
 
-/// Read a little-endian float32 C-order .npy file. Strict: the data must be exactly as long as
-/// the header says.
+/// Read a little-endian float32 or float16 C-order .npy file. Strict: the data must be exactly as
+/// long as the header says.
 pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
     use std::io::{Read as _, Seek as _};
     let shown = path.display();
@@ -809,18 +860,22 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
         })?
         .map_err(|e| usage(format!("{shown} is not a valid .npy file: {e}")))?;
     let dtype = header.dtype();
-    let is_f32_le = matches!(
-        &dtype,
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float
-            && t.size_field() == 4
-            && t.endianness() == npyz::Endianness::Little
-    );
-    if !is_f32_le {
+    let float_le = |size| {
+        matches!(
+            &dtype,
+            npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float
+                && t.size_field() == size
+                && t.endianness() == npyz::Endianness::Little
+        )
+    };
+    let half = float_le(2);
+    if !float_le(4) && !half {
         return Err(usage(format!(
-            "{shown} has dtype {}; only little-endian float32 ('<f4') is supported (convert with a.astype('<f4'))",
+            "{shown} has dtype {}; only little-endian float32 ('<f4') and float16 ('<f2') are supported (convert with a.astype('<f4'))",
             dtype.descr()
         )));
     }
+    let es: u64 = if half { 2 } else { 4 };
     let shape = header.shape().to_vec();
     if header.order() == npyz::Order::Fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
         return Err(usage(format!(
@@ -828,21 +883,22 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
         )));
     }
     let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-    let data_bytes = elements.and_then(|n| n.checked_mul(4));
+    let data_bytes = elements.and_then(|n| n.checked_mul(es));
     let start = reader.stream_position().map_err(cannot)?;
     let have = file_len.saturating_sub(start);
     match data_bytes {
         Some(want) if want == have => {}
         Some(want) => {
             return Err(usage(format!(
-            "{shown} is {}: its shape {} needs {want} bytes of float32 data, the file holds {have}",
-            if have < want {
-                "truncated"
-            } else {
-                "malformed"
-            },
-            shape_text(&shape)
-        )))
+                "{shown} is {}: its shape {} needs {want} bytes of {} data, the file holds {have}",
+                if have < want {
+                    "truncated"
+                } else {
+                    "malformed"
+                },
+                shape_text(&shape),
+                if half { "float16" } else { "float32" }
+            )))
         }
         None => {
             return Err(usage(format!(
@@ -850,6 +906,25 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
                 shape_text(&shape)
             )))
         }
+    }
+    if half {
+        let n = usize::try_from(have / 2)
+            .map_err(|_| usage(format!("{shown} is too large for this machine")))?;
+        let mut bits = Vec::new();
+        bits.try_reserve_exact(n)
+            .map_err(|_| usage(format!("{shown}: not enough memory for {n} float16 values")))?;
+        bits.resize(n, 0u16);
+        reader
+            .read_exact(bytemuck::cast_slice_mut(&mut bits[..]))
+            .map_err(cannot)?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(n)
+            .map_err(|_| usage(format!("{shown}: not enough memory for {n} float32 values")))?;
+        data.extend(
+            bits.iter()
+                .map(|&b| wgpu_activations::half::f16::from_bits(u16::from_le(b)).to_f32()),
+        );
+        return Ok(Array { shape, data, half });
     }
     // Read straight into the floats: a file as large as the host's memory allows is held once.
     let n = usize::try_from(have / 4)
@@ -866,7 +941,7 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
             *v = f32::from_bits(u32::from_le(v.to_bits()));
         }
     }
-    Ok(Array { shape, data })
+    Ok(Array { shape, data, half })
 }
 
 /// Fail early (before any computation) when the output cannot be a file in an existing folder.
@@ -907,9 +982,15 @@ impl Drop for TempFile {
     }
 }
 
-/// Write `data` with `shape` as float32 C-order .npy: to a new temporary file in the output's
-/// folder, flushed to disk, then renamed over `path`.
-pub(crate) fn write_npy_atomic(path: &Path, shape: &[u64], data: &[f32]) -> Result<(), Failure> {
+/// Write `data` with `shape` as float32 (or, `half`, float16: each value rounded to nearest even)
+/// C-order .npy: to a new temporary file in the output's folder, flushed to disk, then renamed
+/// over `path`.
+pub(crate) fn write_npy_atomic(
+    path: &Path,
+    shape: &[u64],
+    data: &[f32],
+    half: bool,
+) -> Result<(), Failure> {
     use npyz::WriterBuilder;
     let dir = parent_dir(path);
     let name = path
@@ -945,7 +1026,21 @@ pub(crate) fn write_npy_atomic(path: &Path, shape: &[u64], data: &[f32]) -> Resu
         }
     };
     let mut buffered = std::io::BufWriter::new(file);
-    {
+    if half {
+        let mut writer = npyz::WriteOptions::<wgpu_activations::half::f16>::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(&mut buffered)
+            .begin_nd()
+            .map_err(|e| fail("header", e))?;
+        writer
+            .extend(
+                data.iter()
+                    .map(|&v| wgpu_activations::half::f16::from_f32(v)),
+            )
+            .map_err(|e| fail("data", e))?;
+        writer.finish().map_err(|e| fail("data", e))?;
+    } else {
         let mut writer = npyz::WriteOptions::<f32>::new()
             .default_dtype()
             .shape(shape)

@@ -98,6 +98,11 @@ impl Context {
     ) -> Result<()> {
         let n = x.len;
         let (c, inner) = layout(act, n)?;
+        if [x, dy, out].iter().any(|t| t.dtype != crate::DType::F32) {
+            return Err(Error::DTypeMismatch(
+                "prelu's slope gradient takes f32 tensors only".into(),
+            ));
+        }
         crate::elementwise::check_tensor("saved input x", &x, n)?;
         crate::elementwise::check_tensor("dy", &dy, n)?;
         crate::elementwise::check_tensor("slope gradient", &out, c)?;

@@ -60,7 +60,7 @@ use rayon::prelude::*;
 
 use crate::binding::{buffer_range as buffer_entry, storage_entry, uniform_entry};
 use crate::context::{Context, KernelKey, KernelSource};
-use crate::elementwise::{check_range, grid, Tensor};
+use crate::elementwise::{check_range_of, grid, DType, Element, Tensor};
 use crate::error::{Error, Result};
 use crate::fastmath::{exp_core, fast_two_sum, log1p_dd, mul_dd, scale2, two_prod, two_sum};
 use crate::prepared::{Prepared, Step};
@@ -392,13 +392,51 @@ fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-fn build(log: bool, backward: bool, unit: bool, stage: u8, cache: usize) -> Result<KernelSource> {
+/// The tensors' bindings and accessors of softmax.wgsl (its `{{IO}}`).
+fn io_wgsl(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => {
+            "@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+fn ld_src(i: u32) -> f32 { return src[i]; }
+fn ld_grad(i: u32) -> f32 { return grad[i]; }
+fn st_dst(i: u32, v: f32) { dst[i] = v; }
+"
+        }
+        // Each invocation clears and sets only its own half, so the two atomics of neighbouring
+        // elements commute.
+        DType::F16 => {
+            "@group(0) @binding(1) var<storage, read> src: array<u32>;
+@group(0) @binding(2) var<storage, read> grad: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<atomic<u32>>;
+fn ld_src(i: u32) -> f32 { return h16_to_f32(h16_half(src[i >> 1u], i)); }
+fn ld_grad(i: u32) -> f32 { return h16_to_f32(h16_half(grad[i >> 1u], i)); }
+fn st_dst(i: u32, v: f32) {
+    let sh = (i & 1u) * 16u;
+    atomicAnd(&dst[i >> 1u], ~(0xffffu << sh));
+    atomicOr(&dst[i >> 1u], h16_from_f32(v) << sh);
+}
+"
+        }
+    }
+}
+
+fn build(
+    log: bool,
+    backward: bool,
+    unit: bool,
+    stage: u8,
+    cache: usize,
+    dtype: DType,
+) -> Result<KernelSource> {
     let dir = if backward { "bwd" } else { "fwd" };
     let label = format!(
-        "softmax/{}/{dir}{}/{}",
+        "softmax/{}/{dir}{}/{}{}",
         if log { "log" } else { "prob" },
         if unit { "" } else { "/temperature" },
-        stage_name(stage)
+        stage_name(stage),
+        if dtype == DType::F16 { "/f16" } else { "" },
     );
     let mut entries = vec![uniform_entry(std::mem::size_of::<SmParams>())];
     let tensors = |entries: &mut Vec<wgpu::BindGroupLayoutEntry>| {
@@ -434,6 +472,7 @@ fn build(log: bool, backward: bool, unit: bool, stage: u8, cache: usize) -> Resu
             ("LOG", bool_str(log)),
             ("UNIT", bool_str(unit)),
             ("CACHE", &cache.to_string()),
+            ("IO", io_wgsl(dtype)),
         ],
     )?;
     // The lanes' file defines the rows kernel's reductions and entry points (the workgroup one is
@@ -444,7 +483,8 @@ fn build(log: bool, backward: bool, unit: bool, stage: u8, cache: usize) -> Resu
     } else {
         source::SOFTMAX_WORKGROUP
     };
-    let wgsl = format!("{}\n{}\n{}", source::MATH, template, lanes);
+    let f16 = if dtype == DType::F16 { source::F16 } else { "" };
+    let wgsl = format!("{}\n{}\n{}\n{}", source::MATH, f16, template, lanes);
     let entry_point = match (backward, stage) {
         (false, STAGE_ROWS | STAGE_ROWS_SUBGROUP) => "fwd_rows",
         (true, STAGE_ROWS | STAGE_ROWS_SUBGROUP) => "bwd_rows",
@@ -682,12 +722,21 @@ struct Io<'a> {
 
 fn check_tensor(what: &'static str, t: &Tensor, shape: &[usize], g: &Geometry) -> Result<()> {
     check_len(shape, g, what, t.len)?;
-    check_range(what, t.buffer, t.offset, t.len)?;
+    check_range_of(what, t.buffer, t.offset, t.len, t.dtype)?;
     if !t.buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
         return Err(Error::MissingUsage {
             what,
             usage: "STORAGE",
         });
+    }
+    Ok(())
+}
+
+fn same_dtype(ts: &[Tensor]) -> Result<()> {
+    if ts.iter().any(|t| t.dtype != ts[0].dtype) {
+        return Err(Error::DTypeMismatch(
+            "every tensor of one softmax call must have the same dtype".into(),
+        ));
     }
     Ok(())
 }
@@ -724,6 +773,7 @@ impl Context {
         let g = geometry(sm.kind.name(), shape, axis)?;
         check_tensor("x", &x, shape, &g)?;
         check_tensor("y", &y, shape, &g)?;
+        same_dtype(&[x, y])?;
         if x.buffer == y.buffer {
             return Err(Error::Aliasing(
                 "y lies in the same buffer as x; use a separate buffer".into(),
@@ -776,6 +826,7 @@ impl Context {
         check_tensor("saved output y", &y, shape, &g)?;
         check_tensor("dy", &dy, shape, &g)?;
         check_tensor("dx", &dx, shape, &g)?;
+        same_dtype(&[y, dy, dx])?;
         if dx.buffer == y.buffer || dx.buffer == dy.buffer {
             return Err(Error::Aliasing(
                 "dx lies in the same buffer as y or dy; use a separate buffer".into(),
@@ -808,17 +859,20 @@ impl Context {
         if g.n == 0 {
             return Ok(Prepared::empty(self, label));
         }
+        let dtype = io.src.dtype;
+        let es = dtype.size();
         if g.n > u32::MAX as usize {
             return Err(Error::TooLarge {
                 elements: g.n,
-                bytes: g.n as u64 * 4,
-                max: u32::MAX as u64 * 4,
+                bytes: g.n as u64 * es,
+                max: u32::MAX as u64 * es,
             });
         }
         let limits = self.limits();
         let align = (limits.min_storage_buffer_offset_alignment as u64).max(4);
         let max_bind = self.max_binding_bytes();
-        let elems = (max_bind.saturating_sub(align) / 4) as usize;
+        // Less 4 bytes: f16 bindings are rounded out to whole words.
+        let elems = (max_bind.saturating_sub(align + 4) / es) as usize;
         let tuning = if self.is_software() {
             SOFTWARE_TUNING
         } else {
@@ -836,8 +890,9 @@ impl Context {
                     backward,
                     unit,
                     stage,
+                    dtype,
                 },
-                || build(log, backward, unit, stage, tuning.cache),
+                || build(log, backward, unit, stage, tuning.cache, dtype),
             )
         };
         let max_dim = limits.max_compute_workgroups_per_dimension;
@@ -875,13 +930,14 @@ impl Context {
 
         self.scoped(&label, || {
             let device = self.device();
+            // (binding offset, size, offset in elements); f16 words are bound whole.
             let bind = |t: &Tensor, start: usize, count: usize| -> (u64, u64, u32) {
-                let byte = t.offset + start as u64 * 4;
+                let byte = t.offset + start as u64 * es;
                 let aligned = byte / align * align;
                 (
                     aligned,
-                    byte - aligned + count as u64 * 4,
-                    ((byte - aligned) / 4) as u32,
+                    (byte - aligned + count as u64 * es).next_multiple_of(4),
+                    ((byte - aligned) / es) as u32,
                 )
             };
             // One uniform block per piece (the partials and write stages share it), then combine.
@@ -1025,14 +1081,37 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<f32>> {
+        self.softmax_host(sm, x, shape, axis)
+    }
+
+    /// `f(x)` of an f16 host tensor on the GPU: read as f16, every reduction in f32, the output
+    /// rounded once to f16.
+    pub fn softmax_f16(
+        &self,
+        sm: &Softmax,
+        x: &[half::f16],
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<half::f16>> {
+        self.softmax_host(sm, x, shape, axis)
+    }
+
+    fn softmax_host<T: Element>(
+        &self,
+        sm: &Softmax,
+        x: &[T],
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<T>> {
         sm.validate()?;
         let g = geometry(sm.kind.name(), shape, axis)?;
         check_len(shape, &g, "x", x.len())?;
         if g.n == 0 {
             return Ok(Vec::new());
         }
-        let xb = self.upload(x)?;
-        let yb = self.create_tensor(g.n)?;
+        let dtype = T::DTYPE;
+        let xb = self.upload_of(x)?;
+        let yb = self.create_tensor_of(g.n, dtype)?;
         let mut encoder = self
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -1041,13 +1120,13 @@ impl Context {
         self.record_softmax(
             &mut encoder,
             sm,
-            Tensor::new(&xb, 0, g.n),
-            Tensor::new(&yb, 0, g.n),
+            Tensor::of(&xb, 0, g.n, dtype),
+            Tensor::of(&yb, 0, g.n, dtype),
             shape,
             axis,
         )?;
         self.scoped("submit", || self.submit_and_wait(encoder))?;
-        self.read(&yb, 0, g.n)
+        self.read_of(&yb, g.n)
     }
 
     /// The backward `dx` of `f` along `axis` from host tensors (the saved output `y` and `dy`),
@@ -1060,6 +1139,29 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<f32>> {
+        self.softmax_backward_host(sm, y, dy, shape, axis)
+    }
+
+    /// The backward `dx` of f16 host tensors on the GPU (reductions in f32, `dx` rounded once).
+    pub fn softmax_backward_f16(
+        &self,
+        sm: &Softmax,
+        y: &[half::f16],
+        dy: &[half::f16],
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<half::f16>> {
+        self.softmax_backward_host(sm, y, dy, shape, axis)
+    }
+
+    fn softmax_backward_host<T: Element>(
+        &self,
+        sm: &Softmax,
+        y: &[T],
+        dy: &[T],
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<T>> {
         sm.validate()?;
         let g = geometry(sm.kind.name(), shape, axis)?;
         check_len(shape, &g, "saved output y", y.len())?;
@@ -1067,9 +1169,10 @@ impl Context {
         if g.n == 0 {
             return Ok(Vec::new());
         }
-        let yb = self.upload(y)?;
-        let dyb = self.upload(dy)?;
-        let dxb = self.create_tensor(g.n)?;
+        let dtype = T::DTYPE;
+        let yb = self.upload_of(y)?;
+        let dyb = self.upload_of(dy)?;
+        let dxb = self.create_tensor_of(g.n, dtype)?;
         let mut encoder = self
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -1078,14 +1181,14 @@ impl Context {
         self.record_softmax_backward(
             &mut encoder,
             sm,
-            Tensor::new(&yb, 0, g.n),
-            Tensor::new(&dyb, 0, g.n),
-            Tensor::new(&dxb, 0, g.n),
+            Tensor::of(&yb, 0, g.n, dtype),
+            Tensor::of(&dyb, 0, g.n, dtype),
+            Tensor::of(&dxb, 0, g.n, dtype),
             shape,
             axis,
         )?;
         self.scoped("submit", || self.submit_and_wait(encoder))?;
-        self.read(&dxb, 0, g.n)
+        self.read_of(&dxb, g.n)
     }
 }
 
@@ -1655,6 +1758,38 @@ pub mod cpu {
             }
         }
         stats
+    }
+
+    /// `f(x)` of f16 values: widened to f32, computed as in [`softmax`], rounded once to f16.
+    pub fn softmax_f16(
+        sm: &Softmax,
+        x: &[half::f16],
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<half::f16>> {
+        Ok(crate::cpu::narrow(&softmax(
+            sm,
+            &crate::cpu::widen(x),
+            shape,
+            axis,
+        )?))
+    }
+
+    /// The backward of f16 values (see [`softmax_backward`]), rounded once to f16.
+    pub fn softmax_backward_f16(
+        sm: &Softmax,
+        y: &[half::f16],
+        dy: &[half::f16],
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<half::f16>> {
+        Ok(crate::cpu::narrow(&softmax_backward(
+            sm,
+            &crate::cpu::widen(y),
+            &crate::cpu::widen(dy),
+            shape,
+            axis,
+        )?))
     }
 
     /// The backward `dx` of `f` from the saved output `y` and `dy`.

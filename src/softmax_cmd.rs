@@ -6,11 +6,14 @@ use clap::Args;
 use wgpu_activations::softmax::{self, Softmax, SoftmaxKind};
 use wgpu_activations::Context;
 
-use crate::{check_output_path, read_npy, shape_text, usage, write_npy_atomic, Device, Failure};
+use crate::{
+    check_output_path, from_f16, read_npy, same_dtype, shape_text, to_f16, usage, write_npy_atomic,
+    Device, Failure,
+};
 
 #[derive(Args, Debug)]
 pub(crate) struct SoftmaxArgs {
-    /// Input x: a float32 .npy in C order, any shape (forward).
+    /// Input x: a float32 or float16 .npy in C order, any shape (forward).
     #[arg(
         short,
         long,
@@ -19,8 +22,9 @@ pub(crate) struct SoftmaxArgs {
     )]
     input: Option<PathBuf>,
 
-    /// Output: the probabilities (or log-probabilities), or dx with --backward; float32 .npy of
-    /// the input's shape, written atomically.
+    /// Output: the probabilities (or log-probabilities), or dx with --backward; .npy of the
+    /// input's shape and dtype (float16 in, float16 out: reductions in f32, rounded once), written
+    /// atomically.
     #[arg(short, long, value_name = "Y.npy")]
     output: PathBuf,
 
@@ -109,6 +113,7 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
             .as_ref()
             .ok_or_else(|| usage("--backward needs --grad DY.npy"))?;
         let dy = read_npy(grad_path)?;
+        same_dtype(&main, &dy, "--grad")?;
         if dy.shape != main.shape {
             return Err(usage(format!(
                 "shape mismatch: --grad {} has shape {} but --saved-output has shape {}",
@@ -118,6 +123,13 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
             )));
         }
         match args.device {
+            Device::Gpu if main.half => from_f16(&Context::new()?.softmax_backward_f16(
+                &sm,
+                &to_f16(&main.data),
+                &to_f16(&dy.data),
+                &shape,
+                axis,
+            )?),
             Device::Gpu => {
                 Context::new()?.softmax_backward(&sm, &main.data, &dy.data, &shape, axis)?
             }
@@ -129,6 +141,9 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
                     .collect()
             }
         }
+    } else if args.device == Device::Gpu && main.half {
+        // f16 on the GPU: f16 tensors in device memory, in one piece (not streamed).
+        from_f16(&Context::new()?.softmax_f16(&sm, &to_f16(&main.data), &shape, axis)?)
     } else if args.device == Device::Gpu && axis + 1 == shape.len() {
         // Along the last axis the GPU streams whole rows through the device in place: a file
         // larger than the GPU's memory works and is held in host memory once.
@@ -150,5 +165,6 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
                 .collect(),
         }
     };
-    write_npy_atomic(&args.output, &main.shape, &out)
+    // f16 input: f16 output (the CPU's and the reference's f32 results rounded once).
+    write_npy_atomic(&args.output, &main.shape, &out, main.half)
 }

@@ -1,6 +1,10 @@
 //! The accuracy metric of the crate: `|got − exact| / max(ulp_f32(exact), 2^-123)`, where `exact`
 //! is the reference's unrounded f64 value. The floor lets results far below the normal range
 //! flush to zero.
+//!
+//! For f16 results: `|got − exact| / ulp_f16(exact)`, with the f16 spacing `2^(e − 10)` in the
+//! binade `[2^e, 2^(e+1))` and the subnormal spacing `2^-24` below `2^-14`. No floor is needed:
+//! the kernels compute in f32, whose range reaches far below f16's smallest subnormal.
 
 /// The spacing of f32 values in the binade holding `|v|` (subnormal spacing below the normals).
 pub fn ulp_f32(v: f64) -> f64 {
@@ -34,6 +38,35 @@ pub fn ulp_error(got: f32, exact: f64) -> f64 {
     diff / ulp_f32(exact).max(2f64.powi(-123))
 }
 
+/// The spacing of f16 values in the binade holding `|v|` (`2^-24` below the normals, `2^5` from
+/// 65504 up).
+pub fn ulp_f16(v: f64) -> f64 {
+    let a = v.abs();
+    if a < 2f64.powi(-14) {
+        return 2f64.powi(-24);
+    }
+    let e = a.log2().floor() as i32;
+    let e = if 2f64.powi(e) > a { e - 1 } else { e };
+    2f64.powi(e.min(15) - 10)
+}
+
+/// The error of an f16 result against the exact value, in ULPs of f16; NaNs and infinities as in
+/// [`ulp_error`] (an infinity is right where the exact value rounds to it in f16, from 65520 up).
+pub fn ulp_error_f16(got: half::f16, exact: f64) -> f64 {
+    if exact.is_nan() || got.is_nan() {
+        return if exact.is_nan() && got.is_nan() {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    let rounded = half::f16::from_f64(exact);
+    if got.is_infinite() || rounded.is_infinite() {
+        return if got == rounded { 0.0 } else { f64::INFINITY };
+    }
+    (got.to_f64() - exact).abs() / ulp_f16(exact)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +79,22 @@ mod tests {
         assert_eq!(ulp_f32(-0.75), 2f64.powi(-24));
         assert_eq!(ulp_f32(1e-40), 2f64.powi(-149));
         assert_eq!(ulp_f32(0.0), 2f64.powi(-149));
+    }
+
+    #[test]
+    fn f16_ulps() {
+        use half::f16;
+        assert_eq!(ulp_f16(1.0), 2f64.powi(-10));
+        assert_eq!(ulp_f16(65504.0), 32.0);
+        assert_eq!(ulp_f16(1e-6), 2f64.powi(-24));
+        assert_eq!(ulp_f16(2f64.powi(-14)), 2f64.powi(-24));
+        assert_eq!(ulp_error_f16(f16::ONE, 1.0), 0.0);
+        assert_eq!(ulp_error_f16(f16::from_bits(0x3c01), 1.0), 1.0);
+        assert_eq!(ulp_error_f16(f16::INFINITY, 65520.0), 0.0);
+        assert_eq!(ulp_error_f16(f16::MAX, 65520.0), f64::INFINITY);
+        assert_eq!(ulp_error_f16(f16::MAX, 65519.0), 0.5 - 1.0 / 32.0);
+        assert_eq!(ulp_error_f16(f16::NAN, f64::NAN), 0.0);
+        assert_eq!(ulp_error_f16(f16::ZERO, 2f64.powi(-24)), 1.0);
     }
 
     #[test]

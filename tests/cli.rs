@@ -1180,3 +1180,197 @@ fn softmax_command_matches_the_reference() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!out.exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// float16 files
+// ---------------------------------------------------------------------------------------------
+
+/// Read a float16 C-order .npy: (shape, data).
+fn read_npy_f16(path: &Path) -> (Vec<u64>, Vec<wgpu_activations::half::f16>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let f = npyz::NpyFile::new(&bytes[..]).expect("valid .npy");
+    assert_eq!(f.dtype().descr(), "'<f2'", "output dtype");
+    let shape = f.shape().to_vec();
+    (shape, f.into_vec().expect("f16 data"))
+}
+
+/// `apply` reads float16 files and writes float16 results within 1 ULP of f16 of the exact
+/// values (forward, derivative, backward; GPU and CPU).
+#[test]
+fn apply_f16_files() {
+    use wgpu_activations::accuracy::{gradients_f16, inputs_f16, judge_f16, saved_tensor_f16};
+    use wgpu_activations::Mode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices: &[&str] = if skip_gpu("apply_f16_files") {
+        &["cpu"]
+    } else {
+        &["gpu", "cpu"]
+    };
+    for op in [OpKind::Gelu, OpKind::Sigmoid, OpKind::LeakyRelu] {
+        let act = Activation::new(op);
+        let x = inputs_f16(&act, 2000);
+        let n = x.len() as u64;
+        let s = saved_tensor_f16(&act, &x);
+        let dy = gradients_f16(x.len());
+        let (xp, sp, dyp) = (
+            dir.path().join("x.npy"),
+            dir.path().join("s.npy"),
+            dir.path().join("dy.npy"),
+        );
+        write_npy(&xp, &[n], &x);
+        write_npy(&sp, &[n], &s);
+        write_npy(&dyp, &[n], &dy);
+        let dy_arg = dyp.to_string_lossy().into_owned();
+        for device in devices {
+            for (mode, input, extra) in [
+                (Mode::Forward, &xp, vec!["--device", device]),
+                (
+                    Mode::Derivative,
+                    &xp,
+                    vec!["--device", device, "--derivative"],
+                ),
+                (
+                    Mode::Backward,
+                    &sp,
+                    vec!["--device", device, "--backward", "--grad", &dy_arg],
+                ),
+            ] {
+                let out = dir.path().join("y.npy");
+                let o = run(apply_args(op.name(), input, &out, &extra));
+                assert_ok(&o, &format!("{} {} {device}", op.name(), mode.name()));
+                let (shape, got) = read_npy_f16(&out);
+                assert_eq!(shape, vec![n]);
+                let xs = if mode == Mode::Backward { &s } else { &x };
+                for i in 0..x.len() {
+                    let d = (mode == Mode::Backward).then(|| dy[i]);
+                    let v = judge_f16(&act, mode, i, xs[i], d, got[i]);
+                    assert!(
+                        v.ok,
+                        "{} {} {device} [{i}] x = {} got {} want {}: {:.2} ULP",
+                        op.name(),
+                        mode.name(),
+                        xs[i],
+                        got[i],
+                        v.exact,
+                        v.ulps
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `softmax` reads float16 and writes float16 within 1 ULP of f16, forward and backward, along
+/// the last axis and another.
+#[test]
+fn softmax_f16_files() {
+    use wgpu_activations::half::f16;
+    use wgpu_activations::Softmax;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices: &[&str] = if skip_gpu("softmax_f16_files") {
+        &["cpu"]
+    } else {
+        &["gpu", "cpu"]
+    };
+    let shape = [6usize, 50, 4];
+    let n: usize = shape.iter().product();
+    let x: Vec<f16> = inputs(n)
+        .iter()
+        .map(|v| f16::from_f32(v.clamp(-20.0, 20.0)))
+        .collect();
+    let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+    let dy: Vec<f16> = grads(n).iter().map(|&v| f16::from_f32(v)).collect();
+    let dyf: Vec<f32> = dy.iter().map(|v| v.to_f32()).collect();
+    let (xp, yp, dyp) = (
+        dir.path().join("x.npy"),
+        dir.path().join("ys.npy"),
+        dir.path().join("dy.npy"),
+    );
+    let shape64: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    write_npy(&xp, &shape64, &x);
+    write_npy(&dyp, &shape64, &dy);
+    for axis in [2usize, 1] {
+        let sm = Softmax::softmax();
+        let exact =
+            wgpu_activations::softmax::reference_forward_exact(&sm, &xf, &shape, axis).unwrap();
+        let ys: Vec<f16> = exact.iter().map(|&v| f16::from_f64(v)).collect();
+        let ysf: Vec<f32> = ys.iter().map(|v| v.to_f32()).collect();
+        write_npy(&yp, &shape64, &ys);
+        let exact_dx =
+            wgpu_activations::softmax::reference_backward_exact(&sm, &ysf, &dyf, &shape, axis)
+                .unwrap();
+        for device in devices {
+            let out = dir.path().join("out.npy");
+            let axis_s = axis.to_string();
+            let o = run([
+                "softmax",
+                "-i",
+                &xp.to_string_lossy(),
+                "-o",
+                &out.to_string_lossy(),
+                "--axis",
+                &axis_s,
+                "--device",
+                device,
+            ]);
+            assert_ok(&o, &format!("softmax f16 axis {axis} {device}"));
+            let (_, got) = read_npy_f16(&out);
+            for i in 0..n {
+                let e = wgpu_activations::ulp::ulp_error_f16(got[i], exact[i]);
+                assert!(
+                    e <= 1.0,
+                    "{device} axis {axis} forward [{i}]: {e:.2} ULP of f16"
+                );
+            }
+            let o = run([
+                "softmax",
+                "--backward",
+                "--saved-output",
+                &yp.to_string_lossy(),
+                "--grad",
+                &dyp.to_string_lossy(),
+                "-o",
+                &out.to_string_lossy(),
+                "--axis",
+                &axis_s,
+                "--device",
+                device,
+            ]);
+            assert_ok(&o, &format!("softmax f16 backward axis {axis} {device}"));
+            let (_, got) = read_npy_f16(&out);
+            for i in 0..n {
+                let e = wgpu_activations::ulp::ulp_error_f16(got[i], exact_dx[i]);
+                assert!(
+                    e <= 1.0,
+                    "{device} axis {axis} backward [{i}]: {e:.2} ULP of f16"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn error_f16_input_with_f32_grad() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("x16.npy");
+    let x: Vec<wgpu_activations::half::f16> = [1.0f32, -1.0, 2.0]
+        .iter()
+        .map(|&v| wgpu_activations::half::f16::from_f32(v))
+        .collect();
+    write_npy(&input, &[3], &x);
+    let dy = dir.path().join("dy32.npy");
+    write_npy(&dy, &[3], &[1.0f32, 1.0, 1.0]);
+    let dy_arg = dy.to_string_lossy().into_owned();
+    let err = expect_error(dir.path(), 2, |out| {
+        apply_args(
+            "relu",
+            &input,
+            out,
+            &["--device", "cpu", "--backward", "--grad", &dy_arg],
+        )
+    });
+    assert!(
+        err.contains("float16") && err.contains("float32"),
+        "names the dtypes: {err}"
+    );
+}
