@@ -2070,25 +2070,14 @@ mod tests {
         let p = plan(&g(4096, 1024, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)).unwrap(); // ok: unit test
         assert_eq!((p.rows, p.ti), (Some(true), 32));
         // Longer rows, columns and split rows do not take it.
+        let rows = |g: &Geometry, elems, tuning, sub| plan(g, elems, tuning, sub).unwrap().rows; // ok: unit test
+        assert_eq!(rows(&g(10, 5000, 1), 1 << 30, &GPU_TUNING, Some(32)), None);
+        assert_eq!(rows(&g(3, 500, 8), 1 << 20, &GPU_TUNING, Some(32)), None);
         assert_eq!(
-            plan(&g(10, 5000, 1), 1 << 30, &GPU_TUNING, Some(32))
-                .unwrap()
-                .rows,
+            rows(&g(1, 1 << 20, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)),
             None
-        ); // ok: unit test
-        assert_eq!(
-            plan(&g(3, 500, 8), 1 << 20, &GPU_TUNING, Some(32))
-                .unwrap()
-                .rows,
-            None
-        ); // ok: unit test
-        assert_eq!(
-            plan(&g(1, 1 << 20, 1), 1 << 30, &SOFTWARE_TUNING, Some(8))
-                .unwrap()
-                .rows,
-            None
-        ); // ok: unit test
-           // Nothing fits: a typed error.
+        );
+        // Nothing fits: a typed error.
         assert!(plan_gpu(&g(1, 4, 1000), 500).is_err());
     }
 
