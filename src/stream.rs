@@ -157,24 +157,27 @@ impl Context {
     /// Wait for a map requested with [`map_channel`]: its callback runs inside a poll that finds
     /// the buffer's submissions complete.
     fn wait_map(&self, rx: &MapResult, index: wgpu::SubmissionIndex) -> Result<()> {
-        for attempt in 0..2 {
+        let mut index = Some(index);
+        // The callback may be running in another thread's poll right now (threads may share the
+        // device), so after our own wait keep polling and waiting a moment until it arrives.
+        for _ in 0..1000 {
             if let Ok(r) = rx.try_recv() {
                 return r.map_err(|e| Error::Map(e.to_string()));
             }
             self.device()
                 .poll(wgpu::PollType::Wait {
-                    submission_index: (attempt == 0).then(|| index.clone()),
+                    submission_index: index.take(),
                     timeout: None,
                 })
                 .map_err(|e| Error::DeviceLost(e.to_string()))?;
-        }
-        match rx.try_recv() {
-            Ok(r) => r.map_err(|e| Error::Map(e.to_string())),
-            Err(_) => {
-                self.check_alive()?;
-                Err(Error::Map("the map callback never ran".into()))
+            match rx.recv_timeout(std::time::Duration::from_millis(10)) {
+                Ok(r) => return r.map_err(|e| Error::Map(e.to_string())),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.check_alive()?;
+        Err(Error::Map("the map callback never ran".into()))
     }
 
     /// `x = f(x)` over a host slice of any length, streamed through the device in chunks (see
