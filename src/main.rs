@@ -197,8 +197,9 @@ PyTorch) save their output y: {}. Pass y = f(x) as --input for those.
 
 Inputs must be little-endian float32 ('<f4') or float16 ('<f2') .npy files in C order; convert
 with np.ascontiguousarray(a, dtype='<f4'). The output has the input's shape and dtype. float16
-is computed in f32 and rounded once to f16; on the GPU, f16 files are processed in one piece
-(float32 files are streamed through the device).
+is computed in f32 and rounded once to f16. On the GPU, forward and derivative stream the file
+through the device in chunks (so it may be larger than the GPU's memory); backward runs in one
+piece.
 
 Errors are one line on stderr starting with 'error:'. Exit codes: 0 success, 2 usage or input
 error, 1 runtime error (no GPU, GPU failure, cannot write the output).",
@@ -534,6 +535,22 @@ fn print_stdout(s: &str) -> Result<(), Failure> {
 // apply
 // ---------------------------------------------------------------------------------------------
 
+/// Forward or derivative of a host slice in place, streamed through the GPU.
+fn stream_elementwise<T: wgpu_activations::StreamElement>(
+    ctx: &Context,
+    act: &Activation,
+    mode: Mode,
+    data: &mut [T],
+) -> wgpu_activations::Result<()> {
+    let opts = wgpu_activations::StreamOptions::default();
+    let progress = wgpu_activations::stream::no_progress;
+    if mode == Mode::Derivative {
+        ctx.stream_derivative(act, data, &opts, progress)
+    } else {
+        ctx.stream_forward(act, data, &opts, progress)
+    }
+}
+
 /// A float32 or float16 array read from a .npy file; f16 values are held widened to f32 (exact).
 pub(crate) struct Array {
     pub(crate) shape: Vec<u64>,
@@ -664,31 +681,24 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
 
     // 3. The computation. Forward and derivative on the GPU stream the data through the device in
     // place, so a file larger than the GPU's memory (or its largest buffer) works and is held in
-    // host memory once.
-    let out = if args.device == Device::Gpu && x.half {
-        // f16 on the GPU: f16 tensors in device memory, in one piece (not streamed).
+    // host memory once (f16 files: as f16, beside their f32 widening).
+    let out = if args.device == Device::Gpu && mode != Mode::Backward {
         let ctx = Context::new()?;
-        let xh = to_f16(&x.data);
-        let y = match mode {
-            Mode::Forward => ctx.forward_f16(&act, &xh)?,
-            Mode::Derivative => ctx.derivative_f16(&act, &xh)?,
-            Mode::Backward => {
-                let dy = dy
-                    .as_deref()
-                    .ok_or_else(|| usage("--backward needs --grad DY.npy"))?;
-                ctx.backward_f16(&act, &xh, &to_f16(dy))?
-            }
-        };
-        Some(from_f16(&y))
-    } else if args.device == Device::Gpu && mode != Mode::Backward {
-        let ctx = Context::new()?;
-        let opts = wgpu_activations::StreamOptions::default();
-        let progress = wgpu_activations::stream::no_progress;
-        match mode {
-            Mode::Derivative => ctx.stream_derivative(&act, &mut x.data, &opts, progress)?,
-            _ => ctx.stream_forward(&act, &mut x.data, &opts, progress)?,
+        if x.half {
+            let mut xh = to_f16(&x.data);
+            stream_elementwise(&ctx, &act, mode, &mut xh)?;
+            Some(from_f16(&xh))
+        } else {
+            stream_elementwise(&ctx, &act, mode, &mut x.data)?;
+            None
         }
-        None
+    } else if args.device == Device::Gpu && x.half {
+        // f16 backward on the GPU: f16 tensors in device memory, in one piece (not streamed).
+        let dy = dy
+            .as_deref()
+            .ok_or_else(|| usage("--backward needs --grad DY.npy"))?;
+        let y = Context::new()?.backward_f16(&act, &to_f16(&x.data), &to_f16(dy))?;
+        Some(from_f16(&y))
     } else {
         let out = compute(args.device, &act, mode, &x.data, dy.as_deref())?;
         if out.len() != x.data.len() {

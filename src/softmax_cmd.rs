@@ -141,20 +141,24 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
                     .collect()
             }
         }
-    } else if args.device == Device::Gpu && main.half {
-        // f16 on the GPU: f16 tensors in device memory, in one piece (not streamed).
-        from_f16(&Context::new()?.softmax_f16(&sm, &to_f16(&main.data), &shape, axis)?)
     } else if args.device == Device::Gpu && axis + 1 == shape.len() {
         // Along the last axis the GPU streams whole rows through the device in place: a file
-        // larger than the GPU's memory works and is held in host memory once.
-        Context::new()?.stream_softmax(
-            &sm,
-            &mut main.data,
-            shape[axis],
-            &wgpu_activations::StreamOptions::default(),
-            wgpu_activations::stream::no_progress,
-        )?;
-        std::mem::take(&mut main.data)
+        // larger than the GPU's memory works and is held in host memory once (f16 files: as f16,
+        // beside their f32 widening).
+        let ctx = Context::new()?;
+        let opts = wgpu_activations::StreamOptions::default();
+        let progress = wgpu_activations::stream::no_progress;
+        if main.half {
+            let mut xh = to_f16(&main.data);
+            ctx.stream_softmax(&sm, &mut xh, shape[axis], &opts, progress)?;
+            from_f16(&xh)
+        } else {
+            ctx.stream_softmax(&sm, &mut main.data, shape[axis], &opts, progress)?;
+            std::mem::take(&mut main.data)
+        }
+    } else if args.device == Device::Gpu && main.half {
+        // f16 along another axis: f16 tensors in device memory, in one piece (not streamed).
+        from_f16(&Context::new()?.softmax_f16(&sm, &to_f16(&main.data), &shape, axis)?)
     } else {
         match args.device {
             Device::Gpu => Context::new()?.softmax(&sm, &main.data, &shape, axis)?,

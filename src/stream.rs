@@ -48,7 +48,7 @@ use rayon::prelude::*;
 
 use crate::activation::{Activation, Mode, OpKind};
 use crate::context::Context;
-use crate::elementwise::Tensor;
+use crate::elementwise::{DType, Tensor};
 use crate::error::{Error, Result};
 use crate::softmax::Softmax;
 
@@ -100,6 +100,27 @@ impl StreamOptions {
         self.upload = upload;
         self
     }
+}
+
+/// An element type a host slice can be streamed in: `f32`, or [`half::f16`] (computed in f32 on
+/// the device and rounded once to f16, like [`Tensor::f16`] tensors).
+pub trait StreamElement: bytemuck::Pod + sealed::Sealed {
+    /// The device tensors' element type.
+    const DTYPE: DType;
+}
+
+impl StreamElement for f32 {
+    const DTYPE: DType = DType::F32;
+}
+
+impl StreamElement for half::f16 {
+    const DTYPE: DType = DType::F16;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
 }
 
 /// A progress callback that never cancels.
@@ -183,10 +204,12 @@ impl Context {
     /// `x = f(x)` over a host slice of any length, streamed through the device in chunks (see
     /// the [module documentation](crate::stream)). `progress(done, total)` runs after each chunk
     /// is written back; [`ControlFlow::Break`] cancels with [`Error::Cancelled`].
-    pub fn stream_forward(
+    ///
+    /// `T` is `f32` or [`half::f16`].
+    pub fn stream_forward<T: StreamElement>(
         &self,
         act: &Activation,
-        data: &mut [f32],
+        data: &mut [T],
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
@@ -194,21 +217,21 @@ impl Context {
     }
 
     /// `x = f'(x)` over a host slice of any length, streamed like [`Context::stream_forward`].
-    pub fn stream_derivative(
+    pub fn stream_derivative<T: StreamElement>(
         &self,
         act: &Activation,
-        data: &mut [f32],
+        data: &mut [T],
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
         self.stream_elementwise(act, Mode::Derivative, data, opts, progress)
     }
 
-    fn stream_elementwise(
+    fn stream_elementwise<T: StreamElement>(
         &self,
         act: &Activation,
         mode: Mode,
-        data: &mut [f32],
+        data: &mut [T],
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
@@ -219,8 +242,8 @@ impl Context {
         if training && n > u32::MAX as usize {
             return Err(Error::TooLarge {
                 elements: n,
-                bytes: n as u64 * 4,
-                max: u32::MAX as u64 * 4,
+                bytes: n as u64 * T::DTYPE.size(),
+                max: u32::MAX as u64 * T::DTYPE.size(),
             });
         }
         // prelu's channel is (index / inner) % channels: chunks of whole periods see it from 0.
@@ -236,7 +259,7 @@ impl Context {
                 act.inner()
             )));
         }
-        let chunk = self.stream_chunk(opts, period)?;
+        let chunk = self.stream_chunk(opts, period, T::DTYPE)?;
         self.run_stream(
             data,
             chunk,
@@ -246,7 +269,8 @@ impl Context {
             &format!("stream/{}/{}", act.op().name(), mode.name()),
             |encoder, dev, _, start, len| {
                 let base = if training { start as u32 } else { 0 };
-                self.prepare_elementwise(act, mode, Tensor::new(dev, 0, len), None, None, base)?
+                let x = Tensor::of(dev, 0, len, T::DTYPE);
+                self.prepare_elementwise(act, mode, x, None, None, base)?
                     .record(encoder)
             },
         )
@@ -254,10 +278,12 @@ impl Context {
 
     /// `f(x)` along the last axis of a host tensor stored as rows of `row_len`, in place, streamed
     /// through the device in chunks of whole rows (see the [module documentation](crate::stream)).
-    pub fn stream_softmax(
+    ///
+    /// `T` is `f32` or [`half::f16`] (reductions in f32 on the device).
+    pub fn stream_softmax<T: StreamElement>(
         &self,
         sm: &Softmax,
-        data: &mut [f32],
+        data: &mut [T],
         row_len: usize,
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
@@ -272,7 +298,7 @@ impl Context {
                 "{n} elements are not whole rows of {row_len}"
             )));
         }
-        let chunk = self.stream_chunk(opts, row_len)?;
+        let chunk = self.stream_chunk(opts, row_len, T::DTYPE)?;
         self.run_stream(
             data,
             chunk,
@@ -288,8 +314,8 @@ impl Context {
                 self.record_softmax(
                     encoder,
                     sm,
-                    Tensor::new(x, 0, len),
-                    Tensor::new(y, 0, len),
+                    Tensor::of(x, 0, len, T::DTYPE),
+                    Tensor::of(y, 0, len, T::DTYPE),
                     &[len / row_len, row_len],
                     1,
                 )
@@ -299,19 +325,19 @@ impl Context {
 
     /// Elements per chunk: the option, capped by one storage binding, rounded down to a multiple
     /// of `unit` (rows, prelu periods) but at least one unit, which must fit one buffer.
-    fn stream_chunk(&self, opts: &StreamOptions, unit: usize) -> Result<usize> {
+    fn stream_chunk(&self, opts: &StreamOptions, unit: usize, dtype: DType) -> Result<usize> {
         if opts.depth == 0 {
             return Err(Error::BadParameter {
                 op: "stream",
                 message: "the ring needs at least one slot (depth ≥ 1)".into(),
             });
         }
-        let cap = (opts.chunk_bytes.min(self.max_binding_bytes()) / 4).max(1);
+        let cap = (opts.chunk_bytes.min(self.max_binding_bytes()) / dtype.size()).max(1);
         let cap = usize::try_from(cap)
             .unwrap_or(usize::MAX)
             .min(u32::MAX as usize);
         let chunk = (cap / unit).max(1) * unit;
-        self.checked_bytes(chunk)?;
+        self.checked_bytes_of(chunk, dtype)?;
         Ok(chunk)
     }
 
@@ -320,9 +346,9 @@ impl Context {
     /// output buffer when `two_buffers`); the result must end in the output buffer if there is
     /// one, else in the device buffer.
     #[allow(clippy::too_many_arguments)]
-    fn run_stream(
+    fn run_stream<T: StreamElement>(
         &self,
-        data: &mut [f32],
+        data: &mut [T],
         chunk: usize,
         two_buffers: bool,
         opts: &StreamOptions,
@@ -342,7 +368,9 @@ impl Context {
         }
         let chunks = n.div_ceil(chunk);
         let depth = opts.depth.clamp(1, chunks);
-        let bytes = (chunk.min(n) as u64) * 4;
+        // Copies move whole 4-byte words: an odd count of f16s is padded by one.
+        let padded = |len: usize| (len as u64 * T::DTYPE.size()).next_multiple_of(4);
+        let bytes = padded(chunk.min(n));
         let mapped = opts.upload == Upload::Mapped;
         let device = self.device();
         let mut slots = self.scoped(label, || {
@@ -375,8 +403,8 @@ impl Context {
                 let slot = &mut slots[submitted % depth];
                 let start = submitted * chunk;
                 let len = chunk.min(n - start);
-                let size = len as u64 * 4;
-                let host = bytemuck::cast_slice::<f32, u8>(&data[start..start + len]);
+                let size = padded(len);
+                let host = bytemuck::cast_slice::<T, u8>(&data[start..start + len]);
                 self.scoped(label, || {
                     if let Some(up) = &slot.upload {
                         if let Some((rx, index)) = slot.upload_map.take() {
@@ -388,11 +416,19 @@ impl Context {
                                 .get_mapped_range_mut()
                                 .map_err(|e| Error::Map(e.to_string()))?;
                             // Write-only (possibly write-combining) memory: one sequential copy.
-                            view.copy_from_slice(host);
+                            view.slice(..host.len()).copy_from_slice(host);
                         } // the view must be dropped before unmap
                         up.unmap();
                     } else {
-                        self.queue().write_buffer(&slot.device, 0, host);
+                        let queue = self.queue();
+                        let whole = host.len() & !3;
+                        queue.write_buffer(&slot.device, 0, &host[..whole]);
+                        if whole < host.len() {
+                            // The odd f16 at the end, in a word of its own.
+                            let mut last = [0u8; 4];
+                            last[..host.len() - whole].copy_from_slice(&host[whole..]);
+                            queue.write_buffer(&slot.device, whole as u64, &last);
+                        }
                     }
                     let mut encoder =
                         device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -433,13 +469,12 @@ impl Context {
             {
                 let view = slot
                     .readback
-                    .slice(..f.len as u64 * 4)
+                    .slice(..padded(f.len))
                     .get_mapped_range()
                     .map_err(|e| Error::Map(e.to_string()))?;
-                copy(
-                    bytemuck::cast_slice_mut(&mut data[f.start..f.start + f.len]),
-                    &view,
-                );
+                let host = bytemuck::cast_slice_mut::<T, u8>(&mut data[f.start..f.start + f.len]);
+                let len = host.len();
+                copy(host, &view[..len]);
             }
             slot.readback.unmap();
             self.check_alive()?;

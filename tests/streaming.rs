@@ -3,13 +3,15 @@
 //! that the tests stay small), odd chunk remainders, every ring depth and both upload paths,
 //! softmax rows that do not divide the chunk and rows longer than it, element-index-dependent
 //! ops (prelu's channels, rrelu's training slopes) across chunk boundaries, cancellation, the
-//! progress reports, and the error paths.
+//! progress reports, the error paths, and f16 slices (odd chunks, odd lengths, rows) against the
+//! one-piece f16 path, which `tests/f16.rs` judges against the exact reference.
 
 mod common;
 
 use std::ops::ControlFlow;
 
 use wgpu_activations::accuracy::{hard_inputs, random_inputs};
+use wgpu_activations::half::f16;
 use wgpu_activations::softmax::reference_forward_exact;
 use wgpu_activations::stream::{no_progress, Upload};
 use wgpu_activations::ulp::ulp_error;
@@ -234,6 +236,96 @@ fn softmax_rows_across_chunks() {
     }
 }
 
+fn to_f16(v: &[f32]) -> Vec<f16> {
+    v.iter().map(|&x| f16::from_f32(x)).collect()
+}
+
+fn same_bits_f16(what: &str, got: &[f16], want: &[f16]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{what}: [{i}] got {g}, want {w}");
+    }
+}
+
+#[test]
+fn f16_odd_chunks_every_upload() {
+    let Some(ctx) = ctx() else { return };
+    // f16 inputs spread over f16's range, the hard list (rounded to f16) first.
+    let x = to_f16(
+        &data(31, 2 * CAP + 1001)
+            .iter()
+            .map(|v| v % 70000.0)
+            .collect::<Vec<_>>(),
+    );
+    for act in [
+        Activation::new(OpKind::Gelu),
+        Activation::new(OpKind::Relu),
+        Activation::new(OpKind::Rrelu).training(7),
+    ] {
+        let want = ctx.forward_f16(&act, &x).unwrap();
+        for upload in [Upload::Mapped, Upload::WriteBuffer] {
+            // Chunks of 1001 f16s: odd lengths, every other chunk starting inside a word; and
+            // the default chunk, capped by the binding limit (32,768 f16s), with a remainder of
+            // 1001.
+            for chunk_bytes in [2002, 16 << 20] {
+                let opts = StreamOptions::default()
+                    .with_chunk_bytes(chunk_bytes)
+                    .with_upload(upload);
+                let mut y = x.clone();
+                let mut last = 0;
+                ctx.stream_forward(&act, &mut y, &opts, |done, total| {
+                    assert_eq!(total, x.len());
+                    assert!(done > last);
+                    last = done;
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+                assert_eq!(last, x.len());
+                same_bits_f16(
+                    &format!(
+                        "stream f16 {} {upload:?} chunks of {chunk_bytes} B",
+                        act.op().name()
+                    ),
+                    &y,
+                    &want,
+                );
+            }
+        }
+    }
+    let act = Activation::new(OpKind::Tanh);
+    let mut y = x.clone();
+    let opts = StreamOptions::default().with_chunk_bytes(2002);
+    ctx.stream_derivative(&act, &mut y, &opts, no_progress)
+        .unwrap();
+    same_bits_f16(
+        "stream f16 tanh derivative",
+        &y,
+        &ctx.derivative_f16(&act, &x).unwrap(),
+    );
+}
+
+#[test]
+fn f16_softmax_rows_across_chunks() {
+    let Some(ctx) = ctx() else { return };
+    for (rows, row_len) in [(301, 37), (3, CAP / 2 + 5)] {
+        let x = to_f16(&logits(41, rows * row_len));
+        for sm in [Softmax::softmax(), Softmax::log_softmax()] {
+            let want = ctx.softmax_f16(&sm, &x, &[rows, row_len], 1).unwrap();
+            let mut y = x.clone();
+            // Chunks of 5 rows of 37 (odd lengths), or one row longer than the binding limit
+            // per chunk (split on the device).
+            let opts = StreamOptions::default().with_chunk_bytes(2 * 37 * 5 + 1);
+            ctx.stream_softmax(&sm, &mut y, row_len, &opts, no_progress)
+                .unwrap();
+            same_bits_f16(
+                &format!("stream f16 {} {rows}x{row_len}", sm.kind.name()),
+                &y,
+                &want,
+            );
+        }
+    }
+}
+
 #[test]
 fn cancellation_keeps_whole_chunks() {
     let Some(ctx) = ctx() else { return };
@@ -342,12 +434,23 @@ fn errors_are_typed_and_leave_the_input_untouched() {
 
     // Empty: nothing to do, no progress report.
     let mut calls = 0;
-    ctx.stream_forward(&act, &mut [], &StreamOptions::default(), |_, _| {
-        calls += 1;
-        ControlFlow::Continue(())
-    })
+    ctx.stream_forward(
+        &act,
+        &mut [] as &mut [f32],
+        &StreamOptions::default(),
+        |_, _| {
+            calls += 1;
+            ControlFlow::Continue(())
+        },
+    )
     .unwrap();
-    ctx.stream_softmax(&sm, &mut [], 5, &StreamOptions::default(), no_progress)
-        .unwrap();
+    ctx.stream_softmax(
+        &sm,
+        &mut [] as &mut [f32],
+        5,
+        &StreamOptions::default(),
+        no_progress,
+    )
+    .unwrap();
     assert_eq!(calls, 0);
 }
