@@ -536,7 +536,6 @@ fn reps_for(one: f64, min_trial_s: f64, max: u32) -> u32 {
 struct Timestamps {
     set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
-    readback: wgpu::Buffer,
     /// Nanoseconds per timestamp tick.
     period_ns: f64,
 }
@@ -575,12 +574,6 @@ impl<'a> GpuTimer<'a> {
                 label: Some("bench timestamps resolve"),
                 size: 16,
                 usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            }),
-            readback: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("bench timestamps readback"),
-                size: 16,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
             period_ns: ctx.queue().get_timestamp_period() as f64,
@@ -667,44 +660,16 @@ impl<'a> GpuTimer<'a> {
         }
         mark(&mut enc, None, Some(1));
         enc.resolve_query_set(&ts.set, 0..2, &ts.resolve, 0);
-        enc.copy_buffer_to_buffer(&ts.resolve, 0, &ts.readback, 0, 16);
         self.submit_wait(enc)?;
-        let slice = ts.readback.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| runtime(format!("GPU wait failed: {e}")))?;
-        match rx.try_recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(runtime(format!("cannot read the GPU timestamps: {e}"))),
-            Err(_) => {
-                return Err(runtime(
-                    "cannot read the GPU timestamps: the map callback never ran",
-                ))
-            }
-        }
-        let ticks = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| runtime(format!("cannot read the GPU timestamps: {e}")))?;
-            let t: Vec<u64> = view
-                .chunks_exact(8)
-                .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect();
-            match t[..] {
-                [begin, end, ..] => Some(end.saturating_sub(begin)),
-                _ => None,
-            }
-        }; // the view must be dropped before unmap
-        ts.readback.unmap();
-        let ticks =
-            ticks.ok_or_else(|| runtime("cannot read the GPU timestamps: short readback"))?;
+        // The two u64 ticks, read back as four 32-bit words (bits only: no float arithmetic).
+        let w: Vec<u64> = self
+            .ctx
+            .read(&ts.resolve, 0, 4)
+            .map_err(|e| runtime(format!("cannot read the GPU timestamps: {e}")))?
+            .iter()
+            .map(|v| u64::from(v.to_bits()))
+            .collect();
+        let ticks = (w[3] << 32 | w[2]).saturating_sub(w[1] << 32 | w[0]);
         Ok((ticks as f64 * ts.period_ns * 1e-9).max(1e-9))
     }
 
