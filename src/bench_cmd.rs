@@ -25,8 +25,10 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
+use wgpu_activations::half::f16;
 use wgpu_activations::{
-    accuracy, cpu, softmax, wgpu, Activation, Context, Mode, OpKind, Softmax, SoftmaxKind, Tensor,
+    accuracy, cpu, softmax, wgpu, Activation, Context, DType, Mode, OpKind, Softmax, SoftmaxKind,
+    Tensor,
 };
 
 use super::{parent_dir, print_stdout, runtime, usage, Failure, TempFile};
@@ -79,6 +81,18 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_enum, value_name = "MODE,...")]
     modes: Vec<ModeArg>,
 
+    /// Element types, comma-separated. f16 tensors move 2 bytes per element instead of 4; their
+    /// fraction of the device copy is taken against the same copy (of the f32 tensor's 4 bytes
+    /// per element) as f32's.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        value_name = "DTYPE,...",
+        default_value = "f32"
+    )]
+    dtypes: Vec<DTypeArg>,
+
     /// Timed trials per measurement (the median is reported), after a warm-up. Measurements
     /// whose single repetition takes over a second run at most 3.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -121,6 +135,21 @@ impl ModeArg {
             ModeArg::Forward => Mode::Forward,
             ModeArg::Derivative => Mode::Derivative,
             ModeArg::Backward => Mode::Backward,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DTypeArg {
+    F32,
+    F16,
+}
+
+impl DTypeArg {
+    fn dtype(self) -> DType {
+        match self {
+            DTypeArg::F32 => DType::F32,
+            DTypeArg::F16 => DType::F16,
         }
     }
 }
@@ -175,13 +204,13 @@ impl BenchOp {
             }
         }
     }
-    /// Bytes a pass moves over `n` elements.
-    fn bytes(self, mode: Mode, n: usize) -> u64 {
-        let per = match mode {
-            Mode::Forward | Mode::Derivative => 8,
-            Mode::Backward => 12,
+    /// Bytes a pass moves over `n` elements of `dtype`.
+    fn bytes(self, mode: Mode, n: usize, dtype: DType) -> u64 {
+        let tensors = match mode {
+            Mode::Forward | Mode::Derivative => 2,
+            Mode::Backward => 3,
         };
-        per * n as u64
+        tensors * dtype.size() * n as u64
     }
 }
 
@@ -190,6 +219,7 @@ struct Plan {
     ops: Vec<BenchOp>,
     shapes: Vec<Vec<u64>>,
     modes: Vec<Mode>,
+    dtypes: Vec<DType>,
     trials: u32,
     min_trial_s: f64,
 }
@@ -332,6 +362,11 @@ fn plan(args: &BenchArgs) -> Result<Plan, Failure> {
     }
     modes.sort_by_key(|m| Mode::ALL.iter().position(|a| a == m));
     modes.dedup();
+    let mut dtypes: Vec<DType> = args.dtypes.iter().map(|d| d.dtype()).collect();
+    dtypes.dedup();
+    if dtypes.is_empty() {
+        dtypes.push(DType::F32);
+    }
     if !(args.min_trial_ms.is_finite() && args.min_trial_ms >= 0.0) {
         return Err(usage("--min-trial-ms must be a non-negative number"));
     }
@@ -342,6 +377,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, Failure> {
         ops,
         shapes,
         modes,
+        dtypes,
         trials: args.trials,
         min_trial_s: args.min_trial_ms / 1e3,
     })
@@ -460,6 +496,7 @@ struct Point {
 struct Offload {
     op: &'static str,
     mode: &'static str,
+    dtype: &'static str,
     /// The smallest measured size from which the GPU end to end (upload, kernel, readback) beats
     /// the CPU path at that and every larger measured size; null where it never does.
     gpu_e2e_beats_cpu_from: Option<u64>,
@@ -701,13 +738,24 @@ struct Buffers {
     x: Vec<f32>,
     dy: Vec<f32>,
     out: Vec<f32>,
+    /// `x` and `dy` rounded to f16 (empty unless f16 is swept).
+    xh: Vec<f16>,
+    dyh: Vec<f16>,
+    outh: Vec<f16>,
     gpu: Option<GpuBuffers>,
 }
 
-struct GpuBuffers {
+/// Device tensors of one dtype.
+struct GpuTensors {
     x: wgpu::Buffer,
     dy: wgpu::Buffer,
     out: wgpu::Buffer,
+}
+
+struct GpuBuffers {
+    f32: GpuTensors,
+    f16: Option<GpuTensors>,
+    /// The device copy's destination (f32).
     copy: wgpu::Buffer,
 }
 
@@ -716,11 +764,12 @@ fn record_op(
     enc: &mut wgpu::CommandEncoder,
     op: BenchOp,
     mode: Mode,
-    g: &GpuBuffers,
+    g: &GpuTensors,
     shape: &[usize],
+    dtype: DType,
 ) -> Result<(), Failure> {
     let n = shape.iter().product();
-    let t = |b| Tensor::new(b, 0, n);
+    let t = |b| Tensor::of(b, 0, n, dtype);
     match op {
         BenchOp::Softmax(kind) => {
             let sm = Softmax::new(kind);
@@ -756,7 +805,31 @@ fn e2e_op(
     mode: Mode,
     b: &Buffers,
     shape: &[usize],
+    dtype: DType,
 ) -> Result<(), Failure> {
+    if dtype == DType::F16 {
+        let (x, dy) = (&b.xh, &b.dyh);
+        let out = match op {
+            BenchOp::Softmax(kind) => {
+                let sm = Softmax::new(kind);
+                let axis = shape.len() - 1;
+                match mode {
+                    Mode::Backward => ctx.softmax_backward_f16(&sm, x, dy, shape, axis)?,
+                    _ => ctx.softmax_f16(&sm, x, shape, axis)?,
+                }
+            }
+            BenchOp::Act(kind) => {
+                let act = Activation::new(kind);
+                match mode {
+                    Mode::Forward => ctx.forward_f16(&act, x)?,
+                    Mode::Derivative => ctx.derivative_f16(&act, x)?,
+                    Mode::Backward => ctx.backward_f16(&act, x, dy)?,
+                }
+            }
+        };
+        std::hint::black_box(out);
+        return Ok(());
+    }
     let out = match op {
         BenchOp::Softmax(kind) => {
             let sm = Softmax::new(kind);
@@ -776,6 +849,43 @@ fn e2e_op(
         }
     };
     std::hint::black_box(out);
+    Ok(())
+}
+
+/// The CPU path on f16 slices (the softmax family and derivatives allocate their output).
+fn cpu_op_f16(
+    op: BenchOp,
+    mode: Mode,
+    shape: &[usize],
+    x: &[f16],
+    dy: &[f16],
+    out: &mut [f16],
+) -> Result<(), Failure> {
+    let v = match op {
+        BenchOp::Softmax(kind) => {
+            let sm = Softmax::new(kind);
+            let axis = shape.len() - 1;
+            match mode {
+                Mode::Backward => softmax::cpu::softmax_backward_f16(&sm, x, dy, shape, axis)?,
+                _ => softmax::cpu::softmax_f16(&sm, x, shape, axis)?,
+            }
+        }
+        BenchOp::Act(kind) => {
+            let act = Activation::new(kind);
+            match mode {
+                Mode::Forward => {
+                    cpu::forward_into_f16(&act, x, out)?;
+                    Vec::new()
+                }
+                Mode::Derivative => cpu::derivative_f16(&act, x)?,
+                Mode::Backward => {
+                    cpu::backward_into_f16(&act, x, dy, out)?;
+                    Vec::new()
+                }
+            }
+        }
+    };
+    std::hint::black_box((v, out));
     Ok(())
 }
 
@@ -867,11 +977,12 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<(), Failure> {
     let header = header_text(&adapter, &host, timer.as_ref(), &plan, &notes);
     let _ = print_stdout(&header);
 
-    let per_size = 1 + plan
-        .ops
-        .iter()
-        .map(|op| plan.modes.iter().filter(|&&m| op.has(m)).count())
-        .sum::<usize>();
+    let per_size = 1 + plan.dtypes.len()
+        * plan
+            .ops
+            .iter()
+            .map(|op| plan.modes.iter().filter(|&&m| op.has(m)).count())
+            .sum::<usize>();
     let pb = ProgressBar::with_draw_target(
         Some((plan.shapes.len() * per_size) as u64),
         ProgressDrawTarget::stderr(),
@@ -939,11 +1050,31 @@ fn sweep(
             .map(|v| v.clamp(-30.0, 30.0))
             .collect();
         let dy = accuracy::gradients(n);
+        let half = plan.dtypes.contains(&DType::F16);
+        let to_f16 = |v: &[f32]| -> Vec<f16> {
+            if half {
+                v.iter().map(|&x| f16::from_f32(x)).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let (xh, dyh) = (to_f16(&x), to_f16(&dy));
         let gpu = match ctx {
             Some(ctx) => Some(GpuBuffers {
-                x: ctx.upload(&x)?,
-                dy: ctx.upload(&dy)?,
-                out: ctx.create_tensor(n)?,
+                f32: GpuTensors {
+                    x: ctx.upload(&x)?,
+                    dy: ctx.upload(&dy)?,
+                    out: ctx.create_tensor(n)?,
+                },
+                f16: if half {
+                    Some(GpuTensors {
+                        x: ctx.upload_f16(&xh)?,
+                        dy: ctx.upload_f16(&dyh)?,
+                        out: ctx.create_tensor_f16(n)?,
+                    })
+                } else {
+                    None
+                },
                 copy: ctx.create_tensor(n)?,
             }),
             None => None,
@@ -952,6 +1083,9 @@ fn sweep(
             x,
             dy,
             out: vec![0.0; n],
+            outh: vec![f16::ZERO; if half { n } else { 0 }],
+            xh,
+            dyh,
             gpu,
         };
 
@@ -960,7 +1094,7 @@ fn sweep(
             (Some(timer), Some(g)) => Some(
                 timer
                     .measure(plan, &mut |enc: &mut wgpu::CommandEncoder| {
-                        enc.copy_buffer_to_buffer(&g.x, 0, &g.copy, 0, 4 * n as u64);
+                        enc.copy_buffer_to_buffer(&g.f32.x, 0, &g.copy, 0, 4 * n as u64);
                         Ok(())
                     })?
                     .0,
@@ -981,55 +1115,69 @@ fn sweep(
             let op_shape = op.shape(shape);
             let dims: Vec<usize> = op_shape.iter().map(|&d| d as usize).collect();
             for &mode in plan.modes.iter().filter(|&&m| op.has(m)) {
-                pb.set_message(format!("{label}: {} {}", op.name(), mode.name()));
-                let (gpu_kernel, gpu_e2e) = match (ctx, timer, &b.gpu) {
-                    (Some(ctx), Some(timer), Some(g)) => {
-                        let (k, reps) =
-                            timer.measure(plan, &mut |enc: &mut wgpu::CommandEncoder| {
-                                record_op(ctx, enc, op, mode, g, &dims)
-                            })?;
-                        let e = time_host(plan, || e2e_op(ctx, op, mode, &b, &dims))?;
-                        (Some((k, reps)), Some(e))
-                    }
-                    _ => (None, None),
-                };
-                let cpu_s = {
-                    let (x, dy, out) = (&b.x, &b.dy, &mut b.out);
-                    time_host(plan, || cpu_op(op, mode, &dims, x, dy, out))?
-                };
-                let bytes = op.bytes(mode, n);
-                let kernel_gbps = gpu_kernel.map(|(k, _)| gbps(bytes, k));
-                let copy_gbps = device_copy_s.map(|s| gbps(8 * n as u64, s));
-                let cpu_gbps = gbps(bytes, cpu_s);
-                let memcpy_gbps = gbps(8 * n as u64, host_memcpy_s);
-                points.push(Point {
-                    op: op.name(),
-                    family: op.family(),
-                    mode: mode.name(),
-                    dtype: "f32",
-                    shape: op_shape.clone(),
-                    elements: n as u64,
-                    bytes_moved: bytes,
-                    gpu_kernel_s: gpu_kernel.map(|(k, _)| k),
-                    gpu_e2e_s: gpu_e2e,
-                    cpu_s,
-                    device_copy_s,
-                    host_memcpy_s,
-                    gpu_kernel_gbps: kernel_gbps,
-                    gpu_e2e_gbps: gpu_e2e.map(|s| gbps(bytes, s)),
-                    cpu_gbps,
-                    device_copy_gbps: copy_gbps,
-                    host_memcpy_gbps: memcpy_gbps,
-                    gpu_fraction_of_copy: kernel_gbps.zip(copy_gbps).map(|(k, c)| k / c),
-                    cpu_fraction_of_memcpy: cpu_gbps / memcpy_gbps,
-                    gpu_kernel_reps: gpu_kernel.map(|(_, r)| r),
-                });
-                if pb.is_hidden() {
-                    // No terminal for the bar (a log, a CI job): one line per point as it lands,
-                    // so a run cut short still shows what it measured.
-                    let show = |v: Option<f64>| v.map_or("-".into(), |g| format!("{g:.3}"));
-                    eprintln!(
-                        "[{}/{}] {label} {} {}: GPU kernel {} GB/s, e2e {} GB/s, CPU {cpu_gbps:.3} GB/s ({:.1} s elapsed)",
+                for &dtype in &plan.dtypes {
+                    let dname = if dtype == DType::F32 {
+                        String::new()
+                    } else {
+                        format!(" {}", dtype.name())
+                    };
+                    pb.set_message(format!("{label}: {} {}{dname}", op.name(), mode.name()));
+                    let tensors = b.gpu.as_ref().and_then(|g| match dtype {
+                        DType::F32 => Some(&g.f32),
+                        DType::F16 => g.f16.as_ref(),
+                    });
+                    let (gpu_kernel, gpu_e2e) = match (ctx, timer, tensors) {
+                        (Some(ctx), Some(timer), Some(g)) => {
+                            let (k, reps) =
+                                timer.measure(plan, &mut |enc: &mut wgpu::CommandEncoder| {
+                                    record_op(ctx, enc, op, mode, g, &dims, dtype)
+                                })?;
+                            let e = time_host(plan, || e2e_op(ctx, op, mode, &b, &dims, dtype))?;
+                            (Some((k, reps)), Some(e))
+                        }
+                        _ => (None, None),
+                    };
+                    let cpu_s = {
+                        let (x, dy, out) = (&b.x, &b.dy, &mut b.out);
+                        let (xh, dyh, outh) = (&b.xh, &b.dyh, &mut b.outh);
+                        time_host(plan, || match dtype {
+                            DType::F32 => cpu_op(op, mode, &dims, x, dy, out),
+                            DType::F16 => cpu_op_f16(op, mode, &dims, xh, dyh, outh),
+                        })?
+                    };
+                    let bytes = op.bytes(mode, n, dtype);
+                    let kernel_gbps = gpu_kernel.map(|(k, _)| gbps(bytes, k));
+                    let copy_gbps = device_copy_s.map(|s| gbps(8 * n as u64, s));
+                    let cpu_gbps = gbps(bytes, cpu_s);
+                    let memcpy_gbps = gbps(8 * n as u64, host_memcpy_s);
+                    points.push(Point {
+                        op: op.name(),
+                        family: op.family(),
+                        mode: mode.name(),
+                        dtype: dtype.name(),
+                        shape: op_shape.clone(),
+                        elements: n as u64,
+                        bytes_moved: bytes,
+                        gpu_kernel_s: gpu_kernel.map(|(k, _)| k),
+                        gpu_e2e_s: gpu_e2e,
+                        cpu_s,
+                        device_copy_s,
+                        host_memcpy_s,
+                        gpu_kernel_gbps: kernel_gbps,
+                        gpu_e2e_gbps: gpu_e2e.map(|s| gbps(bytes, s)),
+                        cpu_gbps,
+                        device_copy_gbps: copy_gbps,
+                        host_memcpy_gbps: memcpy_gbps,
+                        gpu_fraction_of_copy: kernel_gbps.zip(copy_gbps).map(|(k, c)| k / c),
+                        cpu_fraction_of_memcpy: cpu_gbps / memcpy_gbps,
+                        gpu_kernel_reps: gpu_kernel.map(|(_, r)| r),
+                    });
+                    if pb.is_hidden() {
+                        // No terminal for the bar (a log, a CI job): one line per point as it lands,
+                        // so a run cut short still shows what it measured.
+                        let show = |v: Option<f64>| v.map_or("-".into(), |g| format!("{g:.3}"));
+                        eprintln!(
+                        "[{}/{}] {label} {} {}{dname}: GPU kernel {} GB/s, e2e {} GB/s, CPU {cpu_gbps:.3} GB/s ({:.1} s elapsed)",
                         pb.position() + 1,
                         pb.length().unwrap_or(0),
                         op.name(),
@@ -1038,8 +1186,9 @@ fn sweep(
                         show(gpu_e2e.map(|s| gbps(bytes, s))),
                         pb.elapsed().as_secs_f64()
                     );
+                    }
+                    pb.inc(1);
                 }
-                pb.inc(1);
             }
         }
     }
@@ -1054,10 +1203,15 @@ fn offload(plan: &Plan, points: &[Point], gpu: bool) -> Vec<Offload> {
     }
     let mut v = Vec::new();
     for &op in &plan.ops {
-        for &mode in plan.modes.iter().filter(|&&m| op.has(m)) {
+        for (&mode, &dtype) in plan
+            .modes
+            .iter()
+            .filter(|&&m| op.has(m))
+            .flat_map(|m| plan.dtypes.iter().map(move |d| (m, d)))
+        {
             let mut pts: Vec<&Point> = points
                 .iter()
-                .filter(|p| p.op == op.name() && p.mode == mode.name())
+                .filter(|p| p.op == op.name() && p.mode == mode.name() && p.dtype == dtype.name())
                 .collect();
             pts.sort_by_key(|p| p.elements);
             let mut from = None;
@@ -1070,6 +1224,7 @@ fn offload(plan: &Plan, points: &[Point], gpu: bool) -> Vec<Offload> {
             v.push(Offload {
                 op: op.name(),
                 mode: mode.name(),
+                dtype: dtype.name(),
                 gpu_e2e_beats_cpu_from: from,
             });
         }
@@ -1166,16 +1321,17 @@ fn header_text(
     }
     let _ = writeln!(
         s,
-        "sweep:   {} ops x {} modes x {} sizes; median of {} trials (each at least {} ms) after a warm-up",
+        "sweep:   {} ops x {} modes x {} sizes x {}; median of {} trials (each at least {} ms) after a warm-up",
         plan.ops.len(),
         plan.modes.len(),
         plan.shapes.len(),
+        plan.dtypes.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
         plan.trials,
         plan.min_trial_s * 1e3
     );
     let _ = writeln!(
         s,
-        "GB/s = bytes moved per second: forward/derivative 8 B/element, backward 12; copies 8."
+        "GB/s = bytes moved per second: forward/derivative 8 B/element (f16: 4), backward 12 (f16: 6); copies 8."
     );
     for n in notes {
         let _ = writeln!(s, "warning: {n}.");
@@ -1184,34 +1340,52 @@ fn header_text(
     s
 }
 
+/// Whether any point is not f32: the tables then get a dtype column.
+fn mixed(points: &[Point]) -> bool {
+    points.iter().any(|p| p.dtype != "f32")
+}
+
+/// The leading cells of a row: op, mode, (dtype,) size.
+fn lead(p: &Point, dtype: bool) -> Vec<String> {
+    let mut r = vec![p.op.to_string(), p.mode.to_string()];
+    if dtype {
+        r.push(p.dtype.to_string());
+    }
+    r.push(size_label(&p.shape));
+    r
+}
+
+/// Header cells: op, mode, (dtype,) size, then `rest`.
+fn head(dtype: bool, rest: &[&str]) -> Vec<String> {
+    let mut r = vec!["op", "mode"];
+    if dtype {
+        r.push("dtype");
+    }
+    r.push("size");
+    r.extend(rest);
+    r.into_iter().map(String::from).collect()
+}
+
 /// The Markdown table of every point.
 fn table_text(points: &[Point], gpu: bool) -> String {
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    if gpu {
-        rows.push(
-            [
-                "op",
-                "mode",
-                "size",
+    let dt = mixed(points);
+    let mut rows: Vec<Vec<String>> = vec![if gpu {
+        head(
+            dt,
+            &[
                 "GPU kernel GB/s",
                 "of device copy",
                 "GPU e2e GB/s",
                 "CPU GB/s",
                 "of host memcpy",
                 "e2e winner",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
+            ],
+        )
     } else {
-        rows.push(
-            ["op", "mode", "size", "CPU GB/s", "of host memcpy"]
-                .map(String::from)
-                .to_vec(),
-        );
-    }
+        head(dt, &["CPU GB/s", "of host memcpy"])
+    }];
     for p in points {
-        let mut r = vec![p.op.to_string(), p.mode.to_string(), size_label(&p.shape)];
+        let mut r = lead(p, dt);
         if gpu {
             let winner = match p.gpu_e2e_s {
                 Some(e) if e < p.cpu_s => "GPU",
@@ -1231,7 +1405,7 @@ fn table_text(points: &[Point], gpu: bool) -> String {
         }
         rows.push(r);
     }
-    markdown(&rows, 3)
+    markdown(&rows, 3 + dt as usize)
 }
 
 /// The rooflines measured at each size.
@@ -1266,43 +1440,40 @@ fn rooflines_text(points: &[Point], gpu: bool) -> String {
 
 /// One row per (op, mode) at its largest measured size, with where offloading starts to pay.
 fn summary_text(points: &[Point], offload: &[Offload], gpu: bool) -> String {
+    let dt = mixed(points);
     let mut rows: Vec<Vec<String>> = vec![if gpu {
-        [
-            "op",
-            "mode",
-            "size",
-            "GPU kernel GB/s",
-            "of device copy",
-            "GPU e2e GB/s",
-            "CPU GB/s",
-            "of host memcpy",
-            "GPU e2e beats CPU from",
-        ]
-        .map(String::from)
-        .to_vec()
+        head(
+            dt,
+            &[
+                "GPU kernel GB/s",
+                "of device copy",
+                "GPU e2e GB/s",
+                "CPU GB/s",
+                "of host memcpy",
+                "GPU e2e beats CPU from",
+            ],
+        )
     } else {
-        ["op", "mode", "size", "CPU GB/s", "of host memcpy"]
-            .map(String::from)
-            .to_vec()
+        head(dt, &["CPU GB/s", "of host memcpy"])
     }];
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
     for p in points {
-        if seen.contains(&(p.op, p.mode)) {
+        if seen.contains(&(p.op, p.mode, p.dtype)) {
             continue;
         }
-        seen.push((p.op, p.mode));
+        seen.push((p.op, p.mode, p.dtype));
         let Some(p) = points
             .iter()
-            .filter(|q| q.op == p.op && q.mode == p.mode)
+            .filter(|q| q.op == p.op && q.mode == p.mode && q.dtype == p.dtype)
             .max_by_key(|q| q.elements)
         else {
             continue;
         };
-        let mut r = vec![p.op.to_string(), p.mode.to_string(), size_label(&p.shape)];
+        let mut r = lead(p, dt);
         if gpu {
             let from = offload
                 .iter()
-                .find(|o| o.op == p.op && o.mode == p.mode)
+                .find(|o| o.op == p.op && o.mode == p.mode && o.dtype == p.dtype)
                 .and_then(|o| o.gpu_e2e_beats_cpu_from)
                 .map_or_else(|| "never".to_string(), |n| size_label(&[n]));
             r.extend([
@@ -1326,7 +1497,7 @@ fn summary_text(points: &[Point], offload: &[Offload], gpu: bool) -> String {
         );
     }
     s.push_str(":\n\n");
-    s.push_str(&markdown(&rows, 3));
+    s.push_str(&markdown(&rows, 3 + dt as usize));
     s
 }
 
@@ -1515,10 +1686,14 @@ fn plot_svg(report: &Report, plan: &Plan) -> Result<String, Failure> {
                 .count();
             for (name, color, get) in series {
                 let mut labelled = false;
-                for op in &plan.ops {
+                for (op, dtype) in plan
+                    .ops
+                    .iter()
+                    .flat_map(|op| plan.dtypes.iter().map(move |d| (op, d)))
+                {
                     let mut line: Vec<(f64, f64)> = pts
                         .iter()
-                        .filter(|p| p.op == op.name())
+                        .filter(|p| p.op == op.name() && p.dtype == dtype.name())
                         .filter_map(|p| get(p).map(|v| (p.elements as f64, v)))
                         .collect();
                     if line.is_empty() {

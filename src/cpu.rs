@@ -134,16 +134,62 @@ fn chunk(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], out: &
 
 /// Where the input comes from: a separate slice, or the output itself (in place).
 #[derive(Clone, Copy)]
-enum Src<'a> {
-    Slice(&'a [f32]),
+enum Src<'a, T> {
+    Slice(&'a [T]),
     InPlace,
 }
 
-/// In place: each block is copied to the stack first, so the vectorized body reads and writes
-/// different memory; the copy stays in L1.
+/// An element type of host slices: f32, or f16 computed in f32 (widened exactly, rounded once
+/// back with `half`'s conversion: to nearest even, F16C instructions where the CPU has them).
+trait Elem: Copy + Send + Sync {
+    /// The slice as f32 (then computed straight from and into memory), or `None`.
+    fn as_f32(v: &[Self]) -> Option<&[f32]>;
+    fn as_f32_mut(v: &mut [Self]) -> Option<&mut [f32]>;
+    fn load(src: &[Self], dst: &mut [f32]);
+    fn store(src: &[f32], dst: &mut [Self]);
+}
+
+impl Elem for f32 {
+    fn as_f32(v: &[f32]) -> Option<&[f32]> {
+        Some(v)
+    }
+    fn as_f32_mut(v: &mut [f32]) -> Option<&mut [f32]> {
+        Some(v)
+    }
+    fn load(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+    fn store(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+}
+
+impl Elem for f16 {
+    fn as_f32(_: &[f16]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [f16]) -> Option<&mut [f32]> {
+        None
+    }
+    fn load(src: &[f16], dst: &mut [f32]) {
+        src.convert_to_f32_slice(dst);
+    }
+    fn store(src: &[f32], dst: &mut [f16]) {
+        dst.convert_from_f32_slice(src);
+    }
+}
+
+/// In place, and for f16: each block is converted to f32 on the stack first, so the vectorized
+/// body reads and writes different memory; the copies stay in L1.
 const BLOCK: usize = 1024;
 
-fn run(act: &Activation, mode: Mode, a: Src, b: Option<&[f32]>, out: &mut [f32]) -> Result<()> {
+fn run<T: Elem>(
+    act: &Activation,
+    mode: Mode,
+    a: Src<T>,
+    b: Option<&[T]>,
+    out: &mut [T],
+) -> Result<()> {
     act.validate()?;
     let n = out.len();
     if let Src::Slice(a) = a {
@@ -175,23 +221,35 @@ fn run(act: &Activation, mode: Mode, a: Src, b: Option<&[f32]>, out: &mut [f32])
         }
     }
     let b = b.unwrap_or(&[]);
-    let task = |k: usize, o: &mut [f32]| {
+    let task = |k: usize, o: &mut [T]| {
         let s = k * TASK;
         let e = s + o.len();
-        match a {
-            Src::Slice(a) => chunk(
-                act,
-                mode,
-                s,
-                &a[s..e],
-                if b.is_empty() { b } else { &b[s..e] },
-                o,
-            ),
-            Src::InPlace => {
-                let mut tmp = [0f32; BLOCK];
-                for (j, o) in o.chunks_mut(BLOCK).enumerate() {
-                    tmp[..o.len()].copy_from_slice(o);
-                    chunk(act, mode, s + j * BLOCK, &tmp[..o.len()], &[], o);
+        let b = if b.is_empty() { b } else { &b[s..e] };
+        // f32 from and to memory directly.
+        if let (Src::Slice(a), Some(b32)) = (a, T::as_f32(b)) {
+            if let (Some(a32), Some(o32)) = (T::as_f32(&a[s..e]), T::as_f32_mut(o)) {
+                return chunk(act, mode, s, a32, b32, o32);
+            }
+        }
+        // Through f32 blocks on the stack.
+        let (mut ta, mut tb, mut to) = ([0f32; BLOCK], [0f32; BLOCK], [0f32; BLOCK]);
+        for (j, o) in o.chunks_mut(BLOCK).enumerate() {
+            let (lo, hi, l) = (j * BLOCK, j * BLOCK + o.len(), o.len());
+            match a {
+                Src::Slice(a) => T::load(&a[s + lo..s + hi], &mut ta[..l]),
+                Src::InPlace => T::load(o, &mut ta[..l]),
+            }
+            let tb = if b.is_empty() {
+                &[][..]
+            } else {
+                T::load(&b[lo..hi], &mut tb[..l]);
+                &tb[..l]
+            };
+            match T::as_f32_mut(o) {
+                Some(o32) => chunk(act, mode, s + lo, &ta[..l], tb, o32),
+                None => {
+                    chunk(act, mode, s + lo, &ta[..l], tb, &mut to[..l]);
+                    T::store(&to[..l], o);
                 }
             }
         }
@@ -243,8 +301,8 @@ pub fn backward_into(act: &Activation, saved: &[f32], dy: &[f32], dx: &mut [f32]
     run(act, Mode::Backward, Src::Slice(saved), Some(dy), dx)
 }
 
-// f16 slices: widened to f32 (exact), run through the f32 path, rounded once to f16 (half's
-// conversion: to nearest, ties to even, overflow to infinity).
+// f16 slices: each block widened to f32 (exact), run through the f32 path, rounded once to f16
+// (half's conversion: to nearest, ties to even, overflow to infinity).
 
 pub(crate) fn widen(x: &[f16]) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
@@ -264,24 +322,43 @@ pub(crate) fn narrow(x: &[f32]) -> Vec<f16> {
 
 /// `f(x)` of f16 values: computed as in [`forward`], rounded once to f16.
 pub fn forward_f16(act: &Activation, x: &[f16]) -> Result<Vec<f16>> {
-    Ok(narrow(&forward(act, &widen(x))?))
+    let mut out = vec![f16::ZERO; x.len()];
+    forward_into_f16(act, x, &mut out)?;
+    Ok(out)
+}
+
+/// `f(x)` of f16 values into `out` (same length).
+pub fn forward_into_f16(act: &Activation, x: &[f16], out: &mut [f16]) -> Result<()> {
+    run(act, Mode::Forward, Src::Slice(x), None, out)
 }
 
 /// `x = f(x)` of f16 values.
 pub fn forward_in_place_f16(act: &Activation, x: &mut [f16]) -> Result<()> {
-    let y = forward_f16(act, x)?;
-    x.copy_from_slice(&y);
-    Ok(())
+    run(act, Mode::Forward, Src::InPlace, None, x)
 }
 
 /// `f'(x)` of f16 values.
 pub fn derivative_f16(act: &Activation, x: &[f16]) -> Result<Vec<f16>> {
-    Ok(narrow(&derivative(act, &widen(x))?))
+    let mut out = vec![f16::ZERO; x.len()];
+    run(act, Mode::Derivative, Src::Slice(x), None, &mut out)?;
+    Ok(out)
 }
 
 /// The fused backward of f16 values (see [`backward`]).
 pub fn backward_f16(act: &Activation, saved: &[f16], dy: &[f16]) -> Result<Vec<f16>> {
-    Ok(narrow(&backward(act, &widen(saved), &widen(dy))?))
+    let mut out = vec![f16::ZERO; saved.len()];
+    backward_into_f16(act, saved, dy, &mut out)?;
+    Ok(out)
+}
+
+/// The fused backward of f16 values into `dx` (same length).
+pub fn backward_into_f16(
+    act: &Activation,
+    saved: &[f16],
+    dy: &[f16],
+    dx: &mut [f16],
+) -> Result<()> {
+    run(act, Mode::Backward, Src::Slice(saved), Some(dy), dx)
 }
 
 /// prelu's gradient with respect to its slopes: `Σ_{x ≤ 0 in channel c} x·dy`, one value per slope.

@@ -1011,6 +1011,63 @@ fn bench_writes_table_json_and_svg() {
         &picture[..picture.len().min(80)]
     );
 
+    // f16 beside f32: a dtype column, and points that count 2 bytes per element.
+    let mut args: Vec<OsString> = [
+        "bench",
+        "--ops",
+        "relu,softmax",
+        "--sizes",
+        "2048",
+        "--modes",
+        "forward",
+        "--dtypes",
+        "f32,f16",
+        "--trials",
+        "1",
+        "--min-trial-ms",
+        "1",
+        "--json",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    args.push(json.clone().into());
+    if !gpu {
+        args.push("--cpu-only".into());
+    }
+    let o = run(&args);
+    assert_ok(&o, "bench --dtypes f32,f16");
+    let text = stdout(&o);
+    assert!(text.contains("| dtype"), "a dtype column:\n{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON file"))
+            .expect("valid JSON");
+    let points = report["points"].as_array().expect("points is an array");
+    let seen: Vec<(String, String, u64)> = points
+        .iter()
+        .map(|p| {
+            (
+                p["op"].as_str().unwrap_or("").to_string(),
+                p["dtype"].as_str().unwrap_or("").to_string(),
+                p["bytes_moved"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, u64)> = [
+        ("relu", "f32", 8 * 2048),
+        ("relu", "f16", 4 * 2048),
+        ("softmax", "f32", 8 * 2048),
+        ("softmax", "f16", 4 * 2048),
+    ]
+    .iter()
+    .map(|&(o, d, b)| (o.to_string(), d.to_string(), b))
+    .collect();
+    assert_eq!(seen, want);
+    if gpu {
+        let offload = report["offload"].as_array().expect("offload is an array");
+        assert_eq!(offload.len(), 4, "one offload row per op, mode and dtype");
+    }
+
     // Usage errors are one line and exit 2, before anything is measured.
     let o = run(["bench", "--ops", "nosuchop", "--cpu-only"]);
     assert_eq!(

@@ -199,6 +199,46 @@ fn cpu_f16_rounding_is_exact_for_every_pattern() {
     }
 }
 
+/// The CPU path's f16 entry points agree bit for bit with its f32 path rounded once to f16, over
+/// lengths across its task (32,768) and block (1,024) boundaries, for ops that depend on the
+/// element's index (rrelu's training slopes, prelu's channels) too; in place and into a slice.
+#[test]
+fn cpu_f16_blocks_in_place_and_index_dependent_ops() {
+    let prelu = Activation::new(OpKind::Prelu).with_slopes(vec![0.25, -0.5, 3.0], 1001);
+    for act in [
+        Activation::new(OpKind::Gelu),
+        Activation::new(OpKind::Rrelu).training(5),
+        prelu,
+    ] {
+        let n = 3 * 1001 * 23; // 69,069: three tasks, partial blocks, whole prelu periods
+        let x: Vec<f16> = wgpu_activations::accuracy::random_inputs_f16(9, n);
+        let dy = gradients_f16(n);
+        let wide = |v: &[f16]| v.iter().map(|h| h.to_f32()).collect::<Vec<f32>>();
+        let narrow = |v: Vec<f32>| v.into_iter().map(f16::from_f32).collect::<Vec<f16>>();
+        let want_f = narrow(cpu::forward(&act, &wide(&x)).unwrap());
+        let want_b = narrow(cpu::backward(&act, &wide(&x), &wide(&dy)).unwrap());
+        let bits = |v: &[f16]| v.iter().map(|h| h.to_bits()).collect::<Vec<u16>>();
+        let name = act.op().name();
+        assert_eq!(
+            bits(&cpu::forward_f16(&act, &x).unwrap()),
+            bits(&want_f),
+            "{name} forward"
+        );
+        let mut into = vec![f16::ZERO; n];
+        cpu::forward_into_f16(&act, &x, &mut into).unwrap();
+        assert_eq!(bits(&into), bits(&want_f), "{name} forward_into");
+        let mut inplace = x.clone();
+        cpu::forward_in_place_f16(&act, &mut inplace).unwrap();
+        assert_eq!(bits(&inplace), bits(&want_f), "{name} in place");
+        assert_eq!(
+            bits(&cpu::backward_f16(&act, &x, &dy).unwrap()),
+            bits(&want_b),
+            "{name} backward"
+        );
+        assert!(cpu::forward_into_f16(&act, &x, &mut into[1..]).is_err());
+    }
+}
+
 /// Tensors at every 2-byte offset, odd lengths, in place and out of place with different word
 /// parities, split into many dispatches: each result equals the convenient layer's, and the
 /// neighbouring halves are untouched.
