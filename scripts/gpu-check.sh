@@ -123,13 +123,19 @@ stage "bench ${sweep[*]:-(quick sweep)}"
 "$bin" bench "${sweep[@]}" --json "$out_dir/bench.json" --plot "$out_dir/bench.svg" \
     "${bench_extra[@]}" > "$out_dir/bench.txt"
 
+# f16 against f32 at 2^24 (the f16 target: at least 85% of f32's bytes per second), forward.
+stage "bench f16 vs f32"
+"$bin" bench --ops relu,gelu,sigmoid,softmax --sizes 2^24 --modes forward --dtypes f32,f16 \
+    --trials 3 --json "$out_dir/bench-f16.json" > "$out_dir/bench-f16.txt"
+sed -n '/^Summary/,$p' "$out_dir/bench-f16.txt"
+
 stage "summary"
 # The header (adapter, host, timing method) and the summary table; the full table is in bench.txt.
 sed -n '1,/^$/p' "$out_dir/bench.txt"
 sed -n '/^Summary/,$p' "$out_dir/bench.txt"
 total=$(( $(date +%s) - start ))
 echo
-echo "gpu-check done in ${total} s; outputs in $out_dir: bench.txt, bench.json, bench.svg, info.txt"
+echo "gpu-check done in ${total} s; outputs in $out_dir: bench.txt, bench.json, bench.svg, bench-f16.txt, bench-f16.json, info.txt"
 if [ "$total" -gt 480 ]; then
     echo "warning: over the 8-minute budget (${total} s)"
 fi

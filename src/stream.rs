@@ -28,7 +28,8 @@
 //!
 //! A chunk holds at most [`StreamOptions::chunk_bytes`], and never more than one storage binding
 //! ([`Context::set_max_binding_bytes`] lowers that limit for tests) so that each chunk is one
-//! dispatch. Softmax chunks hold whole rows; a row longer than a chunk gets a chunk of its own,
+//! dispatch. An array under four chunks is cut into quarters (of at least [`MIN_CHUNK_BYTES`]) so
+//! that its chunks still overlap. Softmax chunks hold whole rows; a row longer than a chunk gets a chunk of its own,
 //! which the split-row kernel handles as long as it fits one buffer (else [`Error::TooLarge`]
 //! before anything runs). prelu with per-channel slopes gets chunks of whole channel periods.
 //!
@@ -62,11 +63,17 @@ pub enum Upload {
     WriteBuffer,
 }
 
+/// The smallest chunk the ring cuts a small array into (1 MiB): below it, the per-chunk cost
+/// (a submission, two map requests) outweighs the overlap gained.
+pub const MIN_CHUNK_BYTES: u64 = 1 << 20;
+
 /// How a stream is cut and pipelined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamOptions {
-    /// Bytes of one chunk (at most; rounded down to whole f32s, whole softmax rows). Capped by
-    /// the device's storage-binding and buffer limits.
+    /// Bytes of one chunk (at most; rounded down to whole elements, whole softmax rows). Capped
+    /// by the device's storage-binding and buffer limits, and for arrays under four times this
+    /// size, by a quarter of the array (but not below [`MIN_CHUNK_BYTES`]), so that a small
+    /// array still goes through several chunks whose upload, kernel and readback overlap.
     pub chunk_bytes: u64,
     /// Slots in the ring: chunks in flight at once (at least 1; 2 or 3 overlap).
     pub depth: usize,
@@ -259,7 +266,7 @@ impl Context {
                 act.inner()
             )));
         }
-        let chunk = self.stream_chunk(opts, period, T::DTYPE)?;
+        let chunk = self.stream_chunk(opts, n, period, T::DTYPE)?;
         self.run_stream(
             data,
             chunk,
@@ -298,7 +305,7 @@ impl Context {
                 "{n} elements are not whole rows of {row_len}"
             )));
         }
-        let chunk = self.stream_chunk(opts, row_len, T::DTYPE)?;
+        let chunk = self.stream_chunk(opts, n, row_len, T::DTYPE)?;
         self.run_stream(
             data,
             chunk,
@@ -325,14 +332,22 @@ impl Context {
 
     /// Elements per chunk: the option, capped by one storage binding, rounded down to a multiple
     /// of `unit` (rows, prelu periods) but at least one unit, which must fit one buffer.
-    fn stream_chunk(&self, opts: &StreamOptions, unit: usize, dtype: DType) -> Result<usize> {
+    fn stream_chunk(
+        &self,
+        opts: &StreamOptions,
+        n: usize,
+        unit: usize,
+        dtype: DType,
+    ) -> Result<usize> {
         if opts.depth == 0 {
             return Err(Error::BadParameter {
                 op: "stream",
                 message: "the ring needs at least one slot (depth ≥ 1)".into(),
             });
         }
-        let cap = (opts.chunk_bytes.min(self.max_binding_bytes()) / dtype.size()).max(1);
+        let quarter = (n as u64 * dtype.size() / 4).max(MIN_CHUNK_BYTES);
+        let bytes = opts.chunk_bytes.min(quarter).min(self.max_binding_bytes());
+        let cap = (bytes / dtype.size()).max(1);
         let cap = usize::try_from(cap)
             .unwrap_or(usize::MAX)
             .min(u32::MAX as usize);
