@@ -219,7 +219,8 @@ fn squared_relu_bwd(s: f32, p: vec4<f32>) -> f32 {
 // product may not.
 fn squared_relu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
     let xs = finite(s);
-    let y = select(0.0, 2.0 * (dy * xs), gt0(xs));
+    // opaque: a compiler that reassociates to (2·dy)·x would overflow for |dy| near FLT_MAX.
+    let y = select(0.0, 2.0 * opaque(dy * xs), gt0(xs));
     return select(y, dy * s, is_inf(s) && gt0(s));
 }
 

@@ -221,15 +221,23 @@ fn math_fma_probe(one: f32) -> bool {
     return fma(t, t, -opaque(t * t)) != 0.0;
 }
 
-// a * b = p + e exactly (the product must not over- or underflow; without a fused fma, Dekker's
-// splitting needs |a|, |b| < 2^115, so callers clamp huge inputs).
+// a * b = p + e exactly (the product must not underflow; where it overflows, p is ±inf and e is
+// 0, so p + e stays ±inf). Without a fused fma, by Dekker's splitting, whose 4097 · a would
+// overflow for |a| above about 2^107: a factor above 2^100 is split scaled by 2^-50 (exact), and
+// the product scaled back.
 fn two_prod(a_in: f32, b_in: f32) -> vec2<f32> {
-    let a = opaque(a_in);
-    let b = opaque(b_in);
-    let p = opaque(a * b);
     if (MATH_FUSED_FMA) {
-        return vec2<f32>(p, fma(a, b, -p));
+        let a = opaque(a_in);
+        let b = opaque(b_in);
+        let p = opaque(a * b);
+        return vec2<f32>(p, select(fma(a, b, -p), 0.0, is_inf(p)));
     }
+    let big_a = (bitcast<u32>(a_in) & 0x7fffffffu) > 0x71800000u; // |a| > 2^100
+    let big_b = (bitcast<u32>(b_in) & 0x7fffffffu) > 0x71800000u;
+    let a = opaque(a_in * select(1.0, 0x1p-50f, big_a));
+    let b = opaque(b_in * select(1.0, 0x1p-50f, big_b));
+    let back = select(1.0, 0x1p50f, big_a) * select(1.0, 0x1p50f, big_b);
+    let p = opaque(a * b);
     let ca = opaque(a * 4097.0);
     let ah = ca - opaque(ca - a);
     let al = a - ah;
@@ -239,7 +247,8 @@ fn two_prod(a_in: f32, b_in: f32) -> vec2<f32> {
     let t1 = opaque(ah * bh - p);
     let t2 = opaque(t1 + ah * bl);
     let t3 = opaque(t2 + al * bh);
-    return vec2<f32>(p, t3 + al * bl);
+    let pb = p * back;
+    return vec2<f32>(pb, select((t3 + al * bl) * back, 0.0, is_inf(pb)));
 }
 
 // a / b to about 0.5 ULP whatever the accuracy of the hardware division: one correction by the
@@ -285,13 +294,18 @@ fn scale_mul_dd(s: f32, t: f32, k: i32, vh: f32, vl: f32) -> f32 {
 
 // dy * (vh + vl) * (s + t) * 2^k rounded once, for a fused backward whose factor may lie below
 // the normal range: dy joins v after the first half of the scaling.
-fn scale_mul_dd_dy(s: f32, t: f32, k: i32, vh: f32, vl: f32, dy: f32) -> f32 {
+fn scale_mul_dd_dy(s: f32, t: f32, k: i32, vh: f32, vl: f32, dy_in: f32) -> f32 {
+    // |dy| above 2^100 is scaled by 2^-64 and the 2^64 joins the last scaling, so that no
+    // intermediate product overflows before the result does.
+    let big = (bitcast<u32>(dy_in) & 0x7fffffffu) > 0x71800000u;
+    let dy = dy_in * select(1.0, 0x1p-64f, big);
     let k1 = k >> 1u;
     let f = pow2(clamp(k1, -127, 127));
     let w = two_prod(vh * f, dy);
     let wl = fma(vl * f, dy, w.y);
     let hl = two_prod(w.x, s);
-    return (hl.x + fma(w.x, t, fma(wl, s, hl.y))) * pow2(clamp(k - k1, -127, 127));
+    let k2 = k - k1 + select(0, 64, big);
+    return (hl.x + fma(w.x, t, fma(wl, s, hl.y))) * pow2(clamp(k2, -127, 127));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -141,8 +141,20 @@ pub fn inputs(act: &Activation, n_random: usize) -> Vec<f32> {
     v
 }
 
-/// Upstream gradients for backward: seeded uniform in ±4, with ±0, ±1, 1e-30 and 1e30 at the end.
+/// Upstream gradients for backward: seeded uniform in ±4, every eighth one (from index 5) a
+/// log-uniform magnitude across the whole finite f32 range with a random sign (so huge dy meets
+/// tiny derivatives and the reverse), with ±0, ±1, 1e-30 and 1e30 at the end.
 pub fn gradients(n: usize) -> Vec<f32> {
+    let mut v = moderate_gradients(n);
+    let wide = random_inputs(98, 4 * n.div_ceil(8));
+    for (i, w) in (5..n).step_by(8).zip(wide.iter().skip(3).step_by(4)) {
+        v[i] = *w;
+    }
+    v
+}
+
+/// Seeded uniform in ±4, with ±0, ±1, 1e-30 and 1e30 at the end.
+fn moderate_gradients(n: usize) -> Vec<f32> {
     let mut rng = SplitMix64(99);
     let mut v: Vec<f32> = (0..n).map(|_| 4.0 * rng.symmetric()).collect();
     for (k, s) in [0.0, -0.0, 1.0, -1.0, 1e-30, 1e30].iter().enumerate() {
@@ -410,7 +422,10 @@ pub fn inputs_f16(act: &Activation, n_random: usize) -> Vec<f16> {
 /// Upstream gradients for f16 backward: seeded uniform in ±4, with ±0, ±1, 2^-24 and 65504 at the
 /// end.
 pub fn gradients_f16(n: usize) -> Vec<f16> {
-    let mut v: Vec<f16> = gradients(n).into_iter().map(f16::from_f32).collect();
+    let mut v: Vec<f16> = moderate_gradients(n)
+        .into_iter()
+        .map(f16::from_f32)
+        .collect();
     for (k, s) in [0.0, -0.0, 1.0, -1.0, 5.960_464_5e-8, 65504.0]
         .iter()
         .enumerate()

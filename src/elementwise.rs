@@ -14,6 +14,7 @@ use crate::context::{Context, KernelKey, KernelSource, Layout};
 use crate::error::{Error, Result};
 use crate::prepared::{Prepared, Step};
 use crate::source::{self, ELEMENTWISE_WG};
+use crate::stream::{no_progress, HostIo, StreamOptions};
 
 /// The element type of a [`Tensor`].
 ///
@@ -359,27 +360,6 @@ fn build_elementwise(
         entries,
         entry_point: "main",
     })
-}
-
-/// Host slices of a convenient-layer call: input and output, or one slice overwritten.
-enum HostIo<'a, T> {
-    Separate(&'a [T], &'a mut [T]),
-    InPlace(&'a mut [T]),
-}
-
-impl<T> HostIo<'_, T> {
-    fn input(&self) -> &[T] {
-        match self {
-            HostIo::Separate(a, _) => a,
-            HostIo::InPlace(a) => a,
-        }
-    }
-    fn output(&mut self) -> &mut [T] {
-        match self {
-            HostIo::Separate(_, o) => o,
-            HostIo::InPlace(a) => a,
-        }
-    }
 }
 
 mod sealed {
@@ -734,13 +714,6 @@ impl Context {
         })
     }
 
-    /// Host elements per convenient-layer round trip: one buffer's worth.
-    fn host_chunk(&self, dtype: DType) -> usize {
-        ((self.limits().max_buffer_size / 4 * 4 / dtype.size()) as usize)
-            .min(u32::MAX as usize)
-            .max(1)
-    }
-
     /// A storage buffer holding `data` (f32 or f16; see [`Context::upload`]).
     pub(crate) fn upload_of<T: Element>(&self, data: &[T]) -> Result<wgpu::Buffer> {
         match T::DTYPE {
@@ -757,61 +730,16 @@ impl Context {
         })
     }
 
-    /// Upload the input(s), record `mode` over them and read the result back, in pieces of at
-    /// most one device buffer each. `b` is dy for backward.
+    /// `mode` over host slices through the streaming ring (default options: chunks of at most
+    /// 16 MiB, three in flight, overlapping upload, kernel and readback). `b` is dy for backward.
     fn run_host<T: Element>(
         &self,
         act: &Activation,
         mode: Mode,
-        mut io: HostIo<T>,
+        io: HostIo<T>,
         b: Option<&[T]>,
     ) -> Result<()> {
-        act.validate()?;
-        let dtype = T::DTYPE;
-        let n = io.input().len();
-        if let Some(b) = b {
-            if b.len() != n {
-                return Err(Error::LengthMismatch {
-                    what: "dy",
-                    got: b.len(),
-                    expected: n,
-                });
-            }
-        }
-        if n > u32::MAX as usize {
-            return Err(Error::TooLarge {
-                elements: n,
-                bytes: n as u64 * dtype.size(),
-                max: u32::MAX as u64 * dtype.size(),
-            });
-        }
-        let step = self.host_chunk(dtype);
-        let mut start = 0;
-        while start < n {
-            let end = (start + step).min(n);
-            let len = end - start;
-            let a_buf = self.upload_of(&io.input()[start..end])?;
-            let b_buf = b.map(|b| self.upload_of(&b[start..end])).transpose()?;
-            let o_buf = self.create_tensor_of(len, dtype)?;
-            let mut encoder =
-                self.device()
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("wgpu-activations"),
-                    });
-            self.prepare_elementwise(
-                act,
-                mode,
-                Tensor::of(&a_buf, 0, len, dtype),
-                b_buf.as_ref().map(|t| Tensor::of(t, 0, len, dtype)),
-                Some(Tensor::of(&o_buf, 0, len, dtype)),
-                start as u32,
-            )?
-            .record(&mut encoder)?;
-            self.scoped("submit", || self.submit_and_wait(encoder))?;
-            io.output()[start..end].copy_from_slice(&self.read_of::<T>(&o_buf, len)?);
-            start = end;
-        }
-        Ok(())
+        self.stream_elementwise(act, mode, io, b, &StreamOptions::default(), no_progress)
     }
 
     /// `f(x)` of a host slice on the GPU.

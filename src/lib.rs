@@ -32,7 +32,7 @@ pub use error::{Error, Result};
 pub use half;
 pub use prepared::{Chain, Prepared};
 pub use softmax::{Softmax, SoftmaxKind};
-pub use stream::{StreamElement, StreamOptions};
+pub use stream::StreamOptions;
 pub use wgpu;
 
 /// The README's examples, compiled and run as doctests.

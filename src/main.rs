@@ -536,7 +536,7 @@ fn print_stdout(s: &str) -> Result<(), Failure> {
 // ---------------------------------------------------------------------------------------------
 
 /// Forward or derivative of a host slice in place, streamed through the GPU.
-fn stream_elementwise<T: wgpu_activations::StreamElement>(
+fn stream_elementwise<T: wgpu_activations::Element>(
     ctx: &Context,
     act: &Activation,
     mode: Mode,

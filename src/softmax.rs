@@ -65,6 +65,7 @@ use crate::error::{Error, Result};
 use crate::fastmath::{exp_core, fast_two_sum, log1p_dd, mul_dd, scale2, two_prod, two_sum};
 use crate::prepared::{Prepared, Step};
 use crate::source;
+use crate::stream::{no_progress, HostIo, StreamOptions};
 
 /// Which function of the family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -1109,6 +1110,14 @@ impl Context {
         if g.n == 0 {
             return Ok(Vec::new());
         }
+        if axis + 1 == shape.len() {
+            // Along the last axis: whole rows through the streaming ring.
+            let mut y = vec![T::zeroed(); g.n];
+            let io = HostIo::Separate(x, &mut y);
+            let opts = StreamOptions::default();
+            self.stream_softmax_io(sm, io, None, shape[axis], &opts, no_progress)?;
+            return Ok(y);
+        }
         let dtype = T::DTYPE;
         let xb = self.upload_of(x)?;
         let yb = self.create_tensor_of(g.n, dtype)?;
@@ -1168,6 +1177,14 @@ impl Context {
         check_len(shape, &g, "dy", dy.len())?;
         if g.n == 0 {
             return Ok(Vec::new());
+        }
+        if axis + 1 == shape.len() {
+            // Along the last axis: whole rows through the streaming ring.
+            let mut dx = vec![T::zeroed(); g.n];
+            let io = HostIo::Separate(y, &mut dx);
+            let opts = StreamOptions::default();
+            self.stream_softmax_io(sm, io, Some(dy), shape[axis], &opts, no_progress)?;
+            return Ok(dx);
         }
         let dtype = T::DTYPE;
         let yb = self.upload_of(y)?;

@@ -49,7 +49,7 @@ use rayon::prelude::*;
 
 use crate::activation::{Activation, Mode, OpKind};
 use crate::context::Context;
-use crate::elementwise::{DType, Tensor};
+use crate::elementwise::{DType, Element, Tensor};
 use crate::error::{Error, Result};
 use crate::softmax::Softmax;
 
@@ -107,27 +107,6 @@ impl StreamOptions {
         self.upload = upload;
         self
     }
-}
-
-/// An element type a host slice can be streamed in: `f32`, or [`half::f16`] (computed in f32 on
-/// the device and rounded once to f16, like [`Tensor::f16`] tensors).
-pub trait StreamElement: bytemuck::Pod + sealed::Sealed {
-    /// The device tensors' element type.
-    const DTYPE: DType;
-}
-
-impl StreamElement for f32 {
-    const DTYPE: DType = DType::F32;
-}
-
-impl StreamElement for half::f16 {
-    const DTYPE: DType = DType::F16;
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for half::f16 {}
 }
 
 /// A progress callback that never cancels.
@@ -213,37 +192,57 @@ impl Context {
     /// is written back; [`ControlFlow::Break`] cancels with [`Error::Cancelled`].
     ///
     /// `T` is `f32` or [`half::f16`].
-    pub fn stream_forward<T: StreamElement>(
+    pub fn stream_forward<T: Element>(
         &self,
         act: &Activation,
         data: &mut [T],
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
-        self.stream_elementwise(act, Mode::Forward, data, opts, progress)
+        self.stream_elementwise(
+            act,
+            Mode::Forward,
+            HostIo::InPlace(data),
+            None,
+            opts,
+            progress,
+        )
     }
 
     /// `x = f'(x)` over a host slice of any length, streamed like [`Context::stream_forward`].
-    pub fn stream_derivative<T: StreamElement>(
+    pub fn stream_derivative<T: Element>(
         &self,
         act: &Activation,
         data: &mut [T],
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
-        self.stream_elementwise(act, Mode::Derivative, data, opts, progress)
+        let io = HostIo::InPlace(data);
+        self.stream_elementwise(act, Mode::Derivative, io, None, opts, progress)
     }
 
-    fn stream_elementwise<T: StreamElement>(
+    /// `mode` of `act` over host slices through the ring; `dy` is backward's second input. The
+    /// convenient layer (`Context::forward`, ...) is this with default options.
+    pub(crate) fn stream_elementwise<T: Element>(
         &self,
         act: &Activation,
         mode: Mode,
-        data: &mut [T],
+        io: HostIo<T>,
+        dy: Option<&[T]>,
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
         act.validate()?;
-        let n = data.len();
+        let n = io.len();
+        if let Some(dy) = dy {
+            if dy.len() != n {
+                return Err(Error::LengthMismatch {
+                    what: "dy",
+                    got: dy.len(),
+                    expected: n,
+                });
+            }
+        }
         // The element index reaches the kernel as a u32: rrelu's training slopes depend on it.
         let training = act.op() == OpKind::Rrelu && act.seed().is_some();
         if training && n > u32::MAX as usize {
@@ -266,18 +265,18 @@ impl Context {
                 act.inner()
             )));
         }
-        let chunk = self.stream_chunk(opts, n, period, T::DTYPE)?;
+        let label = format!("stream/{}/{}", act.op().name(), mode.name());
         self.run_stream(
-            data,
-            chunk,
-            false,
+            io,
+            dy,
+            period,
+            dy.is_some(),
             opts,
             progress,
-            &format!("stream/{}/{}", act.op().name(), mode.name()),
-            |encoder, dev, _, start, len| {
-                let base = if training { start as u32 } else { 0 };
-                let x = Tensor::of(dev, 0, len, T::DTYPE);
-                self.prepare_elementwise(act, mode, x, None, None, base)?
+            &label,
+            |encoder, c| {
+                let base = if training { c.start as u32 } else { 0 };
+                self.prepare_elementwise(act, mode, c.x, c.second, c.out, base)?
                     .record(encoder)
             },
         )
@@ -287,7 +286,7 @@ impl Context {
     /// through the device in chunks of whole rows (see the [module documentation](crate::stream)).
     ///
     /// `T` is `f32` or [`half::f16`] (reductions in f32 on the device).
-    pub fn stream_softmax<T: StreamElement>(
+    pub fn stream_softmax<T: Element>(
         &self,
         sm: &Softmax,
         data: &mut [T],
@@ -295,8 +294,23 @@ impl Context {
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
+        self.stream_softmax_io(sm, HostIo::InPlace(data), None, row_len, opts, progress)
+    }
+
+    /// The softmax family along rows of `row_len` through the ring: forward, or backward with the
+    /// saved output in `io`'s input and `dy` as the second input. The convenient layer's
+    /// last-axis calls are this with default options.
+    pub(crate) fn stream_softmax_io<T: Element>(
+        &self,
+        sm: &Softmax,
+        io: HostIo<T>,
+        dy: Option<&[T]>,
+        row_len: usize,
+        opts: &StreamOptions,
+        progress: impl FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<()> {
         sm.validate()?;
-        let n = data.len();
+        let n = io.len();
         if n == 0 {
             return Ok(());
         }
@@ -305,106 +319,134 @@ impl Context {
                 "{n} elements are not whole rows of {row_len}"
             )));
         }
-        let chunk = self.stream_chunk(opts, n, row_len, T::DTYPE)?;
+        if let Some(dy) = dy {
+            if dy.len() != n {
+                return Err(Error::LengthMismatch {
+                    what: "dy",
+                    got: dy.len(),
+                    expected: n,
+                });
+            }
+        }
+        let label = format!("stream/{}", sm.kind.name());
         self.run_stream(
-            data,
-            chunk,
+            io,
+            dy,
+            row_len,
             true,
             opts,
             progress,
-            &format!("stream/{}", sm.kind.name()),
-            |encoder, x, y, _, len| {
-                let y = y.ok_or_else(|| Error::Wgpu {
+            &label,
+            |encoder, c| {
+                let out = c.out.ok_or_else(|| Error::Wgpu {
                     label: "stream".into(),
                     message: "softmax slot without an output buffer".into(),
                 })?;
-                self.record_softmax(
-                    encoder,
-                    sm,
-                    Tensor::of(x, 0, len, T::DTYPE),
-                    Tensor::of(y, 0, len, T::DTYPE),
-                    &[len / row_len, row_len],
-                    1,
-                )
+                let shape = [c.x.len / row_len, row_len];
+                match c.second {
+                    Some(dy) => self.record_softmax_backward(encoder, sm, c.x, dy, out, &shape, 1),
+                    None => self.record_softmax(encoder, sm, c.x, out, &shape, 1),
+                }
             },
         )
     }
 
-    /// Elements per chunk: the option, capped by one storage binding, rounded down to a multiple
-    /// of `unit` (rows, prelu periods) but at least one unit, which must fit one buffer.
+    /// Elements per chunk: the option, capped by one storage binding and (for small arrays) a
+    /// quarter of the array, rounded down to a multiple of `unit` (rows, prelu periods) but at
+    /// least one unit; `inputs` chunks of it (one per input, each at an aligned offset) must fit
+    /// one buffer. Returns the chunk and the byte stride between the inputs.
     fn stream_chunk(
         &self,
         opts: &StreamOptions,
         n: usize,
         unit: usize,
+        inputs: u64,
         dtype: DType,
-    ) -> Result<usize> {
+    ) -> Result<(usize, u64)> {
         if opts.depth == 0 {
             return Err(Error::BadParameter {
                 op: "stream",
                 message: "the ring needs at least one slot (depth ≥ 1)".into(),
             });
         }
+        let align = u64::from(self.limits().min_storage_buffer_offset_alignment).max(4);
+        let max_buffer = self.limits().max_buffer_size;
         let quarter = (n as u64 * dtype.size() / 4).max(MIN_CHUNK_BYTES);
-        let bytes = opts.chunk_bytes.min(quarter).min(self.max_binding_bytes());
+        let bytes = opts
+            .chunk_bytes
+            .min(quarter)
+            .min(self.max_binding_bytes())
+            .min(max_buffer / inputs / align * align);
         let cap = (bytes / dtype.size()).max(1);
         let cap = usize::try_from(cap)
             .unwrap_or(usize::MAX)
             .min(u32::MAX as usize);
         let chunk = (cap / unit).max(1) * unit;
-        self.checked_bytes_of(chunk, dtype)?;
-        Ok(chunk)
+        let bytes = self.checked_bytes_of(chunk, dtype)?.next_multiple_of(4);
+        let stride = if inputs > 1 {
+            bytes.next_multiple_of(align)
+        } else {
+            bytes
+        };
+        if stride * (inputs - 1) + bytes > max_buffer {
+            return Err(Error::TooLarge {
+                elements: chunk,
+                bytes: stride * (inputs - 1) + bytes,
+                max: max_buffer,
+            });
+        }
+        Ok((chunk, stride))
     }
 
-    /// The ring (see the module documentation). `record` encodes the kernel of one chunk of
-    /// `len` elements starting at host element `start`, over the slot's device buffer (and
-    /// output buffer when `two_buffers`); the result must end in the output buffer if there is
-    /// one, else in the device buffer.
+    /// The ring (see the module documentation): `io`'s input (and `second`, when given) go up a
+    /// chunk of whole `unit`s at a time, `record` encodes the kernel of one chunk, the result
+    /// comes back into `io`'s output. The kernel writes into the slot's output buffer when
+    /// `out_buffer` (softmax; any op with a second input), else in place.
     #[allow(clippy::too_many_arguments)]
-    fn run_stream<T: StreamElement>(
+    fn run_stream<T: Element>(
         &self,
-        data: &mut [T],
-        chunk: usize,
-        two_buffers: bool,
+        mut io: HostIo<T>,
+        second: Option<&[T]>,
+        unit: usize,
+        out_buffer: bool,
         opts: &StreamOptions,
         mut progress: impl FnMut(usize, usize) -> ControlFlow<()>,
         label: &str,
-        mut record: impl FnMut(
-            &mut wgpu::CommandEncoder,
-            &wgpu::Buffer,
-            Option<&wgpu::Buffer>,
-            usize,
-            usize,
-        ) -> Result<()>,
+        mut record: impl FnMut(&mut wgpu::CommandEncoder, ChunkTensors) -> Result<()>,
     ) -> Result<()> {
-        let n = data.len();
+        let n = io.len();
         if n == 0 {
             return Ok(());
         }
+        let inputs = 1 + second.is_some() as u64;
+        let (chunk, stride) = self.stream_chunk(opts, n, unit, inputs, T::DTYPE)?;
+        let out_buffer = out_buffer || second.is_some();
         let chunks = n.div_ceil(chunk);
         let depth = opts.depth.clamp(1, chunks);
         // Copies move whole 4-byte words: an odd count of f16s is padded by one.
         let padded = |len: usize| (len as u64 * T::DTYPE.size()).next_multiple_of(4);
         let bytes = padded(chunk.min(n));
+        let in_bytes = stride * (inputs - 1) + bytes;
         let mapped = opts.upload == Upload::Mapped;
         let device = self.device();
         let mut slots = self.scoped(label, || {
-            let buffer = |what: &str, usage, at_creation| {
+            let buffer = |what: &str, size, usage, at_creation| {
                 device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("{label} {what}")),
-                    size: bytes,
+                    size,
                     usage,
                     mapped_at_creation: at_creation,
                 })
             };
             use wgpu::BufferUsages as U;
+            let storage = U::STORAGE | U::COPY_DST | U::COPY_SRC;
             Ok((0..depth)
                 .map(|_| Slot {
-                    upload: mapped.then(|| buffer("upload", U::MAP_WRITE | U::COPY_SRC, true)),
-                    device: buffer("device", U::STORAGE | U::COPY_DST | U::COPY_SRC, false),
-                    output: two_buffers
-                        .then(|| buffer("output", U::STORAGE | U::COPY_DST | U::COPY_SRC, false)),
-                    readback: buffer("readback", U::MAP_READ | U::COPY_DST, false),
+                    upload: mapped
+                        .then(|| buffer("upload", in_bytes, U::MAP_WRITE | U::COPY_SRC, true)),
+                    device: buffer("device", in_bytes, storage, false),
+                    output: out_buffer.then(|| buffer("output", bytes, storage, false)),
+                    readback: buffer("readback", bytes, U::MAP_READ | U::COPY_DST, false),
                     upload_map: None,
                     flight: None,
                 })
@@ -419,7 +461,10 @@ impl Context {
                 let start = submitted * chunk;
                 let len = chunk.min(n - start);
                 let size = padded(len);
-                let host = bytemuck::cast_slice::<T, u8>(&data[start..start + len]);
+                let hosts = [
+                    Some(bytemuck::cast_slice::<T, u8>(io.input(start..start + len))),
+                    second.map(|s| bytemuck::cast_slice::<T, u8>(&s[start..start + len])),
+                ];
                 self.scoped(label, || {
                     if let Some(up) = &slot.upload {
                         if let Some((rx, index)) = slot.upload_map.take() {
@@ -427,22 +472,23 @@ impl Context {
                         }
                         {
                             let mut view = up
-                                .slice(..size)
+                                .slice(..)
                                 .get_mapped_range_mut()
                                 .map_err(|e| Error::Map(e.to_string()))?;
-                            // Write-only (possibly write-combining) memory: one sequential copy.
-                            view.slice(..host.len()).copy_from_slice(host);
+                            // Write-only (possibly write-combining) memory: sequential copies.
+                            for (k, host) in hosts.iter().enumerate() {
+                                if let Some(host) = host {
+                                    let at = k * stride as usize;
+                                    view.slice(at..at + host.len()).copy_from_slice(host);
+                                }
+                            }
                         } // the view must be dropped before unmap
                         up.unmap();
                     } else {
-                        let queue = self.queue();
-                        let whole = host.len() & !3;
-                        queue.write_buffer(&slot.device, 0, &host[..whole]);
-                        if whole < host.len() {
-                            // The odd f16 at the end, in a word of its own.
-                            let mut last = [0u8; 4];
-                            last[..host.len() - whole].copy_from_slice(&host[whole..]);
-                            queue.write_buffer(&slot.device, whole as u64, &last);
+                        for (k, host) in hosts.iter().enumerate() {
+                            if let Some(host) = host {
+                                self.write_words(&slot.device, k as u64 * stride, host);
+                            }
                         }
                     }
                     let mut encoder =
@@ -450,9 +496,24 @@ impl Context {
                             label: Some(label),
                         });
                     if let Some(up) = &slot.upload {
-                        encoder.copy_buffer_to_buffer(up, 0, &slot.device, 0, size);
+                        encoder.copy_buffer_to_buffer(
+                            up,
+                            0,
+                            &slot.device,
+                            0,
+                            stride * (inputs - 1) + size,
+                        );
                     }
-                    record(&mut encoder, &slot.device, slot.output.as_ref(), start, len)?;
+                    let tensor = |b, at| Tensor::of(b, at, len, T::DTYPE);
+                    record(
+                        &mut encoder,
+                        ChunkTensors {
+                            x: tensor(&slot.device, 0),
+                            second: second.map(|_| tensor(&slot.device, stride)),
+                            out: slot.output.as_ref().map(|o| tensor(o, 0)),
+                            start,
+                        },
+                    )?;
                     let result = slot.output.as_ref().unwrap_or(&slot.device);
                     encoder.copy_buffer_to_buffer(result, 0, &slot.readback, 0, size);
                     let index = self.queue().submit([encoder.finish()]);
@@ -487,7 +548,7 @@ impl Context {
                     .slice(..padded(f.len))
                     .get_mapped_range()
                     .map_err(|e| Error::Map(e.to_string()))?;
-                let host = bytemuck::cast_slice_mut::<T, u8>(&mut data[f.start..f.start + f.len]);
+                let host = bytemuck::cast_slice_mut::<T, u8>(io.output(f.start..f.start + f.len));
                 let len = host.len();
                 copy(host, &view[..len]);
             }
@@ -505,4 +566,54 @@ impl Context {
         }
         Ok(())
     }
+
+    /// `Queue::write_buffer` of `host` at `offset`, an odd trailing f16 in a word of its own.
+    fn write_words(&self, buffer: &wgpu::Buffer, offset: u64, host: &[u8]) {
+        let queue = self.queue();
+        let whole = host.len() & !3;
+        queue.write_buffer(buffer, offset, &host[..whole]);
+        if whole < host.len() {
+            let mut last = [0u8; 4];
+            last[..host.len() - whole].copy_from_slice(&host[whole..]);
+            queue.write_buffer(buffer, offset + whole as u64, &last);
+        }
+    }
+}
+
+/// The host side of a ring run: a slice transformed in place, or an input read and an output
+/// written (the same length).
+pub(crate) enum HostIo<'a, T> {
+    InPlace(&'a mut [T]),
+    Separate(&'a [T], &'a mut [T]),
+}
+
+impl<T> HostIo<'_, T> {
+    fn len(&self) -> usize {
+        match self {
+            HostIo::InPlace(a) => a.len(),
+            HostIo::Separate(a, _) => a.len(),
+        }
+    }
+    fn input(&self, r: std::ops::Range<usize>) -> &[T] {
+        match self {
+            HostIo::InPlace(a) => &a[r],
+            HostIo::Separate(a, _) => &a[r],
+        }
+    }
+    fn output(&mut self, r: std::ops::Range<usize>) -> &mut [T] {
+        match self {
+            HostIo::InPlace(a) => &mut a[r],
+            HostIo::Separate(_, o) => &mut o[r],
+        }
+    }
+}
+
+/// One chunk on the device, for the recorder: its input (and second input) in the slot's device
+/// buffer, the output buffer when the ring has one, and the chunk's first element in the host
+/// array.
+pub(crate) struct ChunkTensors<'a> {
+    x: Tensor<'a>,
+    second: Option<Tensor<'a>>,
+    out: Option<Tensor<'a>>,
+    start: usize,
 }

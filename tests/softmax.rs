@@ -363,6 +363,14 @@ fn shape_cases() -> Vec<Case> {
         ));
     }
     cases.push(case("70000x3", logits(200, 70_000 * 3), &[70_000, 3], 1));
+    // 6.2 MB along the last axis: the convenient layer's ring cuts it into four chunks of whole
+    // rows (odd row bytes, so backward's second input sits at a padded, aligned offset).
+    cases.push(case(
+        "1500x1031",
+        logits(201, 1500 * 1031),
+        &[1500, 1031],
+        1,
+    ));
     // 70,000 workgroups (one per (outer, column block)): a 2-D grid.
     cases.push(case(
         "[70000, 2, 2] axis 1",

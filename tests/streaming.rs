@@ -236,6 +236,43 @@ fn softmax_rows_across_chunks() {
     }
 }
 
+/// The convenient layer goes through the same ring: backward, whose second input (dy) shares
+/// each chunk's device buffer at an aligned offset, over many chunks under the 64 KiB limit.
+#[test]
+fn convenient_backward_through_the_ring() {
+    let Some(ctx) = ctx() else { return };
+    for act in [
+        Activation::new(OpKind::Gelu),
+        Activation::new(OpKind::Rrelu).training(3),
+        Activation::new(OpKind::Prelu).with_slopes(vec![0.25, -2.0, 0.5], 7),
+    ] {
+        // Whole prelu periods (21), three chunks and an odd remainder.
+        let n = 21 * (3 * CAP / 21 + 5);
+        let x = data(51, n);
+        let dy = random_inputs(52, n);
+        let dx = ctx.backward(&act, &x, &dy).unwrap();
+        common::check(
+            &format!("ring backward {}", act.op().name()),
+            &act,
+            Mode::Backward,
+            &x,
+            Some(&dy),
+            &dx,
+        );
+        let xh = to_f16(&x);
+        let dyh = to_f16(&dy.iter().map(|v| v % 100.0).collect::<Vec<_>>());
+        // f16 with odd chunk lengths: against the f32 kernel's result of the f16 inputs, rounded.
+        let dxh = ctx.backward_f16(&act, &xh, &dyh).unwrap();
+        let wide = |v: &[f16]| v.iter().map(|h| h.to_f32()).collect::<Vec<f32>>();
+        let want = to_f16(&ctx.backward(&act, &wide(&xh), &wide(&dyh)).unwrap());
+        same_bits_f16(
+            &format!("ring backward f16 {}", act.op().name()),
+            &dxh,
+            &want,
+        );
+    }
+}
+
 fn to_f16(v: &[f32]) -> Vec<f16> {
     v.iter().map(|&x| f16::from_f32(x)).collect()
 }
