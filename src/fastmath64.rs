@@ -7,8 +7,15 @@
 //! range holds every f32 subnormal result and every product like `dy·x·e^−z` as a normal number,
 //! so no scaled products are needed either. AVX2 does four f64 lanes per instruction, and the
 //! code below is branch-free (clamps and selects, bit casts, integer shifts), so the loops in
-//! `cpu.rs` vectorize it; the results are `f(x)·(1 + δ)` with `|δ| ≲ 2^-36` before the final
-//! rounding, i.e. within ~0.51 ULP wherever the function is well conditioned.
+//! `cpu.rs` vectorize it; the results are `f(x)·(1 + δ)` with `|δ| ≲ 2^-35` (2^-33 through
+//! gelu's `erfcx`) before the final rounding, i.e. within 0.5 + 2^-9 ULP wherever the function is
+//! well conditioned.
+//!
+//! Speed: the loops are bound by arithmetic throughput (8 f64 lanes per AVX-512 instruction, or
+//! 4 with AVX2), so the polynomials are near-minimax fits of the lowest degree that keeps that
+//! bound (scripts/fit_fastmath64.py), and each op divides at most once per element. The
+//! derivatives that cancel near a root (silu-like, mish) use a longer `e^x` (2^-48 there), since
+//! its relative error becomes the result's absolute error.
 //!
 //! Inputs are finite or clamped: the op bodies clamp (f64 `clamp` maps ±∞ to the bounds) and
 //! select their limits for infinite inputs; NaN is the caller's (bit tests in `cpu.rs`).
