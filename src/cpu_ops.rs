@@ -424,7 +424,7 @@ pub mod elu {
     /// `α·expm1(x)` for `x ≤ 0`.
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
-        let y = (p[0] as f64 * expm1((x as f64).min(0.0))) as f32;
+        let y = (p[0] as f64 * expm1_nonpos(at_most(x as f64, 0.0))) as f32;
         if x > 0.0 {
             x
         } else {
@@ -434,7 +434,7 @@ pub mod elu {
     /// `dy` or `dy·α·e^x`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let y = (dy as f64 * (p[0] as f64 * exp((x as f64).min(0.0)))) as f32;
+        let y = (dy as f64 * (p[0] as f64 * exp_nonpos(at_most(x as f64, 0.0)))) as f32;
         if x > 0.0 {
             dy
         } else {
@@ -455,7 +455,7 @@ pub mod selu {
         let y = if x > 0.0 {
             SCALE * xd
         } else {
-            SCALE_ALPHA * expm1(xd)
+            SCALE_ALPHA * expm1_nonpos(at_most(xd, 0.0))
         };
         y as f32
     }
@@ -465,7 +465,7 @@ pub mod selu {
         let f = if x > 0.0 {
             SCALE
         } else {
-            SCALE_ALPHA * exp(x as f64)
+            SCALE_ALPHA * exp_nonpos(at_most(x as f64, 0.0))
         };
         (dy as f64 * f) as f32
     }
@@ -478,7 +478,8 @@ pub mod celu {
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
         let a = p[0] as f64;
-        let y = (a * expm1((x as f64).min(0.0) / a)) as f32;
+        // 1/α is loop-invariant (hoisted); x·(1/α) is within an f64 rounding of x/α.
+        let y = (a * expm1_nonpos(at_most(x as f64, 0.0) * (1.0 / a))) as f32;
         if x > 0.0 {
             x
         } else {
@@ -488,7 +489,7 @@ pub mod celu {
     /// `dy` or `dy·e^(x/α)`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let y = (dy as f64 * exp((x as f64).min(0.0) / p[0] as f64)) as f32;
+        let y = (dy as f64 * exp_nonpos(at_most(x as f64, 0.0) * (1.0 / p[0] as f64))) as f32;
         if x > 0.0 {
             dy
         } else {
@@ -508,7 +509,7 @@ pub mod sigmoid {
     /// `σ(x)·σ(−x) = e/(1 + e)²`, `e = e^−|x|`.
     #[inline(always)]
     pub fn der(x: f32, _p: [f32; 4]) -> f32 {
-        let e = exp(-(x as f64).abs());
+        let e = exp_nonpos(-(x as f64).abs());
         let d = 1.0 + e;
         (e / (d * d)) as f32
     }
@@ -528,12 +529,12 @@ pub mod logsigmoid {
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
         let xd = x as f64;
-        (xd.min(0.0) - log1p_unit(exp(-xd.abs()))) as f32
+        (at_most(xd, 0.0) - log1p_unit(exp_nonpos(-xd.abs()))) as f32
     }
     /// `dy·σ(−x)`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (_, s) = sigmoid_pair(x as f64);
+        let (_, s) = sigmoid_pair::<false>(x as f64);
         (dy as f64 * s) as f32
     }
     from_der_dy!();
@@ -547,7 +548,8 @@ pub mod softplus {
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
         let z = p[0] as f64 * finite64(x);
-        let l = log1p_unit(exp(-z.abs())) / p[0] as f64;
+        // 1/β is loop-invariant (hoisted): a multiplication, not a second division per element.
+        let l = log1p_unit(exp_nonpos(-z.abs())) * (1.0 / p[0] as f64);
         let y = (if z > 0.0 { x as f64 + l } else { l }) as f32;
         if p[0] * x > p[1] {
             x
@@ -558,7 +560,7 @@ pub mod softplus {
     /// `dy·(β·x > threshold ? 1 : σ(β·x))`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let (s, _) = sigmoid_pair(p[0] as f64 * finite64(x));
+        let (s, _) = sigmoid_pair::<false>(p[0] as f64 * finite64(x));
         let y = (dy as f64 * s) as f32;
         if p[0] * x > p[1] {
             dy
@@ -580,7 +582,7 @@ fn wide_x(x: f32) -> f64 {
 /// where `z > 0`.
 #[inline(always)]
 fn x_sigmoid(x: f32, z: f64) -> f32 {
-    let (s, _) = crate::fastmath64::sigmoid_pair(z);
+    let (s, _) = crate::fastmath64::sigmoid_pair::<false>(z);
     let y = (crate::fastmath64::finite64(x) * s) as f32;
     if crate::fastmath::is_inf(x) && z > 0.0 {
         x
@@ -590,10 +592,11 @@ fn x_sigmoid(x: f32, z: f64) -> f32 {
 }
 
 /// `dy·σ(z)·(1 + g·σ(−z))`, `dy` times the derivative of `x·σ(z(x))` with `g = x·z'` (`g = z`
-/// for `z = β·x`). It cancels only near its root, where the error stays absolute (~2^-52).
+/// for `z = β·x`). It cancels only near its root, where the error stays absolute (~2^-48: the
+/// precise `e^x`).
 #[inline(always)]
 fn x_sigmoid_der(z: f64, g: f64, dy: f32) -> f32 {
-    let (s, c) = crate::fastmath64::sigmoid_pair(z);
+    let (s, c) = crate::fastmath64::sigmoid_pair::<true>(z);
     (dy as f64 * (s * g.mul_add(c, 1.0))) as f32
 }
 
@@ -646,13 +649,13 @@ pub mod tanh {
     /// `−m/(2 + m)` with `m = expm1(−2|x|) ∈ (−1, 0]` (no cancellation), signed.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let m = expm1(-2.0 * (x as f64).abs().min(30.0));
+        let m = expm1_nonpos(-2.0 * at_most((x as f64).abs(), 30.0));
         crate::fastmath::copysign((-m / (2.0 + m)) as f32, x)
     }
     /// `1 − tanh² = 4e/(1 + e)²`, `e = e^−2|x|`.
     #[inline(always)]
     pub fn der(x: f32, _p: [f32; 4]) -> f32 {
-        let e = exp(-2.0 * (x as f64).abs());
+        let e = exp_nonpos(-2.0 * (x as f64).abs());
         let d = 1.0 + e;
         (4.0 * e / (d * d)) as f32
     }
@@ -668,7 +671,7 @@ pub mod tanh {
 
 pub mod tanhshrink {
     use crate::fastmath::*;
-    use crate::fastmath64::{expm1, finite64};
+    use crate::fastmath64::{at_most, expm1_nonpos, finite64};
     /// `x³·P(x²)` below 1 (no cancellation), `x − tanh(x)` above (`tanh` from
     /// `m = expm1(−2|x|)` as in [`super::tanh`]; the difference is at least 0.238).
     #[inline(always)]
@@ -685,7 +688,7 @@ pub mod tanhshrink {
             .mul_add(s, TANHSHRINK_P1_HI as f64 + TANHSHRINK_P1_LO as f64)
             .mul_add(s, TANHSHRINK_P0_HI as f64 + TANHSHRINK_P0_LO as f64);
         let small = a * s * r;
-        let m = expm1(-2.0 * a.min(30.0));
+        let m = expm1_nonpos(-2.0 * at_most(a, 30.0));
         let big = a + m / (2.0 + m);
         let y = copysign((if a < 1.0 { small } else { big }) as f32, x);
         if is_inf(x) {
@@ -697,7 +700,7 @@ pub mod tanhshrink {
     /// `dy·tanh²(x)`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let m = expm1(-2.0 * (x as f64).abs().min(30.0));
+        let m = expm1_nonpos(-2.0 * at_most((x as f64).abs(), 30.0));
         let t = m / (2.0 + m);
         (dy as f64 * (t * t)) as f32
     }
@@ -723,21 +726,24 @@ pub mod softsign {
 
 pub mod mish {
     use crate::fastmath64::*;
-    /// `(t, e, n)`: `e = e^x`, `n = e·(e + 2) = (1 + e)² − 1` and
-    /// `t = tanh(softplus(x)) = n/(n + 2)` (no cancellation), `x` clamped to [−700, 40] (above,
+    /// `(e, n)`: `e = e^x` and `n = e·(e + 2) = (1 + e)² − 1`, so that
+    /// `t = tanh(softplus(x)) = n/(n + 2)` (no cancellation); `x` clamped to [−700, 40] (above,
     /// `t` is 1 to far below an f32 rounding).
     #[inline(always)]
-    fn parts(x: f64) -> (f64, f64, f64) {
-        let e = exp(x.min(40.0));
-        let n = e * (e + 2.0);
-        (n / (n + 2.0), e, n)
+    fn parts<const PRECISE: bool>(x: f64) -> (f64, f64) {
+        let e = if PRECISE {
+            exp_precise(at_most(x, 40.0))
+        } else {
+            exp(at_most(x, 40.0))
+        };
+        (e, e * (e + 2.0))
     }
     /// `x·t`.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
         let xd = finite64(x);
-        let (t, _, _) = parts(xd);
-        let y = (xd * t) as f32;
+        let (_, n) = parts::<false>(xd);
+        let y = (xd * (n / (n + 2.0))) as f32;
         if crate::fastmath::is_inf(x) && x > 0.0 {
             x
         } else {
@@ -749,9 +755,12 @@ pub mod mish {
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
         let xd = (x as f64).clamp(-1.0e4, 1.0e4);
-        let (t, e, n) = parts(xd);
-        let d = n + 2.0;
-        let f = (4.0 * xd * e).mul_add((1.0 + e) / (d * d), t);
+        // One division: t = n·(1/d) and (1 + e)/d² = (1 + e)·(1/d)², d = n + 2.
+        // The precise e^x: the sum cancels near the root.
+        let (e, n) = parts::<true>(xd);
+        let inv = 1.0 / (n + 2.0);
+        let t = n * inv;
+        let f = (4.0 * xd * e).mul_add((1.0 + e) * (inv * inv), t);
         (dy as f64 * f) as f32
     }
     from_der_dy!();
@@ -776,7 +785,7 @@ pub mod gelu {
     fn parts(x: f32) -> (f64, f64, f64) {
         let xd = finite64(x);
         let a = xd.abs() * FRAC_1_SQRT_2;
-        (xd, exp(-(a * a)), erfcx(a.min(13.5)))
+        (xd, exp_nonpos(-(a * a)), erfcx(at_most(a, 13.5)))
     }
     /// `x·Φ(x)`: `(x/2)·erfc(a)` for `x ≤ −0`, `x − (x/2)·erfc(a)` above.
     #[inline(always)]

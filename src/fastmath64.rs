@@ -7,17 +7,25 @@
 //! range holds every f32 subnormal result and every product like `dy·x·e^−z` as a normal number,
 //! so no scaled products are needed either. AVX2 does four f64 lanes per instruction, and the
 //! code below is branch-free (clamps and selects, bit casts, integer shifts), so the loops in
-//! `cpu.rs` vectorize it; the results are `f(x)·(1 + δ)` with `|δ| ≲ 2^-36` before the final
-//! rounding, i.e. within ~0.51 ULP wherever the function is well conditioned.
+//! `cpu.rs` vectorize it; the results are `f(x)·(1 + δ)` with `|δ| ≲ 2^-35` (2^-33 through
+//! gelu's `erfcx`) before the final rounding, i.e. within 0.5 + 2^-9 ULP wherever the function is
+//! well conditioned.
+//!
+//! Speed: the loops are bound by arithmetic throughput (8 f64 lanes per AVX-512 instruction, or
+//! 4 with AVX2), so the polynomials are near-minimax fits of the lowest degree that keeps that
+//! bound (scripts/fit_fastmath64.py), and each op divides at most once per element. The
+//! derivatives that cancel near a root (silu-like, mish) use a longer `e^x` (2^-48 there), since
+//! its relative error becomes the result's absolute error.
 //!
 //! Inputs are finite or clamped: the op bodies clamp (f64 `clamp` maps ±∞ to the bounds) and
 //! select their limits for infinite inputs; NaN is the caller's (bit tests in `cpu.rs`).
 
 /// log2(e).
 const LOG2E: f64 = std::f64::consts::LOG2_E;
-/// ln 2 = LN2_HI + LN2_LO.
-const LN2_HI: f64 = std::f64::consts::LN_2;
-const LN2_LO: f64 = 2.319_046_813_846_299_6e-17;
+/// ln 2 rounded to f64: `k·ln2` is off by `k·2.3e-17 ≤ 2^-45` for `|k| ≤ 1010`, far below the
+/// polynomial's error, so no low part is carried (and for `k = 0`, where `expm1` needs relative
+/// accuracy, there is no error at all).
+const LN2: f64 = std::f64::consts::LN_2;
 /// 1.5·2^52: adding it rounds an f64 of magnitude below 2^51 to an integer, which then sits in
 /// the low bits of the sum's mantissa.
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
@@ -26,75 +34,166 @@ const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 /// bits), and far beyond every f32 result (`e^−700·f32::MAX ≈ 3e-266`).
 pub(crate) const EXP_ARG_MAX: f64 = 700.0;
 
-/// `(s, p)` with `e^x = s·(1 + p)`, `s = 2^k` and `p = e^r − 1` for the reduced
-/// `r = x − k·ln2 ∈ [−ln2/2, ln2/2]`; `x` is clamped to ±[`EXP_ARG_MAX`]. `p` is the Taylor
-/// polynomial of degree 10 (truncation below `r^11/11! ≤ 2^-42`, relative to `p` below
-/// `2^-40`), with `p`'s leading `r` added last so that `p` keeps its relative accuracy near 0.
+// Near-minimax polynomials fitted by scripts/fit_fastmath64.py (highest degree first).
+
+/// `(e^r − 1 − r)/r²` on `|r| ≤ ln2/2`, degree 6: `e^r − 1` within a relative 2^-36.5.
+const EXP_Q6: [f64; 7] = [
+    2.487618275288076e-05,
+    0.00019899287616791353,
+    0.0013888824134774204,
+    0.00833329846673514,
+    0.04166666685371625,
+    0.16666666719038148,
+    0.499999999999101,
+];
+
+/// The same, degree 8: `e^r − 1` within a relative 2^-48 (so `e^x` within 2^-45 with the rounding
+/// of [`LN2`], 2^-48 for `|x| ≤ 8`), for the derivatives that cancel near their roots (where the
+/// error of `e^x` becomes an absolute error of the small result).
+const EXP_Q8: [f64; 9] = [
+    2.762637428116169e-07,
+    2.762511689464502e-06,
+    2.4801506192785728e-05,
+    0.0001984120872977012,
+    0.0013888888928553895,
+    0.008333333353731058,
+    0.04166666666659688,
+    0.16666666666648286,
+    0.5000000000000002,
+];
+
+/// `(atanh(w)/w − 1)/w²` as a polynomial in `w² ∈ [0, 1/9]`, degree 5: `ln(1 + u)` within a
+/// relative 2^-36.6.
+const LOG1P_L: [f64; 6] = [
+    0.10407893177388955,
+    0.08728452808144965,
+    0.1113273311853359,
+    0.1428513794783068,
+    0.20000005590985634,
+    0.3333333332455716,
+];
+
+/// Shepherd & Laframboise's `P` in `(1 + 2a)·erfcx(a) = 1 + v·P(v − 1)`, `v = 2a/(a + 3)`, refitted
+/// in f64 for `0 ≤ a ≤ 13.5`, degree 11: `erfcx` within a relative 2^-33.
+const ERFCX_P: [f64; 12] = [
+    2.887975594357261e-05,
+    8.591018337901763e-05,
+    -0.00022028521314970597,
+    -0.0005634467682428705,
+    0.002465481348449228,
+    6.776806330647097e-05,
+    -0.023841153143466094,
+    0.09214824950827692,
+    -0.21142162033619571,
+    0.34106686017180465,
+    -0.38862916634374334,
+    0.2530080583556012,
+];
+
+/// `c[0]·t^n + … + c[n]` by Horner's rule with fused multiply-adds (unrolled: `N` is constant).
 #[inline(always)]
-fn exp_split(x: f64) -> (f64, f64) {
-    let x = x.clamp(-EXP_ARG_MAX, EXP_ARG_MAX);
+fn horner<const N: usize>(c: &[f64; N], t: f64) -> f64 {
+    let mut acc = c[0];
+    for &v in &c[1..] {
+        acc = acc.mul_add(t, v);
+    }
+    acc
+}
+
+/// `(s, p)` with `e^x = s·(1 + p)`, `s = 2^k` and `p = e^r − 1` for the reduced
+/// `r = x − k·ln2 ∈ [−ln2/2, ln2/2]`, for `x` already within ±[`EXP_ARG_MAX`]. `p = r + r²·Q(r)`
+/// with `Q` = [`EXP_Q6`] (relative error below 2^-36) or [`EXP_Q8`] (2^-48), `p`'s leading `r`
+/// added last so that `p` keeps its relative accuracy near 0.
+#[inline(always)]
+fn exp_split_in_range<const N: usize>(x: f64, q: &[f64; N]) -> (f64, f64) {
     let v = x.mul_add(LOG2E, ROUND_MAGIC);
     let kf = v - ROUND_MAGIC;
-    let r = (-kf).mul_add(LN2_HI, x);
-    let r = (-kf).mul_add(LN2_LO, r);
-    let q = (1.0 / 3_628_800.0f64)
-        .mul_add(r, 1.0 / 362_880.0)
-        .mul_add(r, 1.0 / 40_320.0)
-        .mul_add(r, 1.0 / 5_040.0)
-        .mul_add(r, 1.0 / 720.0)
-        .mul_add(r, 1.0 / 120.0)
-        .mul_add(r, 1.0 / 24.0)
-        .mul_add(r, 1.0 / 6.0)
-        .mul_add(r, 0.5);
-    let p = (r * r).mul_add(q, r);
+    let r = (-kf).mul_add(LN2, x);
+    let p = (r * r).mul_add(horner(q, r), r);
     // k sits in the low bits of v's mantissa (two's complement over ROUND_MAGIC's).
     let k = v.to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i64;
     let s = f64::from_bits(((k + 1023) << 52) as u64);
     (s, p)
 }
 
-/// `e^x` (relative error below 2^-40) for `x` clamped to ±700.
+/// `e^x` (relative error below 2^-36) for `x` clamped to ±700.
 #[inline(always)]
 pub(crate) fn exp(x: f64) -> f64 {
-    let (s, p) = exp_split(x);
+    let (s, p) = exp_split_in_range(x.clamp(-EXP_ARG_MAX, EXP_ARG_MAX), &EXP_Q6);
     s.mul_add(p, s)
 }
 
-/// `e^x − 1` (relative error below 2^-40 also near 0: for `|x| ≤ ln2/2` it is `p` itself, else
-/// `2^k − 1` is exact and the sum does not cancel) for `x` clamped to ±700.
+/// `e^x` (relative error below 2^-45, 2^-48 for `|x| ≤ 8`) for `x` clamped to ±700.
 #[inline(always)]
-pub(crate) fn expm1(x: f64) -> f64 {
-    let (s, p) = exp_split(x);
+pub(crate) fn exp_precise(x: f64) -> f64 {
+    let (s, p) = exp_split_in_range(x.clamp(-EXP_ARG_MAX, EXP_ARG_MAX), &EXP_Q8);
+    s.mul_add(p, s)
+}
+
+/// `x < lo ? lo : x`: one `max` instruction (`f64::max` also has to return `lo` for a NaN `x`,
+/// which costs a compare and a blend; the callers' NaN is handled by the caller anyway).
+#[inline(always)]
+pub(crate) fn at_least(x: f64, lo: f64) -> f64 {
+    if x < lo {
+        lo
+    } else {
+        x
+    }
+}
+
+/// `x > hi ? hi : x`: one `min` instruction (see [`at_least`]).
+#[inline(always)]
+pub(crate) fn at_most(x: f64, hi: f64) -> f64 {
+    if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
+/// `e^x` for `x ≤ 0` (clamped below at −700 only; one comparison fewer than [`exp`]).
+#[inline(always)]
+pub(crate) fn exp_nonpos(x: f64) -> f64 {
+    let (s, p) = exp_split_in_range(at_least(x, -EXP_ARG_MAX), &EXP_Q6);
+    s.mul_add(p, s)
+}
+
+/// [`exp_precise`] for `x ≤ 0` (clamped below only).
+#[inline(always)]
+pub(crate) fn exp_nonpos_precise(x: f64) -> f64 {
+    let (s, p) = exp_split_in_range(at_least(x, -EXP_ARG_MAX), &EXP_Q8);
+    s.mul_add(p, s)
+}
+
+/// `e^x − 1` for `x ≤ 0`, clamped below at −700 (relative error below 2^-36 also near 0: for
+/// `|x| ≤ ln2/2` it is `p` itself, else `2^k − 1` is exact and the sum does not cancel).
+#[inline(always)]
+pub(crate) fn expm1_nonpos(x: f64) -> f64 {
+    let (s, p) = exp_split_in_range(at_least(x, -EXP_ARG_MAX), &EXP_Q6);
     s.mul_add(p, s - 1.0)
 }
 
-/// `ln(1 + u)` for `0 ≤ u ≤ 1` (relative error below 2^-42): `2·atanh(w)`, `w = u/(2 + u) ≤ 1/3`,
-/// by its series in `w²` to `w^23/23` (truncation below `(1/9)^12/25 < 2^-42`). Taken from `u`
-/// itself, so it keeps its relative accuracy for the tiniest `u`.
+/// `ln(1 + u)` for `0 ≤ u ≤ 1` (relative error below 2^-36): `2·atanh(w)`, `w = u/(2 + u) ≤ 1/3`,
+/// as `2·(w + w³·L(w²))` with [`LOG1P_L`]. Taken from `u` itself, so it keeps its relative
+/// accuracy for the tiniest `u`.
 #[inline(always)]
 pub(crate) fn log1p_unit(u: f64) -> f64 {
     let w = u / (2.0 + u);
     let w2 = w * w;
-    let l = (1.0 / 23.0f64)
-        .mul_add(w2, 1.0 / 21.0)
-        .mul_add(w2, 1.0 / 19.0)
-        .mul_add(w2, 1.0 / 17.0)
-        .mul_add(w2, 1.0 / 15.0)
-        .mul_add(w2, 1.0 / 13.0)
-        .mul_add(w2, 1.0 / 11.0)
-        .mul_add(w2, 1.0 / 9.0)
-        .mul_add(w2, 1.0 / 7.0)
-        .mul_add(w2, 1.0 / 5.0)
-        .mul_add(w2, 1.0 / 3.0);
     let w2w = w2 * w;
-    2.0 * w2w.mul_add(l, w)
+    2.0 * w2w.mul_add(horner(&LOG1P_L, w2), w)
 }
 
 /// `(σ(z), σ(−z))` for `z` clamped to ±700, both from `e = e^−|z|` (no cancellation, no
-/// overflow): `1/(1 + e)` and `e/(1 + e)`.
+/// overflow): `1/(1 + e)` and `e/(1 + e)`; with `e^x` from [`exp_nonpos_precise`] when
+/// `PRECISE`.
 #[inline(always)]
-pub(crate) fn sigmoid_pair(z: f64) -> (f64, f64) {
-    let e = exp(-z.abs());
+pub(crate) fn sigmoid_pair<const PRECISE: bool>(z: f64) -> (f64, f64) {
+    let e = if PRECISE {
+        exp_nonpos_precise(-z.abs())
+    } else {
+        exp_nonpos(-z.abs())
+    };
     let r = 1.0 / (1.0 + e);
     let er = e * r;
     if z >= 0.0 {
@@ -104,29 +203,16 @@ pub(crate) fn sigmoid_pair(z: f64) -> (f64, f64) {
     }
 }
 
-/// `erfcx(a) = e^(a²)·erfc(a)` for `0 ≤ a ≤ 13.5`: the Shepherd–Laframboise form of
-/// [`crate::fastmath::erfcx`] (same coefficients, evaluated in f64, so only the fit's own error
-/// remains).
+/// `erfcx(a) = e^(a²)·erfc(a)` for `0 ≤ a ≤ 13.5` (relative error below 2^-33) with one
+/// division: `v = 2a·(1 + 2a)·t` and `1/(1 + 2a) = (a + 3)·t` from `t = 1/((a + 3)(1 + 2a))`.
 #[inline(always)]
 pub(crate) fn erfcx(a: f64) -> f64 {
-    use crate::fastmath::{
-        ERFC_P0, ERFC_P1, ERFC_P10, ERFC_P2, ERFC_P3, ERFC_P4, ERFC_P5, ERFC_P6, ERFC_P7, ERFC_P8,
-        ERFC_P9,
-    };
-    let v = (2.0 * a) / (a + 3.0);
-    let q = v - 1.0;
-    let p = (ERFC_P10 as f64)
-        .mul_add(q, ERFC_P9 as f64)
-        .mul_add(q, ERFC_P8 as f64)
-        .mul_add(q, ERFC_P7 as f64)
-        .mul_add(q, ERFC_P6 as f64)
-        .mul_add(q, ERFC_P5 as f64)
-        .mul_add(q, ERFC_P4 as f64)
-        .mul_add(q, ERFC_P3 as f64)
-        .mul_add(q, ERFC_P2 as f64)
-        .mul_add(q, ERFC_P1 as f64)
-        .mul_add(q, ERFC_P0 as f64);
-    v.mul_add(p, 1.0) / 2.0f64.mul_add(a, 1.0)
+    let d1 = a + 3.0;
+    let d2 = 2.0f64.mul_add(a, 1.0);
+    let t = 1.0 / (d1 * d2);
+    let v = (2.0 * a) * (d2 * t);
+    let p = horner(&ERFCX_P, v - 1.0);
+    v.mul_add(p, 1.0) * (d1 * t)
 }
 
 /// `x` with ±∞ replaced by ±`f32::MAX`, widened.
@@ -145,19 +231,28 @@ mod tests {
 
     #[test]
     fn exp_and_expm1_match_std() {
-        let mut worst = (0.0f64, 0.0f64);
+        let mut worst = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         for i in -69_900..=69_900 {
             let x = i as f64 * 0.01 + 0.000_123;
             worst.0 = worst.0.max(rel(exp(x), x.exp()));
-            if x.abs() < 50.0 {
-                worst.1 = worst.1.max(rel(expm1(x), x.exp_m1()));
+            worst.2 = worst.2.max(rel(exp_precise(x), x.exp()));
+            if x.abs() <= 8.0 {
+                worst.3 = worst.3.max(rel(exp_precise(x), x.exp()));
+            }
+            if x <= 0.0 {
+                worst.0 = worst.0.max(rel(exp_nonpos(x), x.exp()));
+                worst.2 = worst.2.max(rel(exp_nonpos_precise(x), x.exp()));
+                worst.1 = worst.1.max(rel(expm1_nonpos(x), x.exp_m1()));
             }
         }
-        for x in [1e-300, 1e-20, 1e-8, -1e-8, 0.3, -0.3466] {
-            worst.1 = worst.1.max(rel(expm1(x), f64::exp_m1(x)));
+        for x in [-1e-300, -1e-20, -1e-8, -0.3, -0.3466, -0.3467, -0.7] {
+            worst.1 = worst.1.max(rel(expm1_nonpos(x), f64::exp_m1(x)));
         }
         assert!(
-            worst.0 < 2f64.powi(-40) && worst.1 < 2f64.powi(-40),
+            worst.0 < 2f64.powi(-36)
+                && worst.1 < 2f64.powi(-36)
+                && worst.2 < 2f64.powi(-45)
+                && worst.3 < 2f64.powi(-48),
             "{worst:?}"
         );
     }
@@ -174,6 +269,6 @@ mod tests {
         for u in [1e-300, 1e-40, 1e-10, 0.5] {
             worst = worst.max(rel(log1p_unit(u), f64::ln_1p(u)));
         }
-        assert!(worst < 2f64.powi(-42), "{worst:e}");
+        assert!(worst < 2f64.powi(-36), "{worst:e}");
     }
 }
