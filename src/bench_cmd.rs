@@ -1355,55 +1355,59 @@ fn lead(p: &Point, dtype: bool) -> Vec<String> {
     r
 }
 
-/// Header cells: op, mode, (dtype,) size, then `rest`.
-fn head(dtype: bool, rest: &[&str]) -> Vec<String> {
+/// Header cells: op, mode, (dtype,) size, the measurements, then `last` (GPU runs only).
+fn head(dtype: bool, gpu: bool, last: &str) -> Vec<String> {
     let mut r = vec!["op", "mode"];
     if dtype {
         r.push("dtype");
     }
     r.push("size");
-    r.extend(rest);
+    if gpu {
+        r.extend([
+            "GPU kernel GB/s",
+            "of device copy",
+            "GPU e2e GB/s",
+            "CPU GB/s",
+            "of host memcpy",
+            last,
+        ]);
+    } else {
+        r.extend(["CPU GB/s", "of host memcpy"]);
+    }
     r.into_iter().map(String::from).collect()
+}
+
+/// A row: op, mode, (dtype,) size, the measurements, then `last` (GPU runs only).
+fn row(p: &Point, dtype: bool, gpu: bool, last: impl FnOnce() -> String) -> Vec<String> {
+    let mut r = lead(p, dtype);
+    if gpu {
+        r.extend([
+            opt(p.gpu_kernel_gbps),
+            pct(p.gpu_fraction_of_copy),
+            opt(p.gpu_e2e_gbps),
+            num(p.cpu_gbps),
+            pct(Some(p.cpu_fraction_of_memcpy)),
+            last(),
+        ]);
+    } else {
+        r.extend([num(p.cpu_gbps), pct(Some(p.cpu_fraction_of_memcpy))]);
+    }
+    r
 }
 
 /// The Markdown table of every point.
 fn table_text(points: &[Point], gpu: bool) -> String {
     let dt = mixed(points);
-    let mut rows: Vec<Vec<String>> = vec![if gpu {
-        head(
-            dt,
-            &[
-                "GPU kernel GB/s",
-                "of device copy",
-                "GPU e2e GB/s",
-                "CPU GB/s",
-                "of host memcpy",
-                "e2e winner",
-            ],
-        )
-    } else {
-        head(dt, &["CPU GB/s", "of host memcpy"])
-    }];
+    let mut rows = vec![head(dt, gpu, "e2e winner")];
     for p in points {
-        let mut r = lead(p, dt);
-        if gpu {
-            let winner = match p.gpu_e2e_s {
+        rows.push(row(p, dt, gpu, || {
+            match p.gpu_e2e_s {
                 Some(e) if e < p.cpu_s => "GPU",
                 Some(_) => "CPU",
                 None => "-",
-            };
-            r.extend([
-                opt(p.gpu_kernel_gbps),
-                pct(p.gpu_fraction_of_copy),
-                opt(p.gpu_e2e_gbps),
-                num(p.cpu_gbps),
-                pct(Some(p.cpu_fraction_of_memcpy)),
-                winner.to_string(),
-            ]);
-        } else {
-            r.extend([num(p.cpu_gbps), pct(Some(p.cpu_fraction_of_memcpy))]);
-        }
-        rows.push(r);
+            }
+            .to_string()
+        }));
     }
     markdown(&rows, 3 + dt as usize)
 }
@@ -1441,21 +1445,7 @@ fn rooflines_text(points: &[Point], gpu: bool) -> String {
 /// One row per (op, mode) at its largest measured size, with where offloading starts to pay.
 fn summary_text(points: &[Point], offload: &[Offload], gpu: bool) -> String {
     let dt = mixed(points);
-    let mut rows: Vec<Vec<String>> = vec![if gpu {
-        head(
-            dt,
-            &[
-                "GPU kernel GB/s",
-                "of device copy",
-                "GPU e2e GB/s",
-                "CPU GB/s",
-                "of host memcpy",
-                "GPU e2e beats CPU from",
-            ],
-        )
-    } else {
-        head(dt, &["CPU GB/s", "of host memcpy"])
-    }];
+    let mut rows = vec![head(dt, gpu, "GPU e2e beats CPU from")];
     let mut seen: Vec<(&str, &str, &str)> = Vec::new();
     for p in points {
         if seen.contains(&(p.op, p.mode, p.dtype)) {
@@ -1469,25 +1459,13 @@ fn summary_text(points: &[Point], offload: &[Offload], gpu: bool) -> String {
         else {
             continue;
         };
-        let mut r = lead(p, dt);
-        if gpu {
-            let from = offload
+        rows.push(row(p, dt, gpu, || {
+            offload
                 .iter()
                 .find(|o| o.op == p.op && o.mode == p.mode && o.dtype == p.dtype)
                 .and_then(|o| o.gpu_e2e_beats_cpu_from)
-                .map_or_else(|| "never".to_string(), |n| size_label(&[n]));
-            r.extend([
-                opt(p.gpu_kernel_gbps),
-                pct(p.gpu_fraction_of_copy),
-                opt(p.gpu_e2e_gbps),
-                num(p.cpu_gbps),
-                pct(Some(p.cpu_fraction_of_memcpy)),
-                from,
-            ]);
-        } else {
-            r.extend([num(p.cpu_gbps), pct(Some(p.cpu_fraction_of_memcpy))]);
-        }
-        rows.push(r);
+                .map_or_else(|| "never".to_string(), |n| size_label(&[n]))
+        }));
     }
     let mut s = String::from("\nSummary: each op at its largest size");
     if gpu {

@@ -234,15 +234,6 @@ impl Context {
     ) -> Result<()> {
         act.validate()?;
         let n = io.len();
-        if let Some(dy) = dy {
-            if dy.len() != n {
-                return Err(Error::LengthMismatch {
-                    what: "dy",
-                    got: dy.len(),
-                    expected: n,
-                });
-            }
-        }
         // The element index reaches the kernel as a u32: rrelu's training slopes depend on it.
         let training = act.op() == OpKind::Rrelu && act.seed().is_some();
         if training && n > u32::MAX as usize {
@@ -318,15 +309,6 @@ impl Context {
             return Err(Error::ShapeMismatch(format!(
                 "{n} elements are not whole rows of {row_len}"
             )));
-        }
-        if let Some(dy) = dy {
-            if dy.len() != n {
-                return Err(Error::LengthMismatch {
-                    what: "dy",
-                    got: dy.len(),
-                    expected: n,
-                });
-            }
         }
         let label = format!("stream/{}", sm.kind.name());
         self.run_stream(
@@ -415,6 +397,15 @@ impl Context {
         mut record: impl FnMut(&mut wgpu::CommandEncoder, ChunkTensors) -> Result<()>,
     ) -> Result<()> {
         let n = io.len();
+        if let Some(dy) = second {
+            if dy.len() != n {
+                return Err(Error::LengthMismatch {
+                    what: "dy",
+                    got: dy.len(),
+                    expected: n,
+                });
+            }
+        }
         if n == 0 {
             return Ok(());
         }
