@@ -172,10 +172,58 @@ impl Elem for f16 {
         None
     }
     fn load(src: &[f16], dst: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has the features the function was compiled for (checked above).
+            return unsafe { f16c::widen(src, dst) };
+        }
         src.convert_to_f32_slice(dst);
     }
     fn store(src: &[f32], dst: &mut [f16]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("avx") {
+            // SAFETY: as above.
+            return unsafe { f16c::narrow(src, dst) };
+        }
         dst.convert_from_f32_slice(src);
+    }
+}
+
+/// f16 ↔ f32 eight at a time with the F16C instructions (`half` converts through 8-element
+/// arrays and a call per group, about ten times slower on a block). Rounding to nearest even,
+/// NaN kept quiet, as `half`'s: the tail of a block goes through `half`.
+#[cfg(target_arch = "x86_64")]
+mod f16c {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx,f16c")]
+    pub(super) unsafe fn widen(src: &[f16], dst: &mut [f32]) {
+        let n = src.len().min(dst.len());
+        let whole = n / 8 * 8;
+        for i in (0..whole).step_by(8) {
+            // SAFETY: i + 8 <= n for both slices; unaligned loads and stores.
+            unsafe {
+                let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+            }
+        }
+        src[whole..n].convert_to_f32_slice(&mut dst[whole..n]);
+    }
+
+    #[target_feature(enable = "avx,f16c")]
+    pub(super) unsafe fn narrow(src: &[f32], dst: &mut [f16]) {
+        let n = src.len().min(dst.len());
+        let whole = n / 8 * 8;
+        for i in (0..whole).step_by(8) {
+            // SAFETY: as in `widen`.
+            unsafe {
+                let f = _mm256_loadu_ps(src.as_ptr().add(i));
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(f);
+                _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), h);
+            }
+        }
+        dst[whole..n].convert_from_f32_slice(&src[whole..n]);
     }
 }
 
