@@ -95,7 +95,7 @@ fn inputs(act: &Activation, n_random: usize) -> Vec<f32> {
     let block = act.slopes().len() * act.inner();
     if act.op() == OpKind::Prelu && block > 1 {
         let mut i = 0;
-        while x.len() % block != 0 {
+        while !x.len().is_multiple_of(block) {
             x.push(x[i]);
             i += 1;
         }
