@@ -232,10 +232,13 @@ fn elu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let y = mul_dd(p.x, 0.0, e.x, e.y);
     return select(y, x, gt0(x));
 }
-// dy f'(x): dy or dy alpha e^x (scaled product).
+// dy f'(x): dy or dy alpha e^x (scaled product, alpha's exponent folded into e^x's, so a
+// subnormal or huge alpha neither underflows nor overflows before the result does).
 fn elu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
-    let e = exp_core(min(finite(x), 0.0), 0.0);
-    let y = scale_mul_dd_dy(e.s, e.t, e.k, p.x, 0.0, dy);
+    // Down to e^-300: alpha dy up to 2^256 makes e^-190 visible.
+    let e = exp_core_in(min(finite(x), 0.0), 0.0, -300.0, 89.0);
+    let a = split_pow2(p.x);
+    let y = scale_mul_dd_dy(e.s, e.t, e.k + a.e, a.m, 0.0, dy);
     return select(y, dy, gt0(x));
 }
 fn elu_der(x: f32, p: vec4<f32>) -> f32 {
@@ -274,27 +277,45 @@ fn selu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
     return selu_der_dy(s, dy, p);
 }
 
-// x/alpha as a double-float for x <= 0 (clamped where e^(x/alpha) has long vanished, so nothing
-// overflows).
+// q = x/alpha as a double-float for x <= 0 and either sign of alpha, within [-1e4, 200] (e^q has
+// vanished below, and alpha e^q has overflowed above, for every alpha): x is clamped to
+// |alpha| 1e4 first so the quotient cannot overflow, and a tiny alpha is scaled by 2^64 with x so
+// that the residual x - q alpha stays exact. x = -inf gives the limit, q = -+inf.
 fn celu_q(x: f32, alpha: f32) -> vec2<f32> {
-    let xn = clamp(finite(x), -1.0e30, 0.0);
-    let q = clamp(div(xn, alpha), -1.0e4, 1.0e4);
-    let pe = two_prod(q, alpha);
-    return vec2<f32>(q, (opaque(xn - pe.x) - pe.y) / alpha);
+    let aa = abs(alpha);
+    let lim = select(aa * 1.0e4, 0x1.fffffep127f, aa > 1.0e34);
+    let tiny = aa < 0x1p-60f;
+    let sc = select(1.0, 0x1p64f, tiny);
+    let xn = max(min(finite(x), 0.0), -lim) * sc;
+    let a = alpha * sc;
+    let q = clamp(div(xn, a), -1.0e4, 200.0);
+    let pe = two_prod(q, a);
+    let ql = (opaque(xn - pe.x) - pe.y) / a;
+    let qinf = select(-1.0e4, 200.0, lt0(alpha));
+    return select(vec2<f32>(q, ql), vec2<f32>(qinf, 0.0), is_inf(x));
 }
-// alpha*expm1(x/alpha) for x <= 0.
+// alpha*expm1(x/alpha) for x <= 0: x itself where |x/alpha| < 2^-30 (x/alpha may be subnormal
+// while alpha x/alpha is not); alpha e^q as a scaled product from q = 20 on (alpha < 0: e^q may
+// overflow while alpha e^q does not).
 fn celu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let q = celu_q(x, p.x);
     let e = expm1_dd(q.x, q.y);
-    let y = mul_dd(p.x, 0.0, e.x, e.y);
+    let small = mul_dd(p.x, 0.0, e.x, e.y);
+    let a = split_pow2(p.x);
+    let ew = exp_core_in(q.x, q.y, -190.0, 200.0);
+    let big = scale_mul_dd(ew.s, ew.t, ew.k + a.e, a.m, 0.0);
+    let y = select(select(small, big, q.x > 20.0), x, abs(q.x) < 0x1p-30f && !is_inf(x));
     return select(y, x, gt0(x));
 }
 // dy e^(x/alpha) for x <= 0 (scaled product).
 fn celu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let q = celu_q(x, p.x);
-    let e = exp_core(q.x, q.y);
+    let e = exp_core_in(q.x, q.y, -190.0, 200.0);
     let y = scale_mul_dd_dy(e.s, e.t, e.k, 1.0, 0.0, dy);
-    return select(y, dy, gt0(x));
+    // x = -inf with alpha < 0: the factor is +inf, so dy inf (NaN for dy = 0, as PyTorch), by bits.
+    let yinf = select(copysign(inf(), dy), bitcast<f32>(0x7fc00000u), dy == 0.0);
+    let y2 = select(y, yinf, is_inf(x) && lt0(p.x));
+    return select(y2, dy, gt0(x));
 }
 fn celu_der(x: f32, p: vec4<f32>) -> f32 {
     return celu_der_dy(x, 1.0, p);
@@ -358,9 +379,22 @@ fn logsigmoid_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
     return logsigmoid_der_dy(s, dy, p);
 }
 
-// beta*x as a double-float, x clamped to +-2^64 (every result has saturated long before).
+// beta*x as a double-float, exact where |beta x| < 2^62 by the exponents (then below 2^64: no
+// overflow in two_prod), else, and for infinite x, +-2^64 with the product's sign (every result
+// has saturated long before). Clamping x instead would be wrong for a tiny beta.
 fn beta_x(x: f32, beta: f32) -> vec2<f32> {
-    return two_prod(beta, clamp(finite(x), -TWO64, TWO64));
+    let eb = i32((bitcast<u32>(beta) >> 23u) & 0xffu);
+    let ex = i32((bitcast<u32>(x) >> 23u) & 0xffu);
+    let sat = is_inf(x) || eb + ex >= 254 + 62;
+    let z = two_prod(beta, select(x, 1.0, sat));
+    let zs = copysign(TWO64, bitcast<f32>(bitcast<u32>(beta) ^ bitcast<u32>(x)));
+    return select(z, vec2<f32>(zs, 0.0), sat);
+}
+
+// PyTorch's softplus branch: the f32 product beta*x above the threshold (+-inf for infinite x).
+fn softplus_linear(x: f32, p: vec4<f32>) -> bool {
+    let same_sign = ((bitcast<u32>(p.x) ^ bitcast<u32>(x)) & 0x80000000u) == 0u;
+    return select(p.x * x > p.y, same_sign, is_inf(x));
 }
 
 // z > threshold ? x : log1p(e^z)/beta, z = beta*x; for z > 0 the result is
@@ -368,11 +402,15 @@ fn beta_x(x: f32, beta: f32) -> vec2<f32> {
 fn softplus_fwd(x: f32, p: vec4<f32>) -> f32 {
     let z = beta_x(x, p.x);
     let al = select(z.y, -z.y, lt0(z.x));
-    let e = exp_core(-abs(z.x), -al);
+    let e = exp_core_in(-abs(z.x), -al, -300.0, 89.0);
     let mm = fast_two_sum(e.s, e.t);
     let l = div(log1p_dd(scale2(mm.x, e.k), scale2(mm.y, e.k)), p.x);
-    let y = select(l, finite(x) + l, gt0(z.x));
-    return select(y, x, z.x > p.y || (is_inf(x) && gt0(z.x)));
+    // Below z = -17, log1p(u) = u to f32 precision and u/beta is formed from u's parts and beta's
+    // exponent: u alone is subnormal from z = -87 on although u/beta is not for a tiny beta.
+    let b = split_pow2(p.x);
+    let ls = scale2(div_dd(mm.x, mm.y, b.m, 0.0), e.k - b.e);
+    let y = select(select(l, ls, z.x < -17.0), finite(x) + l, gt0(z.x));
+    return select(y, x, softplus_linear(x, p) || (is_inf(x) && gt0(z.x)));
 }
 // dy (z > threshold ? 1 : sigma(z)); sigma(z) = u p for z < 0 (scaled product).
 fn softplus_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
@@ -380,7 +418,7 @@ fn softplus_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let g = sig_parts(abs(z.x), select(z.y, -z.y, lt0(z.x)));
     let neg = scale_mul_dd_dy(g.m, g.ml, g.k, g.p, g.pl, dy);
     let y = select(neg, mul_dd(dy, 0.0, g.p, g.pl), ge0(z.x));
-    return select(y, dy, z.x > p.y);
+    return select(y, dy, softplus_linear(x, p));
 }
 fn softplus_der(x: f32, p: vec4<f32>) -> f32 {
     return softplus_der_dy(x, 1.0, p);

@@ -75,7 +75,10 @@ fn tpl_rrelu_slope(index: u32) -> f32 {
     let u = f32(word >> 8u) * (1.0 / 16777216.0);
     // Two roundings, as in src/philox.rs. `* math_one` keeps a driver from fusing the product into
     // the sum (fma is fused on some GPUs and not on others), so every device rounds the same way.
-    return ((tpl.p.y - tpl.p.x) * u) * math_one + tpl.p.x;
+    // Where upper - lower overflows, the halved range (exact there), doubled, as src/philox.rs.
+    let d = tpl.p.y - tpl.p.x;
+    let dh = ((0.5 * tpl.p.y - 0.5 * tpl.p.x) * u) * math_one;
+    return select((dh + 0.5 * tpl.p.x) * 2.0, (d * u) * math_one + tpl.p.x, !is_inf(d));
 }
 
 // One element: the op's body with NaN propagated by bit tests (implementations may assume NaN

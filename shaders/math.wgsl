@@ -253,10 +253,11 @@ fn two_prod(a_in: f32, b_in: f32) -> vec2<f32> {
 
 // a / b to about 0.5 ULP whatever the accuracy of the hardware division: one correction by the
 // exact residual a - q*b (two_prod; a - p is exact by Sterbenz).
+// An overflowing quotient is returned as the division's +-inf (the correction would be NaN).
 fn div(a: f32, b: f32) -> f32 {
     let q = a / b;
     let p = two_prod(q, b);
-    return q + opaque((opaque(a - p.x) - p.y) / b);
+    return select(q + opaque((opaque(a - p.x) - p.y) / b), q, is_inf(q));
 }
 
 // (ah + al) / (bh + bl) to about 0.5 ULP.
@@ -269,6 +270,23 @@ fn div_dd(ah: f32, al: f32, bh: f32, bl: f32) -> f32 {
 
 // ---------------------------------------------------------------------------------------------
 // Powers of two.
+
+// a = m * 2^e with 1 <= |m| < 2 (sign of a), subnormals included (m = 0 for a = 0): a parameter's
+// exponent folded into a scaled product's k, so that neither a tiny nor a huge factor underflows
+// or overflows an intermediate.
+struct Pow2Split {
+    m: f32,
+    e: i32,
+}
+
+fn split_pow2(a: f32) -> Pow2Split {
+    let bits = bitcast<u32>(a) & 0x7fffffffu;
+    let sub = bits < 0x00800000u;
+    let b = bitcast<u32>(select(a, a * 0x1p64f, sub));
+    let e = i32((b >> 23u) & 0xffu) - select(127, 191, sub);
+    let m = bitcast<f32>((b & 0x807fffffu) | 0x3f800000u);
+    return Pow2Split(select(m, 0.0, bits == 0u), select(e, 0, bits == 0u));
+}
 
 // 2^k for -127 <= k <= 127, by bits; k = -127 gives 0.
 fn pow2(k: i32) -> f32 {
@@ -305,7 +323,9 @@ fn scale_mul_dd_dy(s: f32, t: f32, k: i32, vh: f32, vl: f32, dy_in: f32) -> f32 
     let wl = fma(vl * f, dy, w.y);
     let hl = two_prod(w.x, s);
     let k2 = k - k1 + select(0, 64, big);
-    return (hl.x + fma(w.x, t, fma(wl, s, hl.y))) * pow2(clamp(k2, -127, 127));
+    // w overflows only where the result does (k > 0 with a parameter's exponent folded in).
+    let r = (hl.x + fma(w.x, t, fma(wl, s, hl.y))) * pow2(clamp(k2, -127, 127));
+    return select(r, w.x, is_inf(w.x));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,7 +341,14 @@ struct ExpCore {
 }
 
 fn exp_core(hi_in: f32, lo_in: f32) -> ExpCore {
-    let hi = clamp(hi_in, -190.0, 89.0);
+    return exp_core_in(hi_in, lo_in, -190.0, 89.0);
+}
+
+// exp_core with hi clamped to [hi_min, hi_max] (|hi| <= 340: k*LN2_C1 stays exact), for a product
+// a e^x that is finite although e^x alone is not, or that a huge a brings back from below e^-190
+// (elu, celu with a huge or negative alpha).
+fn exp_core_in(hi_in: f32, lo_in: f32, hi_min: f32, hi_max: f32) -> ExpCore {
+    let hi = clamp(hi_in, hi_min, hi_max);
     let lo = clamp(lo_in, -0.0009765625, 0.0009765625);
     let kf = round(hi * LOG2E);
     let k = i32(kf);

@@ -206,9 +206,7 @@ pub fn judge(act: &Activation, mode: Mode, i: usize, x: f32, dy: Option<f32>, go
     let exact = match mode {
         Mode::Forward => reference::forward_exact(act.op(), p, x),
         Mode::Derivative => reference::derivative_exact(act.op(), p, x),
-        Mode::Backward => {
-            dy.unwrap_or(1.0) as f64 * reference::backward_factor_exact(act.op(), p, x)
-        }
+        Mode::Backward => reference::backward_exact(act.op(), p, x, dy.unwrap_or(1.0)),
     };
     let ulps = ulp_error(got, exact);
     let near_root = mode != Mode::Forward

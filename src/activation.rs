@@ -363,7 +363,10 @@ impl Activation {
     }
 }
 
-/// rrelu's evaluation-mode slope, `(lower + upper) / 2`, computed identically on CPU and GPU.
+/// rrelu's evaluation-mode slope, `(lower + upper) / 2`, computed identically on CPU and GPU:
+/// in f64 (exact) and rounded once, as PyTorch computes it in double, so it neither overflows
+/// for bounds near `f32::MAX` (an infinite slope would turn `x = 0` into `∞·0 = NaN`) nor
+/// double-rounds.
 pub fn rrelu_eval_slope(lower: f32, upper: f32) -> f32 {
-    (lower + upper) * 0.5
+    ((lower as f64 + upper as f64) * 0.5) as f32
 }

@@ -474,12 +474,18 @@ pub mod selu {
 
 pub mod celu {
     use crate::fastmath64::*;
+    /// `x/α` for `x ≤ 0` (any sign of α: a negative α makes it positive), clamped to ±700 by
+    /// `exp`/`expm1` (`e^±700` has long saturated); `−∞/α` is `∓∞`.
+    #[inline(always)]
+    fn q(x: f32, a: f64) -> f64 {
+        // 1/α is loop-invariant (hoisted); x·(1/α) is within an f64 rounding of x/α.
+        at_most(x as f64, 0.0) * (1.0 / a)
+    }
     /// `α·expm1(x/α)` for `x ≤ 0`.
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
         let a = p[0] as f64;
-        // 1/α is loop-invariant (hoisted); x·(1/α) is within an f64 rounding of x/α.
-        let y = (a * expm1_nonpos(at_most(x as f64, 0.0) * (1.0 / a))) as f32;
+        let y = (a * expm1(q(x, a))) as f32;
         if x > 0.0 {
             x
         } else {
@@ -489,7 +495,10 @@ pub mod celu {
     /// `dy` or `dy·e^(x/α)`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let y = (dy as f64 * exp_nonpos(at_most(x as f64, 0.0) * (1.0 / p[0] as f64))) as f32;
+        let q = q(x, p[0] as f64);
+        // x = −∞ with α < 0: the factor is +∞ (so dy = 0 gives NaN, as PyTorch's `dy·exp(∞)`).
+        let e = if q == f64::INFINITY { q } else { exp(q) };
+        let y = (dy as f64 * e) as f32;
         if x > 0.0 {
             dy
         } else {
@@ -547,7 +556,9 @@ pub mod softplus {
     /// `x` or 0.
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
-        let z = p[0] as f64 * finite64(x);
+        // β ≠ 0 (validated), so β·(±∞) is ±∞, never NaN: an infinite x is not clamped, since
+        // β·f32::MAX need not have saturated for a tiny β.
+        let z = p[0] as f64 * x as f64;
         // 1/β is loop-invariant (hoisted): a multiplication, not a second division per element.
         let l = log1p_unit(exp_nonpos(-z.abs())) * (1.0 / p[0] as f64);
         let y = (if z > 0.0 { x as f64 + l } else { l }) as f32;
@@ -560,7 +571,7 @@ pub mod softplus {
     /// `dy·(β·x > threshold ? 1 : σ(β·x))`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let (s, _) = sigmoid_pair::<false>(p[0] as f64 * finite64(x));
+        let (s, _) = sigmoid_pair::<false>(p[0] as f64 * x as f64);
         let y = (dy as f64 * s) as f32;
         if p[0] * x > p[1] {
             dy
@@ -614,13 +625,19 @@ pub mod silu {
 }
 
 pub mod swish {
+    /// `z = β·x` (exact in f64) clamped to ±1e30: clamping `x` instead, as silu does, would
+    /// be wrong for a tiny `β`, whose `β·x` has not saturated at `x = ±1e30` (or `±∞`).
+    #[inline(always)]
+    fn z(x: f32, beta: f32) -> f64 {
+        (beta as f64 * x as f64).clamp(-1.0e30, 1.0e30)
+    }
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
-        super::x_sigmoid(x, p[0] as f64 * super::wide_x(x))
+        super::x_sigmoid(x, z(x, p[0]))
     }
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let z = p[0] as f64 * super::wide_x(x);
+        let z = z(x, p[0]);
         super::x_sigmoid_der(z, z, dy)
     }
     from_der_dy!();

@@ -173,6 +173,14 @@ pub(crate) fn expm1_nonpos(x: f64) -> f64 {
     s.mul_add(p, s - 1.0)
 }
 
+/// `e^x − 1` for `x` clamped to ±700 (relative error below 2^-36, also near 0, as
+/// [`expm1_nonpos`]; for `x > 0`, `2^k − 1` and `2^k·p` have the same sign, so nothing cancels).
+#[inline(always)]
+pub(crate) fn expm1(x: f64) -> f64 {
+    let (s, p) = exp_split_in_range(x.clamp(-EXP_ARG_MAX, EXP_ARG_MAX), &EXP_Q6);
+    s.mul_add(p, s - 1.0)
+}
+
 /// `ln(1 + u)` for `0 ≤ u ≤ 1` (relative error below 2^-36): `2·atanh(w)`, `w = u/(2 + u) ≤ 1/3`,
 /// as `2·(w + w³·L(w²))` with [`LOG1P_L`]. Taken from `u` itself, so it keeps its relative
 /// accuracy for the tiniest `u`.

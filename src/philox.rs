@@ -44,10 +44,18 @@ pub fn uniform(seed: u64, index: u64) -> f32 {
 
 /// rrelu's training-mode slope for element `index`: `lower + (upper − lower)·u`, rounded after
 /// the product and after the sum exactly as the WGSL does (which keeps drivers from fusing the
-/// two), so both sides give the same bits.
+/// two), so both sides give the same bits. Where `upper − lower` overflows (bounds of opposite
+/// signs near `f32::MAX`) everything is halved first and the sum doubled (exact at those
+/// magnitudes), so the slope stays in `[lower, upper]` instead of becoming ±∞ or NaN.
 #[inline]
 pub fn rrelu_slope(seed: u64, index: u64, lower: f32, upper: f32) -> f32 {
-    (upper - lower) * uniform(seed, index) + lower
+    let u = uniform(seed, index);
+    let d = upper - lower;
+    if d.is_finite() {
+        d * u + lower
+    } else {
+        ((0.5 * upper - 0.5 * lower) * u + 0.5 * lower) * 2.0
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +87,8 @@ mod tests {
         for i in 0..10_000 {
             let s = rrelu_slope(7, i, 0.125, 1.0 / 3.0);
             assert!((0.125..=1.0 / 3.0).contains(&s), "{s}");
+            let s = rrelu_slope(7, i, -f32::MAX, f32::MAX);
+            assert!(s.is_finite(), "{s}");
         }
     }
 }

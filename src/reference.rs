@@ -787,6 +787,17 @@ pub fn backward_factor_exact(op: OpKind, p: [f32; 4], s: f32) -> f64 {
     }
 }
 
+/// The exact fused backward value `dy·factor` ([`backward_factor_exact`]) in `f64`. A factor
+/// beyond the `f64` range at a finite saved value (celu's `e^(x/α)` for a negative `α`) is still
+/// a finite real, so `dy = 0` gives a signed 0, not `0·∞ = NaN`.
+pub fn backward_exact(op: OpKind, p: [f32; 4], s: f32, dy: f32) -> f64 {
+    let f = backward_factor_exact(op, p, s);
+    if dy == 0.0 && s.is_finite() && f.is_infinite() {
+        return 0.0f64.copysign(dy as f64 * f.signum());
+    }
+    dy as f64 * f
+}
+
 /// The parameter vector for element `i`: [`Activation::params`] with `p[0]` replaced by
 /// [`Activation::slope_at`] for `leaky_relu`, `prelu` and `rrelu`.
 pub fn params_at(act: &Activation, i: usize) -> [f32; 4] {
@@ -828,9 +839,7 @@ pub fn backward(act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>>
         .iter()
         .zip(dy)
         .enumerate()
-        .map(|(i, (&s, &g))| {
-            (g as f64 * backward_factor_exact(act.op(), params_at(act, i), s)) as f32
-        })
+        .map(|(i, (&s, &g))| backward_exact(act.op(), params_at(act, i), s, g) as f32)
         .collect())
 }
 
