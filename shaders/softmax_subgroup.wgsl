@@ -21,13 +21,13 @@ fn row_sum(li: u32, lane: u32, v: vec2<f32>, f: u32) -> SumFlags {
 }
 
 // Element j = lane + k * lanes of a row of f16 (its element 0 at dst element g0), in step k of a
-// loop that every lane of the subgroup runs: the lane holding a word's low half writes the word
-// whole with its upper neighbour's value (lane + 1, or for the last lane lane 0 of the next step,
-// which gets it through `carry`). Only a half whose neighbour lies outside the row (the row's
-// first element at an odd position, its last at an even one) goes through `st_dst`'s atomics.
+// loop that every lane of the subgroup runs: the lane holding a word's high half writes the word
+// whole, with the low half from lane - 1 (for lane 0, the last lane's value of the step before,
+// which that lane keeps in `carry`): one shuffle per step. Only a half whose neighbour lies outside
+// the row (its first element at an odd position, its last at an even one) goes through `st_dst`'s
+// atomics.
 fn row_store(g0: u32, j: u32, ok: bool, v: f32, lane: u32, lanes: u32, carry: ptr<function, f32>) {
-    let up = subgroupShuffle(v, (lane + 1u) % lanes);
-    let before = subgroupShuffle(*carry, lanes - 1u);
+    let low = subgroupShuffle(select(v, *carry, lane + 1u == lanes), (lane + lanes - 1u) % lanes);
     *carry = v;
     if (!ok) {
         return;
@@ -36,13 +36,11 @@ fn row_store(g0: u32, j: u32, ok: bool, v: f32, lane: u32, lanes: u32, carry: pt
     if ((g & 1u) == 0u) {
         if (j + 1u >= prm.len) {
             st_dst(g, v);
-        } else if (lane + 1u < lanes) {
-            st_word(g >> 1u, v, up);
         }
     } else if (j == 0u) {
         st_dst(g, v);
-    } else if (lane == 0u) {
-        st_word(g >> 1u, before, v);
+    } else {
+        st_word(g >> 1u, low, v);
     }
 }
 
