@@ -94,9 +94,11 @@ struct SmParams {
 
 @group(0) @binding(0) var<uniform> prm: SmParams;
 // x (forward) or the saved output y (backward), dy, and the output, with their accessors
-// `ld_src(i)`, `ld_grad(i)` and `st_dst(i, v)`: f32 arrays, or f16 packed in u32 words (f16.wgsl;
-// the output's halves are written with atomic and/or, since neighbouring elements of one word
-// belong to different invocations).
+// `ld_src(i)`, `ld_grad(i)` and `st_dst(i, v)`: f32 arrays, or (PACKED) f16 packed in u32 words
+// (f16.wgsl). An f16 `st_dst` writes its half with atomic and/or, since the neighbouring element of
+// the word may belong to another invocation; where one invocation holds both halves of a word
+// (`fwd_store_range`, `row_store`), `st_word` writes it whole with one plain store, and
+// `ld_src_pair`/`ld_grad_pair` read the two elements at once.
 {{IO}}
 // Per-chunk partials (split rows) and per-row statistics, as f32 bits: (M, S_hi, S_lo, flags).
 @group(0) @binding(4) var<storage, read_write> parts: array<vec4<u32>>;
@@ -306,8 +308,12 @@ struct Acc {
 }
 
 // x as the forward kernels see it: -x for softmin (a sign flip, exact for every value).
+fn fwd_flip(v: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(v) ^ prm.flip);
+}
+
 fn fwd_load(k: u32) -> f32 {
-    return bitcast<f32>(bitcast<u32>(ld_src(prm.off_src + k)) ^ prm.flip);
+    return fwd_flip(ld_src(prm.off_src + k));
 }
 
 fn acc_push(a: ptr<function, Acc>, v: f32) {
@@ -415,7 +421,31 @@ fn fwd_pass1(t: Task) -> Acc {
     return a;
 }
 
+// The f16 output of view elements k0 .. k1 (consecutive, s_j = 1) with a word of dst per lane
+// instead of an element: a word whose halves both lie in the range is written whole, a half whose
+// neighbour lies outside it (another row, chunk or tensor) through `st_dst`'s atomics. Every
+// element gets the value the element-per-lane loops give it (the output of an element depends on
+// nothing but the element and its row's statistics).
+fn fwd_store_range(k0: u32, k1: u32, lane: u32, lanes: u32, rs: RowStats) {
+    let g0 = prm.off_dst + k0;
+    let g1 = prm.off_dst + k1;
+    for (var w = (g0 >> 1u) + lane; 2u * w < g1; w = w + lanes) {
+        let g = 2u * w;
+        if (g >= g0 && g + 1u < g1) {
+            let v = ld_src_pair(prm.off_src + g - prm.off_dst);
+            st_word(w, fwd_out(fwd_flip(v.x), rs), fwd_out(fwd_flip(v.y), rs));
+        } else {
+            let h = select(g + 1u, g, g >= g0);
+            st_dst(h, fwd_out(fwd_load(h - prm.off_dst), rs));
+        }
+    }
+}
+
 fn fwd_pass2(t: Task, rs: RowStats) {
+    if (t.valid && PACKED && prm.s_j == 1u) {
+        fwd_store_range(t.base + t.j0, t.base + t.j1, t.tj, prm.tj, rs);
+        return;
+    }
     if (t.valid) {
         for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
             let k = t.base + j * prm.s_j;
@@ -568,7 +598,30 @@ fn bwd_pass1(t: Task) -> BAcc {
     return a;
 }
 
+// Backward's f16 output of view elements k0 .. k1, a word per lane (see fwd_store_range).
+fn bwd_store_range(k0: u32, k1: u32, lane: u32, lanes: u32, r: SumFlags) {
+    let g0 = prm.off_dst + k0;
+    let g1 = prm.off_dst + k1;
+    for (var w = (g0 >> 1u) + lane; 2u * w < g1; w = w + lanes) {
+        let g = 2u * w;
+        if (g >= g0 && g + 1u < g1) {
+            let k = g - prm.off_dst;
+            let y = ld_src_pair(prm.off_src + k);
+            let dy = ld_grad_pair(prm.off_dy + k);
+            st_word(w, bwd_out(y.x, dy.x, r), bwd_out(y.y, dy.y, r));
+        } else {
+            let h = select(g + 1u, g, g >= g0);
+            let k = h - prm.off_dst;
+            st_dst(h, bwd_out(ld_src(prm.off_src + k), ld_grad(prm.off_dy + k), r));
+        }
+    }
+}
+
 fn bwd_pass2(t: Task, r: SumFlags) {
+    if (t.valid && PACKED && prm.s_j == 1u) {
+        bwd_store_range(t.base + t.j0, t.base + t.j1, t.tj, prm.tj, r);
+        return;
+    }
     if (t.valid) {
         for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
             let k = t.base + j * prm.s_j;
@@ -689,6 +742,16 @@ fn fwd_row_cached(valid: bool, base: u32, lane: u32, lanes: u32, li: u32, nk: u3
     }
     let sf = row_sum(li, lane, s, f);
     let rs = row_stats(RowAcc(mx, sf.s, sf.f));
+    if (PACKED) {
+        // Every lane runs every step: `row_store` may exchange values between lanes.
+        var carry = 0.0;
+        for (var k = 0u; k < nk; k = k + 1u) {
+            let j = lane + k * lanes;
+            let v = fwd_out_cached(xs[k], es[k], rs);
+            row_store(prm.off_dst + base, j, valid && j < prm.len, v, lane, lanes, &carry);
+        }
+        return;
+    }
     for (var k = 0u; k < nk; k = k + 1u) {
         let j = lane + k * lanes;
         if (valid && j < prm.len) {
@@ -739,6 +802,10 @@ fn fwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
     }
     let sf = row_sum(li, lane, s, f);
     let rs = row_stats(RowAcc(mx, sf.s, sf.f));
+    if (valid && PACKED) {
+        fwd_store_range(base, base + prm.len, lane, lanes, rs);
+        return;
+    }
     if (valid) {
         for (var j = lane; j < prm.len; j = j + lanes) {
             let k = base + j;
@@ -756,6 +823,10 @@ fn bwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
         }
     }
     let r = row_sum(li, lane, a.s, a.f);
+    if (valid && PACKED) {
+        bwd_store_range(base, base + prm.len, lane, lanes, r);
+        return;
+    }
     if (valid) {
         for (var j = lane; j < prm.len; j = j + lanes) {
             let k = base + j;

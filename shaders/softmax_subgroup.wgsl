@@ -20,6 +20,30 @@ fn row_sum(li: u32, lane: u32, v: vec2<f32>, f: u32) -> SumFlags {
     return SumFlags(s, subgroupOr(f));
 }
 
+// Element j = lane + k * lanes of a row of f16 (its element 0 at dst element g0), in step k of a
+// loop that every lane of the subgroup runs: the lane holding a word's high half writes the word
+// whole, with the low half from lane - 1 (for lane 0, the last lane's value of the step before,
+// which that lane keeps in `carry`): one shuffle per step. Only a half whose neighbour lies outside
+// the row (its first element at an odd position, its last at an even one) goes through `st_dst`'s
+// atomics.
+fn row_store(g0: u32, j: u32, ok: bool, v: f32, lane: u32, lanes: u32, carry: ptr<function, f32>) {
+    let low = subgroupShuffle(select(v, *carry, lane + 1u == lanes), (lane + lanes - 1u) % lanes);
+    *carry = v;
+    if (!ok) {
+        return;
+    }
+    let g = g0 + j;
+    if ((g & 1u) == 0u) {
+        if (j + 1u >= prm.len) {
+            st_dst(g, v);
+        }
+    } else if (j == 0u) {
+        st_dst(g, v);
+    } else {
+        st_word(g >> 1u, low, v);
+    }
+}
+
 @compute @workgroup_size(256)
 fn fwd_rows(
     @builtin(workgroup_id) wg: vec3<u32>,

@@ -852,7 +852,7 @@ fn e2e_op(
     Ok(())
 }
 
-/// The CPU path on f16 slices (the softmax family and derivatives allocate their output).
+/// The CPU path on f16 slices (derivatives allocate their output).
 fn cpu_op_f16(
     op: BenchOp,
     mode: Mode,
@@ -866,9 +866,12 @@ fn cpu_op_f16(
             let sm = Softmax::new(kind);
             let axis = shape.len() - 1;
             match mode {
-                Mode::Backward => softmax::cpu::softmax_backward_f16(&sm, x, dy, shape, axis)?,
-                _ => softmax::cpu::softmax_f16(&sm, x, shape, axis)?,
+                Mode::Backward => {
+                    softmax::cpu::softmax_backward_into_f16(&sm, x, dy, shape, axis, out)?
+                }
+                _ => softmax::cpu::softmax_into_f16(&sm, x, shape, axis, out)?,
             }
+            Vec::new()
         }
         BenchOp::Act(kind) => {
             let act = Activation::new(kind);

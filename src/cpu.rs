@@ -16,8 +16,8 @@ use crate::cpu_ops::dispatch_op;
 use crate::error::{Error, Result};
 /// The softmax family on the CPU: see [`crate::softmax::cpu`].
 pub use crate::softmax::cpu::{
-    softmax, softmax_backward, softmax_backward_f16, softmax_backward_into, softmax_f16,
-    softmax_into,
+    softmax, softmax_backward, softmax_backward_f16, softmax_backward_into,
+    softmax_backward_into_f16, softmax_f16, softmax_into, softmax_into_f16,
 };
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -360,12 +360,10 @@ pub(crate) fn widen(x: &[f16]) -> Vec<f32> {
     out
 }
 
-pub(crate) fn narrow(x: &[f32]) -> Vec<f16> {
-    let mut out = vec![f16::ZERO; x.len()];
+pub(crate) fn narrow_into(x: &[f32], out: &mut [f16]) {
     out.par_chunks_mut(TASK)
         .zip(x.par_chunks(TASK))
         .for_each(|(o, i)| o.convert_from_f32_slice(i));
-    out
 }
 
 /// `f(x)` of f16 values: computed as in [`forward`], rounded once to f16.

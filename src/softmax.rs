@@ -56,6 +56,7 @@
 //! PyTorch does): a row whose `y` or `dy` holds NaN or ±∞ gives a NaN row, except log_softmax's
 //! −∞ log-probabilities, whose `e^y` is 0.
 
+use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 use crate::binding::{buffer_range as buffer_entry, storage_entry, uniform_entry};
@@ -400,23 +401,50 @@ fn io_wgsl(dtype: DType) -> &'static str {
             "@group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+const PACKED: bool = false;
 fn ld_src(i: u32) -> f32 { return src[i]; }
 fn ld_grad(i: u32) -> f32 { return grad[i]; }
 fn st_dst(i: u32, v: f32) { dst[i] = v; }
+fn ld_src_pair(i: u32) -> vec2<f32> { return vec2<f32>(src[i], src[i + 1u]); }
+fn ld_grad_pair(i: u32) -> vec2<f32> { return vec2<f32>(grad[i], grad[i + 1u]); }
+fn st_word(w: u32, lo: f32, hi: f32) { dst[2u * w] = lo; dst[2u * w + 1u] = hi; }
 "
         }
-        // Each invocation clears and sets only its own half, so the two atomics of neighbouring
-        // elements commute.
+        // `st_dst` clears and sets only its own half, so the two atomics of neighbouring elements
+        // commute; `st_word` writes a whole word (both halves in one invocation's hands) plainly.
+        // The `_pair` loads read elements i and i + 1 (one word when i is even).
         DType::F16 => {
             "@group(0) @binding(1) var<storage, read> src: array<u32>;
 @group(0) @binding(2) var<storage, read> grad: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<atomic<u32>>;
+const PACKED: bool = true;
 fn ld_src(i: u32) -> f32 { return h16_to_f32(h16_half(src[i >> 1u], i)); }
 fn ld_grad(i: u32) -> f32 { return h16_to_f32(h16_half(grad[i >> 1u], i)); }
 fn st_dst(i: u32, v: f32) {
     let sh = (i & 1u) * 16u;
     atomicAnd(&dst[i >> 1u], ~(0xffffu << sh));
     atomicOr(&dst[i >> 1u], h16_from_f32(v) << sh);
+}
+fn h16_pair(a: u32, b: u32, i: u32) -> vec2<f32> {
+    let w = select(a, (a >> 16u) | (b << 16u), (i & 1u) != 0u);
+    return vec2<f32>(h16_to_f32(w & 0xffffu), h16_to_f32(w >> 16u));
+}
+fn ld_src_pair(i: u32) -> vec2<f32> {
+    var b = 0u;
+    if ((i & 1u) != 0u) {
+        b = src[(i >> 1u) + 1u];
+    }
+    return h16_pair(src[i >> 1u], b, i);
+}
+fn ld_grad_pair(i: u32) -> vec2<f32> {
+    var b = 0u;
+    if ((i & 1u) != 0u) {
+        b = grad[(i >> 1u) + 1u];
+    }
+    return h16_pair(grad[i >> 1u], b, i);
+}
+fn st_word(w: u32, lo: f32, hi: f32) {
+    atomicStore(&dst[w], h16_from_f32(lo) | (h16_from_f32(hi) << 16u));
 }
 "
         }
@@ -1777,19 +1805,92 @@ pub mod cpu {
         stats
     }
 
-    /// `f(x)` of f16 values: widened to f32, computed as in [`softmax`], rounded once to f16.
+    /// f16 rows are converted to f32 this many elements at a time (whole rows, at least one):
+    /// the copies stay in the core's cache, and nothing the size of the tensor is allocated.
+    const F16_BLOCK: usize = 4096;
+
+    /// `p` widened to f32 (exact).
+    fn widened(p: &[half::f16]) -> Vec<f32> {
+        let mut v = vec![0.0; p.len()];
+        p.convert_to_f32_slice(&mut v);
+        v
+    }
+
+    /// `f(x)` of f16 values: computed as in [`softmax`], rounded once to f16.
     pub fn softmax_f16(
         sm: &Softmax,
         x: &[half::f16],
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<half::f16>> {
-        Ok(crate::cpu::narrow(&softmax(
-            sm,
-            &crate::cpu::widen(x),
-            shape,
-            axis,
-        )?))
+        let mut out = vec![half::f16::ZERO; x.len()];
+        softmax_into_f16(sm, x, shape, axis, &mut out)?;
+        Ok(out)
+    }
+
+    /// `f(x)` of f16 values into `out` (same length as `x`): the bits of [`softmax_f16`].
+    /// Contiguous rows (the last axis) go through f32 copies of a few rows at a time on every
+    /// core; another axis goes through f32 copies of the whole tensor.
+    pub fn softmax_into_f16(
+        sm: &Softmax,
+        x: &[half::f16],
+        shape: &[usize],
+        axis: usize,
+        out: &mut [half::f16],
+    ) -> Result<()> {
+        sm.validate()?;
+        let g = geometry(sm.kind.name(), shape, axis)?;
+        check_len(shape, &g, "x", x.len())?;
+        check_len(shape, &g, "the output", out.len())?;
+        if g.n == 0 {
+            return Ok(());
+        }
+        if g.inner != 1 {
+            let y = softmax(sm, &crate::cpu::widen(x), shape, axis)?;
+            crate::cpu::narrow_into(&y, out);
+            return Ok(());
+        }
+        let c = Consts::new(sm);
+        if g.len >= LONG_ROW && g.outer < FEW_ROWS {
+            // The statistics over the same pieces, reduced alike, as `softmax_into`'s.
+            for (row, orow) in x.chunks_exact(g.len).zip(out.chunks_exact_mut(g.len)) {
+                let (m, f) = row
+                    .par_chunks(TASK)
+                    .map(|p| slice_max(&widened(p), &c))
+                    .reduce(|| (-FMAX, 0), |a, b| (a.0.max(b.0), a.1 | b.1));
+                let s = row
+                    .par_chunks(TASK)
+                    .map(|p| slice_sum(&widened(p), m, &c))
+                    .reduce(|| (0.0, 0.0), dd_add);
+                let st = row_stats(m, s, f);
+                orow.par_chunks_mut(TASK)
+                    .zip(row.par_chunks(TASK))
+                    .for_each(|(o, p)| {
+                        let mut y = vec![0.0; p.len()];
+                        rows_write_part(&widened(p), &mut y, &st, &c);
+                        o.convert_from_f32_slice(&y);
+                    });
+            }
+            return Ok(());
+        }
+        let len = g.len;
+        let piece = rows_per_task(len) * len;
+        let block = (F16_BLOCK / len).max(1) * len;
+        x.par_chunks(piece)
+            .zip(out.par_chunks_mut(piece))
+            .for_each(|(xs, os)| {
+                let size = block.min(xs.len());
+                let (mut a, mut b) = (vec![0.0; size], vec![0.0; size]);
+                let mut st = vec![RowStats::default(); size / len];
+                for (xb, ob) in xs.chunks(block).zip(os.chunks_mut(block)) {
+                    let (n, r) = (xb.len(), xb.len() / len);
+                    xb.convert_to_f32_slice(&mut a[..n]);
+                    rows_stats(&a[..n], len, &c, &mut st[..r]);
+                    rows_write(&a[..n], &mut b[..n], len, &st[..r], &c);
+                    ob.convert_from_f32_slice(&b[..n]);
+                }
+            });
+        Ok(())
     }
 
     /// The backward of f16 values (see [`softmax_backward`]), rounded once to f16.
@@ -1800,13 +1901,86 @@ pub mod cpu {
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<half::f16>> {
-        Ok(crate::cpu::narrow(&softmax_backward(
-            sm,
-            &crate::cpu::widen(y),
-            &crate::cpu::widen(dy),
-            shape,
-            axis,
-        )?))
+        let mut dx = vec![half::f16::ZERO; y.len()];
+        softmax_backward_into_f16(sm, y, dy, shape, axis, &mut dx)?;
+        Ok(dx)
+    }
+
+    /// The backward of f16 values into `dx` (same length as `y`): the bits of
+    /// [`softmax_backward_f16`], through f32 copies of a few rows at a time as
+    /// [`softmax_into_f16`].
+    pub fn softmax_backward_into_f16(
+        sm: &Softmax,
+        y: &[half::f16],
+        dy: &[half::f16],
+        shape: &[usize],
+        axis: usize,
+        dx: &mut [half::f16],
+    ) -> Result<()> {
+        sm.validate()?;
+        let g = geometry(sm.kind.name(), shape, axis)?;
+        check_len(shape, &g, "saved output y", y.len())?;
+        check_len(shape, &g, "dy", dy.len())?;
+        check_len(shape, &g, "dx", dx.len())?;
+        if g.n == 0 {
+            return Ok(());
+        }
+        if g.inner != 1 {
+            let r = softmax_backward(
+                sm,
+                &crate::cpu::widen(y),
+                &crate::cpu::widen(dy),
+                shape,
+                axis,
+            )?;
+            crate::cpu::narrow_into(&r, dx);
+            return Ok(());
+        }
+        let c = Consts::new(sm);
+        if g.len >= LONG_ROW && g.outer < FEW_ROWS {
+            for ((yr, dr), xr) in y
+                .chunks_exact(g.len)
+                .zip(dy.chunks_exact(g.len))
+                .zip(dx.chunks_exact_mut(g.len))
+            {
+                let (s, f) = yr
+                    .par_chunks(TASK)
+                    .zip(dr.par_chunks(TASK))
+                    .map(|(a, b)| bwd_slice(&widened(a), &widened(b), &c))
+                    .reduce(|| ((0.0, 0.0), 0), |a, b| (dd_add(a.0, b.0), a.1 | b.1));
+                xr.par_chunks_mut(TASK)
+                    .zip(yr.par_chunks(TASK))
+                    .zip(dr.par_chunks(TASK))
+                    .for_each(|((o, a), b)| {
+                        let mut t = vec![0.0; o.len()];
+                        bwd_write(&widened(a), &widened(b), &mut t, s, f, &c);
+                        o.convert_from_f32_slice(&t);
+                    });
+            }
+            return Ok(());
+        }
+        let len = g.len;
+        let piece = rows_per_task(len) * len;
+        let block = (F16_BLOCK / len).max(1) * len;
+        dx.par_chunks_mut(piece)
+            .zip(y.par_chunks(piece))
+            .zip(dy.par_chunks(piece))
+            .for_each(|((os, ys), ds)| {
+                let size = block.min(ys.len());
+                let (mut a, mut b, mut o) = (vec![0.0; size], vec![0.0; size], vec![0.0; size]);
+                for ((yb, db), ob) in ys
+                    .chunks(block)
+                    .zip(ds.chunks(block))
+                    .zip(os.chunks_mut(block))
+                {
+                    let n = yb.len();
+                    yb.convert_to_f32_slice(&mut a[..n]);
+                    db.convert_to_f32_slice(&mut b[..n]);
+                    bwd_rows(&a[..n], &b[..n], &mut o[..n], len, &c);
+                    ob.convert_from_f32_slice(&o[..n]);
+                }
+            });
+        Ok(())
     }
 
     /// The backward `dx` of `f` from the saved output `y` and `dy`.

@@ -477,3 +477,196 @@ fn gpu_softmax_f16_split_bindings() {
         }
     }
 }
+
+/// One f16 softmax-family call recorded at element offsets `xo` (x, or the saved y and dy) and
+/// `yo` (the output) inside buffers padded with a sentinel: returns the output and checks that
+/// the halves before and after it are untouched.
+#[allow(clippy::too_many_arguments)]
+fn softmax_f16_at(
+    ctx: &Context,
+    sm: &Softmax,
+    x: &[f16],
+    dy: Option<&[f16]>,
+    shape: &[usize],
+    axis: usize,
+    (xo, yo): (usize, usize),
+    what: &str,
+) -> Vec<f16> {
+    let n = x.len();
+    let sentinel = f16::from_f32(-7.25);
+    let put = |v: &[f16], off: usize| {
+        let mut host = vec![sentinel; off + n + 3];
+        host[off..off + n].copy_from_slice(v);
+        ctx.upload_f16(&host).unwrap()
+    };
+    let xb = put(x, xo);
+    let yb = put(&vec![sentinel; n], yo);
+    let at = |b, off: usize| Tensor::f16(b, 2 * off as u64, n);
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    match dy {
+        None => ctx
+            .record_softmax(&mut enc, sm, at(&xb, xo), at(&yb, yo), shape, axis)
+            .unwrap(),
+        Some(dy) => {
+            // dy one half further on than y: the two inputs' words differ in parity.
+            let db = put(dy, xo + 1);
+            ctx.record_softmax_backward(
+                &mut enc,
+                sm,
+                at(&xb, xo),
+                at(&db, xo + 1),
+                at(&yb, yo),
+                shape,
+                axis,
+            )
+            .unwrap()
+        }
+    }
+    ctx.queue().submit([enc.finish()]);
+    let out = ctx.read_f16(&yb, 0, yo + n + 3).unwrap();
+    assert!(out[..yo].iter().all(|v| *v == sentinel), "{what}: before");
+    assert!(
+        out[yo + n..].iter().all(|v| *v == sentinel),
+        "{what}: after"
+    );
+    out[yo..yo + n].to_vec()
+}
+
+fn f16_bits(v: &[f16]) -> Vec<u16> {
+    v.iter().map(|h| h.to_bits()).collect()
+}
+
+/// f16 softmax computes in f32 and rounds once, whichever way the kernels write the halves (whole
+/// words where one invocation holds both, atomics at the edges): forward and backward equal the
+/// f32 kernels' results rounded to f16, bit for bit, at every element offset of the tensors, on
+/// every kernel (the rows kernel with a subgroup per row, held in private memory or not, and its
+/// workgroup-memory fallback; split rows; columns), and the neighbouring halves are untouched.
+/// Tensors split across bindings equal the same call at offset 0.
+#[test]
+fn gpu_softmax_f16_equals_f32_rounded_at_every_offset() {
+    let Some(_) = common::gpu() else { return };
+    let ctx = Context::new().unwrap();
+    let has_subgroups = ctx.subgroups();
+    let offsets = [(0usize, 0usize), (1, 0), (0, 1), (1, 1), (3, 2)];
+    let cases: [(&[usize], usize); 7] = [
+        (&[5, 7], 1),
+        (&[64, 3], 1),
+        (&[6, 1000], 1),
+        (&[3, 1501], 1),
+        (&[2, 20001], 1),
+        (&[4, 33, 5], 1),
+        (&[3, 1], 1),
+    ];
+    let round = |v: Vec<f32>| -> Vec<f16> { v.into_iter().map(f16::from_f32).collect() };
+    for subgroups in [true, false] {
+        if subgroups && !has_subgroups {
+            continue;
+        }
+        ctx.set_subgroups(subgroups);
+        for sm in [
+            Softmax::softmax(),
+            Softmax::log_softmax(),
+            Softmax::softmin().with_temperature(0.7),
+        ] {
+            for &(shape, axis) in &cases {
+                let n: usize = shape.iter().product();
+                let x: Vec<f16> = wgpu_activations::accuracy::random_inputs(29 + n as u64, n)
+                    .into_iter()
+                    .map(|v| f16::from_f32(v.clamp(-30.0, 30.0)))
+                    .collect();
+                let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+                let want = round(ctx.softmax(&sm, &xf, shape, axis).unwrap());
+                let dy = gradients_f16(n);
+                let yf: Vec<f32> = want.iter().map(|v| v.to_f32()).collect();
+                let dyf: Vec<f32> = dy.iter().map(|v| v.to_f32()).collect();
+                let want_b = round(ctx.softmax_backward(&sm, &yf, &dyf, shape, axis).unwrap());
+                for off in offsets {
+                    let what = format!(
+                        "{} {shape:?} axis {axis}, subgroups {subgroups}, offsets {off:?}",
+                        sm.kind.name()
+                    );
+                    let y = softmax_f16_at(&ctx, &sm, &x, None, shape, axis, off, &what);
+                    assert_eq!(f16_bits(&y), f16_bits(&want), "{what} forward");
+                    let dx = softmax_f16_at(&ctx, &sm, &want, Some(&dy), shape, axis, off, &what);
+                    assert_eq!(f16_bits(&dx), f16_bits(&want_b), "{what} backward");
+                }
+            }
+        }
+    }
+    ctx.set_subgroups(true);
+    ctx.set_max_binding_bytes(4096);
+    let sm = Softmax::softmax();
+    for (shape, axis) in [(&[3usize, 5001][..], 1usize), (&[37, 301][..], 1)] {
+        let n: usize = shape.iter().product();
+        let x: Vec<f16> = wgpu_activations::accuracy::random_inputs(31, n)
+            .into_iter()
+            .map(|v| f16::from_f32(v.clamp(-20.0, 20.0)))
+            .collect();
+        let dy = gradients_f16(n);
+        let what = format!("cap 4096 B, {shape:?}");
+        let want = softmax_f16_at(&ctx, &sm, &x, None, shape, axis, (0, 0), &what);
+        let want_b = softmax_f16_at(&ctx, &sm, &want, Some(&dy), shape, axis, (0, 0), &what);
+        for off in offsets {
+            let what = format!("{what}, offsets {off:?}");
+            let y = softmax_f16_at(&ctx, &sm, &x, None, shape, axis, off, &what);
+            assert_eq!(f16_bits(&y), f16_bits(&want), "{what} forward");
+            let dx = softmax_f16_at(&ctx, &sm, &want, Some(&dy), shape, axis, off, &what);
+            assert_eq!(f16_bits(&dx), f16_bits(&want_b), "{what} backward");
+        }
+    }
+}
+
+/// The CPU path's f16 softmax (f32 copies of a few rows at a time; long rows in pieces; other
+/// axes through whole-tensor copies) equals the f32 path's results rounded to f16, bit for bit;
+/// the `_into` forms write the same bits and refuse outputs of the wrong length.
+#[test]
+fn cpu_softmax_f16_equals_f32_rounded() {
+    let round = |v: Vec<f32>| -> Vec<f16> { v.into_iter().map(f16::from_f32).collect() };
+    for sm in [
+        Softmax::softmax(),
+        Softmax::log_softmax(),
+        Softmax::softmin(),
+    ] {
+        for (shape, axis) in [
+            (&[3usize, 7][..], 1usize),
+            (&[70, 1000][..], 1),
+            (&[5, 4097][..], 1),
+            (&[2, 70_001][..], 1),
+            (&[4, 33, 5][..], 1),
+            (&[6, 5][..], 0),
+        ] {
+            let n: usize = shape.iter().product();
+            let x: Vec<f16> = wgpu_activations::accuracy::random_inputs(41 + n as u64, n)
+                .into_iter()
+                .map(|v| f16::from_f32(v.clamp(-30.0, 30.0)))
+                .collect();
+            let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+            let what = format!("cpu {} {shape:?} axis {axis}", sm.kind.name());
+            let want = round(cpu_softmax(&sm, &xf, shape, axis));
+            let y = cpu::softmax_f16(&sm, &x, shape, axis).unwrap();
+            assert_eq!(f16_bits(&y), f16_bits(&want), "{what} forward");
+            let mut into = vec![f16::ZERO; n];
+            cpu::softmax_into_f16(&sm, &x, shape, axis, &mut into).unwrap();
+            assert_eq!(f16_bits(&into), f16_bits(&want), "{what} forward into");
+            let dy = gradients_f16(n);
+            let yf: Vec<f32> = want.iter().map(|v| v.to_f32()).collect();
+            let dyf: Vec<f32> = dy.iter().map(|v| v.to_f32()).collect();
+            let want_b = round(cpu::softmax_backward(&sm, &yf, &dyf, shape, axis).unwrap());
+            let dx = cpu::softmax_backward_f16(&sm, &want, &dy, shape, axis).unwrap();
+            assert_eq!(f16_bits(&dx), f16_bits(&want_b), "{what} backward");
+            cpu::softmax_backward_into_f16(&sm, &want, &dy, shape, axis, &mut into).unwrap();
+            assert_eq!(f16_bits(&into), f16_bits(&want_b), "{what} backward into");
+        }
+    }
+    let sm = Softmax::softmax();
+    let x = vec![f16::ONE; 6];
+    let mut short = vec![f16::ZERO; 5];
+    let r = cpu::softmax_into_f16(&sm, &x, &[2, 3], 1, &mut short);
+    assert!(matches!(r, Err(Error::ShapeMismatch(_))), "{r:?}");
+    let r = cpu::softmax_backward_into_f16(&sm, &x, &x[..5], &[2, 3], 1, &mut short);
+    assert!(matches!(r, Err(Error::ShapeMismatch(_))), "{r:?}");
+}
+
+fn cpu_softmax(sm: &Softmax, x: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
+    cpu::softmax(sm, x, shape, axis).unwrap()
+}
