@@ -300,11 +300,14 @@ fn celu_q(x: f32, alpha: f32) -> vec2<f32> {
 fn celu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let q = celu_q(x, p.x);
     let e = expm1_dd(q.x, q.y);
-    let small = mul_dd(p.x, 0.0, e.x, e.y);
-    let a = split_pow2(p.x);
-    let ew = exp_core_in(q.x, q.y, -190.0, 200.0);
-    let big = scale_mul_dd(ew.s, ew.t, ew.k + a.e, a.m, 0.0);
-    let y = select(select(small, big, q.x > 20.0), x, abs(q.x) < 0x1p-30f && !is_inf(x));
+    var y = mul_dd(p.x, 0.0, e.x, e.y);
+    // q > 0 only for alpha < 0 (a branch on the uniform parameter, not per element).
+    if (lt0(p.x)) {
+        let a = split_pow2(p.x);
+        let ew = exp_core_in(q.x, q.y, -190.0, 200.0);
+        y = select(y, scale_mul_dd(ew.s, ew.t, ew.k + a.e, a.m, 0.0), q.x > 20.0);
+    }
+    y = select(y, x, abs(q.x) < 0x1p-30f && !is_inf(x));
     return select(y, x, gt0(x));
 }
 // dy e^(x/alpha) for x <= 0 (scaled product).
@@ -405,11 +408,15 @@ fn softplus_fwd(x: f32, p: vec4<f32>) -> f32 {
     let e = exp_core_in(-abs(z.x), -al, -300.0, 89.0);
     let mm = fast_two_sum(e.s, e.t);
     let l = div(log1p_dd(scale2(mm.x, e.k), scale2(mm.y, e.k)), p.x);
-    // Below z = -17, log1p(u) = u to f32 precision and u/beta is formed from u's parts and beta's
-    // exponent: u alone is subnormal from z = -87 on although u/beta is not for a tiny beta.
-    let b = split_pow2(p.x);
-    let ls = scale2(div_dd(mm.x, mm.y, b.m, 0.0), e.k - b.e);
-    let y = select(select(l, ls, z.x < -17.0), finite(x) + l, gt0(z.x));
+    var y = select(l, finite(x) + l, gt0(z.x));
+    // |beta| < 1 (a branch on the uniform parameter, not per element): below z = -17,
+    // log1p(u) = u to f32 precision and u/beta is formed from u's parts and beta's exponent: u
+    // alone is subnormal from z = -87 on although u/beta is not. For |beta| >= 1, u/beta <= u.
+    if (abs(p.x) < 1.0) {
+        let b = split_pow2(p.x);
+        let ls = scale2(div_dd(mm.x, mm.y, b.m, 0.0), e.k - b.e);
+        y = select(y, ls, z.x < -17.0);
+    }
     return select(y, x, softplus_linear(x, p) || (is_inf(x) && gt0(z.x)));
 }
 // dy (z > threshold ? 1 : sigma(z)); sigma(z) = u p for z < 0 (scaled product).
