@@ -8,12 +8,14 @@
 //! so no scaled products are needed either. AVX2 does four f64 lanes per instruction, and the
 //! code below is branch-free (clamps and selects, bit casts, integer shifts), so the loops in
 //! `cpu.rs` vectorize it; the results are `f(x)·(1 + δ)` with `|δ| ≲ 2^-35` (2^-33 through
-//! gelu's `erfcx`) before the final rounding, i.e. within 0.5 + 2^-9 ULP wherever the function is
+//! gelu's rationals) before the final rounding, i.e. within 0.5 + 2^-9 ULP wherever the function is
 //! well conditioned.
 //!
 //! Speed: the loops are bound by arithmetic throughput (8 f64 lanes per AVX-512 instruction, or
 //! 4 with AVX2), so the polynomials are near-minimax fits of the lowest degree that keeps that
-//! bound (scripts/fit_fastmath64.py), and each op divides at most once per element. The
+//! bound (scripts/fit_fastmath64.py), and each op divides at most once per element (gelu: one
+//! rational of degrees (5, 6) or (5, 5) in `u = |x|` times `e^(−u²/2)` in every mode, its
+//! derivative's root factored out so that no second approximation is needed near it). The
 //! derivatives that cancel near a root (silu-like, mish) use a longer `e^x` (2^-48 there), since
 //! its relative error becomes the result's absolute error.
 //!
@@ -325,5 +327,28 @@ mod tests {
             worst = worst.max(rel(log1p_unit(u), f64::ln_1p(u)));
         }
         assert!(worst < 2f64.powi(-36), "{worst:e}");
+    }
+
+    /// Against libm's `erfc` (within an ULP or two; `u/√2` adds a relative `u²·2^-53`): the
+    /// rationals' 2^-33.4 and 2^-33.1, plus `e^x`'s 2^-36.5 and a few roundings.
+    #[test]
+    fn gelu_tails_match_erfc() {
+        let sqrt_2pi = (2.0 * std::f64::consts::PI).sqrt();
+        let (mut fwd, mut der) = (0.0f64, 0.0f64);
+        for i in 0..=150_000 {
+            let u = i as f64 * 1e-4 + 1.234_567e-6;
+            let q = 0.5 * libm::erfc(u * std::f64::consts::FRAC_1_SQRT_2);
+            fwd = fwd.max(rel(gelu_tail(u), q));
+            // Away from the root, where the libm difference cancels.
+            if (u - GELU_U0_HI).abs() > 0.05 && u < 10.0 {
+                let v = q - u * (-0.5 * u * u).exp() / sqrt_2pi;
+                der = der.max(rel(gelu_der_tail(u), v));
+            }
+        }
+        assert!(fwd < 2f64.powi(-32) && der < 2f64.powi(-32), "{fwd:e} {der:e}");
+        // The sign change at the root, and the limits.
+        assert!(gelu_der_tail(GELU_U0_HI - 1e-12) > 0.0 && gelu_der_tail(GELU_U0_HI + 1e-12) < 0.0);
+        assert!((gelu_tail(0.0) - 0.5).abs() < 1e-10 && gelu_tail(GELU_U_MAX) < 1e-290);
+        assert!(gelu_der_tail(GELU_U_MAX) < 0.0 && gelu_der_tail(GELU_U_MAX) > -1e-290);
     }
 }
