@@ -345,7 +345,10 @@ mod tests {
                 der = der.max(rel(gelu_der_tail(u), v));
             }
         }
-        assert!(fwd < 2f64.powi(-32) && der < 2f64.powi(-32), "{fwd:e} {der:e}");
+        assert!(
+            fwd < 2f64.powi(-32) && der < 2f64.powi(-32),
+            "{fwd:e} {der:e}"
+        );
         // The sign change at the root, and the limits.
         assert!(gelu_der_tail(GELU_U0_HI - 1e-12) > 0.0 && gelu_der_tail(GELU_U0_HI + 1e-12) < 0.0);
         assert!((gelu_tail(0.0) - 0.5).abs() < 1e-10 && gelu_tail(GELU_U_MAX) < 1e-290);
