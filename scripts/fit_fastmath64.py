@@ -7,7 +7,7 @@ Rust f64 literals, highest degree first, the order of the Horner chains) and the
 the fit (coefficients rounded to f64) measured on a denser grid; the unit tests in
 src/fastmath64.rs measure the whole f64 evaluation.
 
-Usage: python3 scripts/fit_fastmath64.py   (needs mpmath; takes a few seconds)
+Usage: python3 scripts/fit_fastmath64.py   (needs mpmath; takes a minute or two)
 """
 
 import mpmath as mp
@@ -144,42 +144,95 @@ for deg in (4, 5, 6):
     if deg == 5:
         rust(c, "LOG1P_L")
 
-# erfcx (Shepherd–Laframboise form): (1 + 2a)·erfcx(a) = 1 + v·P(q), v = 2a/(a + 3), q = v − 1,
-# for 0 ≤ a ≤ 13.5 (q ≤ 0.636…); P fitted in q with the error weighted to be relative to
-# erfcx: |v·ΔP / (1 + v·P)|.
-A_MAX = mp.mpf("13.5")
-Q_MAX = 2 * A_MAX / (A_MAX + 3) - 1
+# gelu: with u = |x| and e = e^(−u²/2), Φ(−u) = e·RF(u) and Φ(−u) − u·φ(u) = e·(u0 − u)·RD(u),
+# u0 ≈ 0.7518 the root of gelu' mirrored (gelu'(−u0) = 0). RF(u) = erfcx(u/√2)/2 decays like
+# 1/(u√(2π)); RD(u) = (RF(u) − u/√(2π))/(u0 − u) is smooth and positive, tending to 1/√(2π). Both
+# are fitted as rationals P/S (S(0) = 1) with relative minimax error on 0 ≤ u ≤ 15 (beyond, the
+# results are below f32's smallest subnormal). All coefficients come out positive, so Horner's
+# rule in f64 adds no cancellation.
+SQRT2 = mp.sqrt(2)
+SQRT2PI = mp.sqrt(2 * mp.pi)
+GELU_U_MAX = 15
 
 
-def a_of_q(q):
-    v = q + 1
-    return 3 * v / (2 - v)
+def rf_exact(u):
+    return mp.erfc(u / SQRT2) * mp.exp(u * u / 2) / 2
 
 
-def p_exact(q):
-    v = q + 1
-    if v == 0:
-        # limit: d/da[(1+2a)erfcx(a)] at 0 is 2 − 2/√π, and dv/da = 2/3.
-        return (2 - 2 / mp.sqrt(mp.pi)) * 3 / 2
-    a = a_of_q(q)
-    return ((1 + 2 * a) * mp.erfc(a) * mp.exp(a * a) - 1) / v
+GELU_U0 = mp.findroot(lambda u: rf_exact(u) - u / SQRT2PI, mp.mpf("0.75"))
 
 
-def p_weight(q):
-    v = q + 1
-    return v / (1 + v * p_exact(q))
+def rd_exact(u):
+    if abs(u - GELU_U0) < mp.mpf(10) ** -15:
+        # the limit: −d/du (RF(u) − u/√(2π)) = 2/√(2π) − u·RF(u)
+        return 2 / SQRT2PI - u * rf_exact(u)
+    return (rf_exact(u) - u / SQRT2PI) / (GELU_U0 - u)
 
 
-for deg in (8, 9, 10, 11, 12):
-    c = remez(p_exact, -1, Q_MAX, deg, weight=p_weight, grid=3000)
-    c = [f64(v) for v in c]
+def rational_remez(f, lo, hi, m, n, grid=3000, steps=16):
+    """Near-minimax rational P/S (degrees m, n, S(0) = 1) with relative error for f > 0 on
+    [lo, hi]: at each reference the linearised equations P(x_i) − f_i·S(x_i) =
+    (−1)^i·E·f_i·S_prev(x_i) are solved a few times (S_prev from the previous solve), then the
+    reference moves to the extrema of the error. Returns (p, s, worst relative error on the grid),
+    lowest degree first."""
+    lo, hi = mp.mpf(lo), mp.mpf(hi)
+    k = m + n + 2
+    pts = [(lo + hi) / 2 - (hi - lo) / 2 * mp.cos(mp.pi * i / grid) for i in range(grid + 1)]
+    fv = [f(x) for x in pts]
+    xs = [(lo + hi) / 2 - (hi - lo) / 2 * mp.cos(mp.pi * i / (k - 1)) for i in range(k)]
+    s_prev = [mp.mpf(1)]
+    best = None
+    for _ in range(steps):
+        fx = [f(x) for x in xs]
+        for _ in range(6):
+            a = mp.matrix(k, k)
+            b = mp.matrix(k, 1)
+            for i, x in enumerate(xs):
+                for j in range(m + 1):
+                    a[i, j] = x**j
+                for j in range(1, n + 1):
+                    a[i, m + j] = -fx[i] * x**j
+                a[i, k - 1] = -((-1) ** i) * horner(s_prev, x) * fx[i]
+                b[i] = fx[i]
+            sol = mp.lu_solve(a, b)
+            p = [sol[j] for j in range(m + 1)]
+            s_prev = [mp.mpf(1)] + [sol[m + j] for j in range(1, n + 1)]
+        s = s_prev
+        err = [(horner(p, x) / horner(s, x) - v) / v for x, v in zip(pts, fv)]
+        level = max(abs(e) for e in err)
+        if best is None or level < best[2]:
+            best = (p, s, level)
+        ext = []
+        run = [0]
+        for i in range(1, len(pts)):
+            if mp.sign(err[i]) == mp.sign(err[run[0]]):
+                run.append(i)
+            else:
+                ext.append(max(run, key=lambda j: abs(err[j])))
+                run = [i]
+        ext.append(max(run, key=lambda j: abs(err[j])))
+        if len(ext) < k:
+            break
+        while len(ext) > k:
+            if abs(err[ext[0]]) < abs(err[ext[-1]]):
+                ext.pop(0)
+            else:
+                ext.pop()
+        xs = [pts[j] for j in ext]
+    return best
 
-    def rel(q, c=c):
-        a = a_of_q(q)
-        want = mp.erfc(a) * mp.exp(a * a)
-        got = (1 + (q + 1) * horner(c, q)) / (1 + 2 * a)
-        return (got - want) / want
 
-    print(f"erfcx P degree {deg}: rel err of erfcx 2^{log2(worst(rel, -1, Q_MAX, 6000)):.1f}")
-    if deg == 11:
-        rust(c, "ERFCX_P")
+u0_hi = float(GELU_U0)
+print(f"GELU_U0: {u0_hi!r} + {float(GELU_U0 - mp.mpf(u0_hi))!r}")
+for name, f, m, n in (("GELU_RF", rf_exact, 5, 6), ("GELU_RD", rd_exact, 5, 5)):
+    p, s, _ = rational_remez(f, 0, GELU_U_MAX, m, n)
+    p = [f64(v) for v in p]
+    s = [f64(v) for v in s]
+    assert all(v > 0 for v in p + s), "a coefficient is not positive"
+
+    def rel(u, p=p, s=s, f=f):
+        return (horner(p, u) / horner(s, u) - f(u)) / f(u)
+
+    print(f"{name} ({m}, {n}): rel err 2^{log2(worst(rel, 0, GELU_U_MAX, 6000)):.1f}")
+    rust(p, name + "_P")
+    rust(s, name + "_S")

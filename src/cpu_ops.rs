@@ -787,61 +787,24 @@ pub mod mish {
 // Gaussian family.
 
 pub mod gelu {
-    use crate::fastmath::{
-        GELU_ROOT_HI, GELU_ROOT_LO, GELU_ROOT_Q0_HI, GELU_ROOT_Q0_LO, GELU_ROOT_Q1_HI,
-        GELU_ROOT_Q1_LO, GELU_ROOT_Q2, GELU_ROOT_Q3, GELU_ROOT_Q4, GELU_ROOT_Q5, GELU_ROOT_Q6,
-        GELU_ROOT_Q7, GELU_ROOT_Q8, GELU_ROOT_Q9,
-    };
-    use crate::fastmath64::*;
-    const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
-    /// 1/√(2π).
-    const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
-    /// `(x, e^−a², erfcx(a))` for `a = |x|/√2` (`x` clamped to ±`f32::MAX`; `erfcx` taken at
-    /// `min(a, 13.5)`, its fit's range: beyond, `e^−a² < 2^-262` leaves nothing of it).
-    #[inline(always)]
-    fn parts(x: f32) -> (f64, f64, f64) {
-        let xd = finite64(x);
-        let a = xd.abs() * FRAC_1_SQRT_2;
-        (xd, exp_nonpos(-(a * a)), erfcx(at_most(a, 13.5)))
-    }
-    /// `x·Φ(x)`: `(x/2)·erfc(a)` for `x ≤ −0`, `x − (x/2)·erfc(a)` above.
+    use crate::fastmath64::{at_least, at_most, gelu_der_tail, gelu_tail, GELU_U_MAX};
+    /// `x·Φ(x)` with `Φ(x) = Φ(−u)` for `x < 0` and `1 − Φ(−u)` above (`u = |x|`, no
+    /// cancellation: `Φ(−u) ≤ 1/2`). `x` is clamped below so that `−∞` gives `−0`, and `+∞`
+    /// passes (`u` is clamped, so `Φ = 1`).
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
-        let (xd, e, r) = parts(x);
-        let h = 0.5 * xd * (e * r);
-        let y = (if x.is_sign_negative() { h } else { xd - h }) as f32;
-        if crate::fastmath::is_inf(x) && x > 0.0 {
-            x
-        } else {
-            y
-        }
+        let xd = at_least(x as f64, -GELU_U_MAX);
+        let u = at_most(xd.abs(), GELU_U_MAX);
+        let q = gelu_tail(u);
+        let phi = if x.is_sign_negative() { q } else { 1.0 - q };
+        (xd * phi) as f32
     }
-    /// `Φ(x) + x·φ(x)`: `e^−a²·(erfcx(a)/2 + x/√(2π))` for `x < 0`,
-    /// `1 + e^−a²·(x/√(2π) − erfcx(a)/2)` above.
+    /// `Φ(x) + x·φ(x)`: `Φ(−u) − u·φ(u)` for `x < 0`, one minus it above.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (xd, e, r) = parts(x);
-        let c = xd * FRAC_1_SQRT_2PI;
-        let f = if xd < 0.0 {
-            e * r.mul_add(0.5, c)
-        } else {
-            e.mul_add(r.mul_add(-0.5, c), 1.0)
-        };
-        // Near the root the sum cancels and `erfcx`'s fit error (~2^-26) would show: there the
-        // root polynomial `d·Q(d)`, `d = x − x0`, of the f32 path, evaluated in f64.
-        let d = (x as f64 - GELU_ROOT_HI as f64) - GELU_ROOT_LO as f64;
-        let dc = d.clamp(-1.0, 1.0);
-        let q = (GELU_ROOT_Q9 as f64)
-            .mul_add(dc, GELU_ROOT_Q8 as f64)
-            .mul_add(dc, GELU_ROOT_Q7 as f64)
-            .mul_add(dc, GELU_ROOT_Q6 as f64)
-            .mul_add(dc, GELU_ROOT_Q5 as f64)
-            .mul_add(dc, GELU_ROOT_Q4 as f64)
-            .mul_add(dc, GELU_ROOT_Q3 as f64)
-            .mul_add(dc, GELU_ROOT_Q2 as f64)
-            .mul_add(dc, GELU_ROOT_Q1_HI as f64 + GELU_ROOT_Q1_LO as f64)
-            .mul_add(dc, GELU_ROOT_Q0_HI as f64 + GELU_ROOT_Q0_LO as f64);
-        let f = if d.abs() <= 0.5 { dc * q } else { f };
+        let u = at_most((x as f64).abs(), GELU_U_MAX);
+        let v = gelu_der_tail(u);
+        let f = if x < 0.0 { v } else { 1.0 - v };
         (dy as f64 * f) as f32
     }
     from_der_dy!();

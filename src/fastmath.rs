@@ -67,20 +67,6 @@ pub(crate) const ERFC_P7: f32 = 0.0024563468;
 pub(crate) const ERFC_P8: f32 = -0.0005222044;
 pub(crate) const ERFC_P9: f32 = -0.00019328254;
 pub(crate) const ERFC_P10: f32 = 4.9040675e-05;
-pub(crate) const GELU_ROOT_HI: f32 = -0.75179154; // root of the derivative
-pub(crate) const GELU_ROOT_LO: f32 = 1.211445e-08;
-pub(crate) const GELU_ROOT_Q0_HI: f32 = 0.431494; // gelu'(x) = d Q(d), d = x - x0, -1/2 <= d <= 1/2 (Q0, Q1 double-float)
-pub(crate) const GELU_ROOT_Q0_LO: f32 = -5.1160107e-09;
-pub(crate) const GELU_ROOT_Q1_HI: f32 = 0.38828498;
-pub(crate) const GELU_ROOT_Q1_LO: f32 = 2.6780406e-10;
-pub(crate) const GELU_ROOT_Q2: f32 = -0.018199705;
-pub(crate) const GELU_ROOT_Q3: f32 = -0.11400815;
-pub(crate) const GELU_ROOT_Q4: f32 = -0.014770558;
-pub(crate) const GELU_ROOT_Q5: f32 = 0.019420436;
-pub(crate) const GELU_ROOT_Q6: f32 = 0.0045281807;
-pub(crate) const GELU_ROOT_Q7: f32 = -0.0022321295;
-pub(crate) const GELU_ROOT_Q8: f32 = -0.0006932663;
-pub(crate) const GELU_ROOT_Q9: f32 = 0.00016894768;
 
 /// 1.5·2^23: adding it rounds |v| < 2^22 to an integer (half to even) in the low mantissa bits.
 const ROUND_MAGIC: f32 = 12_582_912.0;

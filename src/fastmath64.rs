@@ -8,12 +8,14 @@
 //! so no scaled products are needed either. AVX2 does four f64 lanes per instruction, and the
 //! code below is branch-free (clamps and selects, bit casts, integer shifts), so the loops in
 //! `cpu.rs` vectorize it; the results are `f(x)·(1 + δ)` with `|δ| ≲ 2^-35` (2^-33 through
-//! gelu's `erfcx`) before the final rounding, i.e. within 0.5 + 2^-9 ULP wherever the function is
+//! gelu's rationals) before the final rounding, i.e. within 0.5 + 2^-9 ULP wherever the function is
 //! well conditioned.
 //!
 //! Speed: the loops are bound by arithmetic throughput (8 f64 lanes per AVX-512 instruction, or
 //! 4 with AVX2), so the polynomials are near-minimax fits of the lowest degree that keeps that
-//! bound (scripts/fit_fastmath64.py), and each op divides at most once per element. The
+//! bound (scripts/fit_fastmath64.py), and each op divides at most once per element (gelu: one
+//! rational of degrees (5, 6) or (5, 5) in `u = |x|` times `e^(−u²/2)` in every mode, its
+//! derivative's root factored out so that no second approximation is needed near it). The
 //! derivatives that cancel near a root (silu-like, mish) use a longer `e^x` (2^-48 there), since
 //! its relative error becomes the result's absolute error.
 //!
@@ -73,21 +75,48 @@ const LOG1P_L: [f64; 6] = [
     0.3333333332455716,
 ];
 
-/// Shepherd & Laframboise's `P` in `(1 + 2a)·erfcx(a) = 1 + v·P(v − 1)`, `v = 2a/(a + 3)`, refitted
-/// in f64 for `0 ≤ a ≤ 13.5`, degree 11: `erfcx` within a relative 2^-33.
-const ERFCX_P: [f64; 12] = [
-    2.887975594357261e-05,
-    8.591018337901763e-05,
-    -0.00022028521314970597,
-    -0.0005634467682428705,
-    0.002465481348449228,
-    6.776806330647097e-05,
-    -0.023841153143466094,
-    0.09214824950827692,
-    -0.21142162033619571,
-    0.34106686017180465,
-    -0.38862916634374334,
-    0.2530080583556012,
+/// gelu's `u0`, the root of `gelu'(−u)` (`gelu'(−0.7518…) = 0`), as `hi + lo`.
+pub(crate) const GELU_U0_HI: f64 = 0.7517915246935645;
+/// The low part of [`GELU_U0_HI`].
+pub(crate) const GELU_U0_LO: f64 = -1.4956759177009883e-17;
+
+/// `RF(u) = Φ(−u)·e^(u²/2) = erfcx(u/√2)/2 ≈ P(u)/S(u)` on `0 ≤ u ≤ 15`, degrees (5, 6): relative
+/// error 2^-33.4.
+const GELU_RF_P: [f64; 6] = [
+    0.0008970183879698924,
+    0.011714870480571064,
+    0.07162537875767537,
+    0.2513180873367836,
+    0.5083735275345969,
+    0.49999999995538047,
+];
+const GELU_RF_S: [f64; 7] = [
+    0.0022484942474283124,
+    0.02936464876817987,
+    0.18179204849895478,
+    0.6592295192033601,
+    1.4505028483565139,
+    1.8146316073545619,
+    1.0,
+];
+
+/// `RD(u) = (RF(u) − u/√(2π))/(u0 − u) ≈ P(u)/S(u)` on `0 ≤ u ≤ 15` (smooth and positive through
+/// `u0`, tending to `1/√(2π)`), degrees (5, 5): relative error 2^-33.1.
+const GELU_RD_P: [f64; 6] = [
+    0.002496266755747258,
+    0.03058056354924331,
+    0.168265951054165,
+    0.5123176128934318,
+    0.8633412208955461,
+    0.6650779952026449,
+];
+const GELU_RD_S: [f64; 6] = [
+    0.006257215949933845,
+    0.07194979186209774,
+    0.3704148077173102,
+    1.038962983566015,
+    1.5637183661068845,
+    1.0,
 ];
 
 /// `c[0]·t^n + … + c[n]` by Horner's rule with fused multiply-adds (unrolled: `N` is constant).
@@ -211,16 +240,36 @@ pub(crate) fn sigmoid_pair<const PRECISE: bool>(z: f64) -> (f64, f64) {
     }
 }
 
-/// `erfcx(a) = e^(a²)·erfc(a)` for `0 ≤ a ≤ 13.5` (relative error below 2^-33) with one
-/// division: `v = 2a·(1 + 2a)·t` and `1/(1 + 2a) = (a + 3)·t` from `t = 1/((a + 3)(1 + 2a))`.
+/// Where gelu clamps `u = |x|`: `e^(−u²/2)` stays a normal f64 without a clamp in `e^x`
+/// (`37²/2 = 684.5 < 700`), and `gelu(−37)`, `gelu'(±37)` are far below f32's smallest subnormal.
+pub(crate) const GELU_U_MAX: f64 = 37.0;
+
+/// `e^(−u²/2)` for `0 ≤ u ≤` [`GELU_U_MAX`] (relative error below 2^-36).
 #[inline(always)]
-pub(crate) fn erfcx(a: f64) -> f64 {
-    let d1 = a + 3.0;
-    let d2 = 2.0f64.mul_add(a, 1.0);
-    let t = 1.0 / (d1 * d2);
-    let v = (2.0 * a) * (d2 * t);
-    let p = horner(&ERFCX_P, v - 1.0);
-    v.mul_add(p, 1.0) * (d1 * t)
+pub(crate) fn gelu_gauss(u: f64) -> f64 {
+    let (s, p) = exp_split_in_range((-0.5 * u) * u, &EXP_Q6);
+    s.mul_add(p, s)
+}
+
+/// `Φ(−u) = e^(−u²/2)·RF(u)` for `0 ≤ u ≤` [`GELU_U_MAX`] (relative error below 2^-33; the fit
+/// holds to `u = 15`, and beyond, `e^(−u²/2) < 2^-162` times a positive rational of positive
+/// coefficients leaves f32 nothing).
+#[inline(always)]
+pub(crate) fn gelu_tail(u: f64) -> f64 {
+    let p = horner(&GELU_RF_P, u);
+    let s = horner(&GELU_RF_S, u);
+    gelu_gauss(u) * (p / s)
+}
+
+/// `Φ(−u) − u·φ(u) = e^(−u²/2)·(u0 − u)·RD(u)` for `0 ≤ u ≤` [`GELU_U_MAX`] (relative error
+/// below 2^-33, through the root `u0`: `u0 − u` is formed from [`GELU_U0_HI`] `− u`, exact near
+/// the root, plus [`GELU_U0_LO`]).
+#[inline(always)]
+pub(crate) fn gelu_der_tail(u: f64) -> f64 {
+    let d = (GELU_U0_HI - u) + GELU_U0_LO;
+    let p = horner(&GELU_RD_P, u);
+    let s = horner(&GELU_RD_S, u);
+    (gelu_gauss(u) * d) * (p / s)
 }
 
 /// `x` with ±∞ replaced by ±`f32::MAX`, widened.
@@ -278,5 +327,31 @@ mod tests {
             worst = worst.max(rel(log1p_unit(u), f64::ln_1p(u)));
         }
         assert!(worst < 2f64.powi(-36), "{worst:e}");
+    }
+
+    /// Against libm's `erfc` (within an ULP or two; `u/√2` adds a relative `u²·2^-53`): the
+    /// rationals' 2^-33.4 and 2^-33.1, plus `e^x`'s 2^-36.5 and a few roundings.
+    #[test]
+    fn gelu_tails_match_erfc() {
+        let sqrt_2pi = (2.0 * std::f64::consts::PI).sqrt();
+        let (mut fwd, mut der) = (0.0f64, 0.0f64);
+        for i in 0..=150_000 {
+            let u = i as f64 * 1e-4 + 1.234_567e-6;
+            let q = 0.5 * libm::erfc(u * std::f64::consts::FRAC_1_SQRT_2);
+            fwd = fwd.max(rel(gelu_tail(u), q));
+            // Away from the root, where the libm difference cancels.
+            if (u - GELU_U0_HI).abs() > 0.05 && u < 10.0 {
+                let v = q - u * (-0.5 * u * u).exp() / sqrt_2pi;
+                der = der.max(rel(gelu_der_tail(u), v));
+            }
+        }
+        assert!(
+            fwd < 2f64.powi(-32) && der < 2f64.powi(-32),
+            "{fwd:e} {der:e}"
+        );
+        // The sign change at the root, and the limits.
+        assert!(gelu_der_tail(GELU_U0_HI - 1e-12) > 0.0 && gelu_der_tail(GELU_U0_HI + 1e-12) < 0.0);
+        assert!((gelu_tail(0.0) - 0.5).abs() < 1e-10 && gelu_tail(GELU_U_MAX) < 1e-290);
+        assert!(gelu_der_tail(GELU_U_MAX) < 0.0 && gelu_der_tail(GELU_U_MAX) > -1e-290);
     }
 }
