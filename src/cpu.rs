@@ -332,8 +332,13 @@ pub fn forward_in_place(act: &Activation, x: &mut [f32]) -> Result<()> {
 /// `f'(x)`.
 pub fn derivative(act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
     let mut out = vec![0.0; x.len()];
-    run(act, Mode::Derivative, Src::Slice(x), None, &mut out)?;
+    derivative_into(act, x, &mut out)?;
     Ok(out)
+}
+
+/// `f'(x)` into `out` (same length).
+pub fn derivative_into(act: &Activation, x: &[f32], out: &mut [f32]) -> Result<()> {
+    run(act, Mode::Derivative, Src::Slice(x), None, out)
 }
 
 /// The fused backward `dx = dy · f'(·)`; `saved` is `x`, or `y` where
@@ -386,8 +391,13 @@ pub fn forward_in_place_f16(act: &Activation, x: &mut [f16]) -> Result<()> {
 /// `f'(x)` of f16 values.
 pub fn derivative_f16(act: &Activation, x: &[f16]) -> Result<Vec<f16>> {
     let mut out = vec![f16::ZERO; x.len()];
-    run(act, Mode::Derivative, Src::Slice(x), None, &mut out)?;
+    derivative_into_f16(act, x, &mut out)?;
     Ok(out)
+}
+
+/// `f'(x)` of f16 values into `out` (same length).
+pub fn derivative_into_f16(act: &Activation, x: &[f16], out: &mut [f16]) -> Result<()> {
+    run(act, Mode::Derivative, Src::Slice(x), None, out)
 }
 
 /// The fused backward of f16 values (see [`backward`]).
