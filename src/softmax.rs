@@ -394,9 +394,48 @@ fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-/// The tensors' bindings and accessors of softmax.wgsl (its `{{IO}}`).
-fn io_wgsl(dtype: DType) -> &'static str {
-    match dtype {
+/// The quad accessors of softmax.wgsl where the tensors are not bound as vec4 arrays: four
+/// element accesses (the kernels take them only where `VEC4` holds).
+const IO_QUADS_SCALAR: &str = "const VEC4: bool = false;
+fn ld_src4(q: u32) -> vec4<f32> {
+    let i = 4u * q;
+    return vec4<f32>(ld_src(i), ld_src(i + 1u), ld_src(i + 2u), ld_src(i + 3u));
+}
+fn ld_grad4(q: u32) -> vec4<f32> {
+    let i = 4u * q;
+    return vec4<f32>(ld_grad(i), ld_grad(i + 1u), ld_grad(i + 2u), ld_grad(i + 3u));
+}
+fn st_dst4(q: u32, v: vec4<f32>) {
+    let i = 4u * q;
+    st_dst(i, v.x);
+    st_dst(i + 1u, v.y);
+    st_dst(i + 2u, v.z);
+    st_dst(i + 3u, v.w);
+}
+";
+
+/// The tensors' bindings and accessors of softmax.wgsl (its `{{IO}}`); `vec4`: f32 tensors bound
+/// as vec4 arrays (every bound range 16-byte aligned, a multiple of 16 bytes long).
+fn io_wgsl(dtype: DType, vec4: bool) -> String {
+    if dtype == DType::F32 && vec4 {
+        return "@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
+const PACKED: bool = false;
+const VEC4: bool = true;
+fn ld_src(i: u32) -> f32 { return src[i >> 2u][i & 3u]; }
+fn ld_grad(i: u32) -> f32 { return grad[i >> 2u][i & 3u]; }
+fn st_dst(i: u32, v: f32) { dst[i >> 2u][i & 3u] = v; }
+fn ld_src_pair(i: u32) -> vec2<f32> { return vec2<f32>(ld_src(i), ld_src(i + 1u)); }
+fn ld_grad_pair(i: u32) -> vec2<f32> { return vec2<f32>(ld_grad(i), ld_grad(i + 1u)); }
+fn st_word(w: u32, lo: f32, hi: f32) { st_dst(2u * w, lo); st_dst(2u * w + 1u, hi); }
+fn ld_src4(q: u32) -> vec4<f32> { return src[q]; }
+fn ld_grad4(q: u32) -> vec4<f32> { return grad[q]; }
+fn st_dst4(q: u32, v: vec4<f32>) { dst[q] = v; }
+"
+        .to_string();
+    }
+    let io = match dtype {
         DType::F32 => {
             "@group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
@@ -448,7 +487,8 @@ fn st_word(w: u32, lo: f32, hi: f32) {
 }
 "
         }
-    }
+    };
+    format!("{io}{IO_QUADS_SCALAR}")
 }
 
 fn build(
@@ -458,14 +498,16 @@ fn build(
     stage: u8,
     cache: usize,
     dtype: DType,
+    vec4: bool,
 ) -> Result<KernelSource> {
     let dir = if backward { "bwd" } else { "fwd" };
     let label = format!(
-        "softmax/{}/{dir}{}/{}{}",
+        "softmax/{}/{dir}{}/{}{}{}",
         if log { "log" } else { "prob" },
         if unit { "" } else { "/temperature" },
         stage_name(stage),
         if dtype == DType::F16 { "/f16" } else { "" },
+        if vec4 { "/vec4" } else { "" },
     );
     let mut entries = vec![uniform_entry(std::mem::size_of::<SmParams>())];
     let tensors = |entries: &mut Vec<wgpu::BindGroupLayoutEntry>| {
@@ -501,7 +543,7 @@ fn build(
             ("LOG", bool_str(log)),
             ("UNIT", bool_str(unit)),
             ("CACHE", &cache.to_string()),
-            ("IO", io_wgsl(dtype)),
+            ("IO", &io_wgsl(dtype, vec4)),
         ],
     )?;
     // The lanes' file defines the rows kernel's reductions and entry points (the workgroup one is
@@ -556,13 +598,26 @@ struct Plan {
     /// The rows kernel (`ti` rows per workgroup): `Some(true)` with a subgroup per row,
     /// `Some(false)` with `tj` lanes of the workgroup per row.
     rows: Option<bool>,
+    /// The tensors are bound as vec4 arrays (`VEC4` in the WGSL): contiguous f32 rows whose
+    /// length is a multiple of 4, every tensor 16-byte aligned; chunks of split rows are then
+    /// multiples of 4 too.
+    vec4: bool,
     pieces: Vec<Piece>,
 }
 
 /// The launch plan for `g` when one binding holds at most `elems` elements; `subgroup` is the
-/// device's smallest subgroup size where kernels may use subgroup operations.
-fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) -> Result<Plan> {
+/// device's smallest subgroup size where kernels may use subgroup operations; `aligned16`: f32
+/// tensors whose byte offsets are all multiples of 16 (contiguous rows of a length that is a
+/// multiple of 4 then take the vec4 kernels).
+fn plan(
+    g: &Geometry,
+    elems: usize,
+    tuning: &Tuning,
+    subgroup: Option<usize>,
+    aligned16: bool,
+) -> Result<Plan> {
     let rows_view = g.inner == 1;
+    let vec4 = aligned16 && rows_view && g.len.is_multiple_of(4);
     let slice = g.len * g.inner;
     // Elements of the reduced axis that fit in one binding for one outer slice.
     let max_j = if rows_view { elems } else { elems / g.inner };
@@ -613,6 +668,7 @@ fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) ->
             tj,
             split: None,
             rows,
+            vec4,
             pieces,
         });
     }
@@ -622,7 +678,11 @@ fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) ->
         (ti_cols, WG / ti_cols)
     };
     let want = tuning.split_target.div_ceil(fused_groups.max(1));
-    let chunk = g.len.div_ceil(want).max(MIN_CHUNK).min(max_j).min(g.len);
+    let mut chunk = g.len.div_ceil(want).max(MIN_CHUNK).min(max_j).min(g.len);
+    if vec4 {
+        // Whole quads per chunk (len is a multiple of 4, so the last chunk is too).
+        chunk = (chunk / 4 * 4).max(4);
+    }
     let parts = g.len.div_ceil(chunk);
     if slice <= elems {
         let per = (elems / slice).max(1);
@@ -653,6 +713,7 @@ fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) ->
         tj,
         split: Some((chunk, parts)),
         rows: None,
+        vec4,
         pieces,
     })
 }
@@ -908,7 +969,13 @@ impl Context {
             GPU_TUNING
         };
         let subgroup = self.subgroups().then(|| self.subgroup_min_size() as usize);
-        let plan = plan(g, elems, &tuning, subgroup)?;
+        let aligned16 = dtype == DType::F32
+            && [Some(&io.src), io.dy.as_ref(), Some(&io.dst)]
+                .into_iter()
+                .flatten()
+                .all(|t| t.offset % 16 == 0);
+        let plan = plan(g, elems, &tuning, subgroup, aligned16)?;
+        let vec4 = plan.vec4;
         let log = sm.log();
         let consts = Consts::new(sm);
         let unit = sm.temperature == 1.0;
@@ -920,8 +987,9 @@ impl Context {
                     unit,
                     stage,
                     dtype,
+                    vec4,
                 },
-                || build(log, backward, unit, stage, tuning.cache, dtype),
+                || build(log, backward, unit, stage, tuning.cache, dtype, vec4),
             )
         };
         let max_dim = limits.max_compute_workgroups_per_dimension;
@@ -2215,7 +2283,7 @@ mod tests {
     use super::*;
 
     fn plan_gpu(g: &Geometry, elems: usize) -> Result<Plan> {
-        plan(g, elems, &GPU_TUNING, None)
+        plan(g, elems, &GPU_TUNING, None, false)
     }
 
     #[test]
@@ -2256,12 +2324,13 @@ mod tests {
         // as subgroups of the smallest size), or TJ lanes each without subgroups.
         let p = plan_gpu(&g(100, 7, 1), 1 << 20).unwrap(); // ok: unit test
         assert_eq!(p.rows, Some(false));
-        let p = plan(&g(100, 7, 1), 1 << 20, &GPU_TUNING, Some(32)).unwrap(); // ok: unit test
+        let p = plan(&g(100, 7, 1), 1 << 20, &GPU_TUNING, Some(32), false).unwrap(); // ok: unit test
         assert_eq!((p.rows, p.ti, p.split), (Some(true), 8, None));
-        let p = plan(&g(4096, 1024, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)).unwrap(); // ok: unit test
+        let p = plan(&g(4096, 1024, 1), 1 << 30, &SOFTWARE_TUNING, Some(8), false).unwrap(); // ok: unit test
         assert_eq!((p.rows, p.ti), (Some(true), 32));
         // Longer rows, columns and split rows do not take it.
-        let rows = |g: &Geometry, elems, tuning, sub| plan(g, elems, tuning, sub).unwrap().rows; // ok: unit test
+        let rows =
+            |g: &Geometry, elems, tuning, sub| plan(g, elems, tuning, sub, false).unwrap().rows; // ok: unit test
         assert_eq!(rows(&g(10, 5000, 1), 1 << 30, &GPU_TUNING, Some(32)), None);
         assert_eq!(rows(&g(3, 500, 8), 1 << 20, &GPU_TUNING, Some(32)), None);
         assert_eq!(
@@ -2270,6 +2339,16 @@ mod tests {
         );
         // Nothing fits: a typed error.
         assert!(plan_gpu(&g(1, 4, 1000), 500).is_err());
+        // Vec4: contiguous aligned rows of a multiple of 4; split chunks stay whole quads.
+        let v = |g: &Geometry, elems, aligned| plan(g, elems, &GPU_TUNING, None, aligned).unwrap(); // ok: unit test
+        assert!(v(&g(4096, 1024, 1), 1 << 30, true).vec4);
+        assert!(!v(&g(4096, 1024, 1), 1 << 30, false).vec4);
+        assert!(!v(&g(4096, 1022, 1), 1 << 30, true).vec4);
+        assert!(!v(&g(3, 500, 8), 1 << 20, true).vec4);
+        let p = v(&g(2, 10_000, 1), 3001, true);
+        let (chunk, _) = p.split.unwrap(); // ok: unit test
+        assert!(p.vec4 && chunk % 4 == 0);
+        assert!(p.pieces.iter().all(|q| q.j0 % 4 == 0 && q.j_count % 4 == 0));
     }
 
     #[test]
