@@ -662,6 +662,19 @@ fn plan(
             (Some(true), Some(sg)) => ((WG / sg.clamp(1, WG)).max(1), sg.clamp(1, WG)),
             _ => (ti, tj),
         };
+        // Few long rows: fewer of them per workgroup (the rest of its lanes idle), so that they
+        // spread over up to `split_below` workgroups, as long as a workgroup keeps
+        // SPLIT_MIN_LEN elements (a software rasterizer runs a workgroup on one core: 16 rows of
+        // 262,144 were one workgroup).
+        let ti = match rows {
+            Some(_) => ti.min(
+                (g.outer * g.inner)
+                    .div_ceil(tuning.split_below)
+                    .max(SPLIT_MIN_LEN / g.len.max(1))
+                    .max(1),
+            ),
+            None => ti,
+        };
         return Ok(Plan {
             rows_view,
             ti,
@@ -2326,6 +2339,18 @@ mod tests {
         assert_eq!(p.rows, Some(false));
         let p = plan(&g(100, 7, 1), 1 << 20, &GPU_TUNING, Some(32), false).unwrap(); // ok: unit test
         assert_eq!((p.rows, p.ti, p.split), (Some(true), 8, None));
+        let p = plan(&g(4096, 100, 1), 1 << 20, &GPU_TUNING, Some(32), false).unwrap(); // ok: unit test
+        assert_eq!((p.rows, p.ti, p.split), (Some(true), 8, None));
+        // Few long rows on a software rasterizer: a workgroup each.
+        let p = plan(
+            &g(16, 262_144, 1),
+            1 << 30,
+            &SOFTWARE_TUNING,
+            Some(8),
+            false,
+        )
+        .unwrap(); // ok: unit test
+        assert_eq!((p.rows, p.ti, p.split), (Some(true), 1, None));
         let p = plan(&g(4096, 1024, 1), 1 << 30, &SOFTWARE_TUNING, Some(8), false).unwrap(); // ok: unit test
         assert_eq!((p.rows, p.ti), (Some(true), 32));
         // Longer rows, columns and split rows do not take it.
