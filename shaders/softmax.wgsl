@@ -424,10 +424,11 @@ fn fwd_pass1(t: Task) -> Acc {
             let q0 = (prm.off_src + t.base + t.j0) / 4u;
             let nq = (t.j1 - t.j0) / 4u;
             for (var q = t.tj; q < nq; q = q + prm.tj) {
-                let v = ld_src4(q0 + q);
-                for (var c = 0u; c < 4u; c = c + 1u) {
-                    acc_push(&a, fwd_flip(v[c]));
-                }
+                let v = fwd_load4(q0 + q);
+                acc_push(&a, v.x);
+                acc_push(&a, v.y);
+                acc_push(&a, v.z);
+                acc_push(&a, v.w);
             }
         }
         return a;
@@ -466,12 +467,8 @@ fn fwd_pass2(t: Task, rs: RowStats) {
             let q0 = (t.base + t.j0) / 4u;
             let nq = (t.j1 - t.j0) / 4u;
             for (var q = t.tj; q < nq; q = q + prm.tj) {
-                let v = ld_src4(prm.off_src / 4u + q0 + q);
-                var o: vec4<f32>;
-                for (var c = 0u; c < 4u; c = c + 1u) {
-                    o[c] = fwd_out(fwd_flip(v[c]), rs);
-                }
-                st_dst4(prm.off_dst / 4u + q0 + q, o);
+                let v = fwd_load4(prm.off_src / 4u + q0 + q);
+                st_dst4(prm.off_dst / 4u + q0 + q, fwd_out4(v, rs));
             }
         }
         return;
@@ -630,9 +627,10 @@ fn bwd_pass1(t: Task) -> BAcc {
             for (var q = t.tj; q < nq; q = q + prm.tj) {
                 let y = ld_src4(prm.off_src / 4u + q0 + q);
                 let dy = ld_grad4(prm.off_dy / 4u + q0 + q);
-                for (var c = 0u; c < 4u; c = c + 1u) {
-                    bwd_push(&a, y[c], dy[c]);
-                }
+                bwd_push(&a, y.x, dy.x);
+                bwd_push(&a, y.y, dy.y);
+                bwd_push(&a, y.z, dy.z);
+                bwd_push(&a, y.w, dy.w);
             }
         }
         return a;
@@ -673,11 +671,7 @@ fn bwd_pass2(t: Task, r: SumFlags) {
             for (var q = t.tj; q < nq; q = q + prm.tj) {
                 let y = ld_src4(prm.off_src / 4u + q0 + q);
                 let dy = ld_grad4(prm.off_dy / 4u + q0 + q);
-                var o: vec4<f32>;
-                for (var c = 0u; c < 4u; c = c + 1u) {
-                    o[c] = bwd_out(y[c], dy[c], r);
-                }
-                st_dst4(prm.off_dst / 4u + q0 + q, o);
+                st_dst4(prm.off_dst / 4u + q0 + q, bwd_out4(y, dy, r));
             }
         }
         return;
@@ -916,37 +910,66 @@ fn bwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
 // adds its terms differs (a quad's four, then the next quad's), so sums may differ in their last
 // double-float bits and an output by at most an ULP's rounding.
 
+// Four elements are written out one by one (x, y, z, w), not looped over: a dynamic component
+// index may cost a shader compiler that does not unroll the loop a select chain per access.
+
 // The row's maximum and flags, four elements at a time (`m` from the elements before).
-fn max4(m: f32, f: ptr<function, u32>, v: vec4<f32>) -> f32 {
-    var r = m;
-    for (var c = 0u; c < 4u; c = c + 1u) {
-        let cl = sm_class(v[c]);
-        *f = *f | select(select(0u, F_BAD, cl == 2u), F_ANY, cl == 0u);
-        r = max(r, select(-FMAX, v[c], cl == 0u));
-    }
-    return r;
+fn max1(m: f32, f: ptr<function, u32>, v: f32) -> f32 {
+    let cl = sm_class(v);
+    *f = *f | select(select(0u, F_BAD, cl == 2u), F_ANY, cl == 0u);
+    return max(m, select(-FMAX, v, cl == 0u));
 }
 
-// e^((x - mx)/T) of four elements, scaled (0 where an element is not finite or `ok` is false),
-// added to `s` in order.
+fn max4(m: f32, f: ptr<function, u32>, v: vec4<f32>) -> f32 {
+    return max1(max1(max1(max1(m, f, v.x), f, v.y), f, v.z), f, v.w);
+}
+
+// e^((x - mx)/T), scaled, as (hi, lo) (0 where x is not finite or `ok` is false), added to `s`.
+fn sum1(s: ptr<function, vec2<f32>>, v: f32, ok: bool, mx: f32) -> vec2<f32> {
+    let fin = ok && sm_class(v) == 0u;
+    let d = sm_diff(select(mx, v, fin), mx);
+    let e = exp_dd(d.hi, d.lo);
+    let h = select(0.0, sm_scale(e.s, e.k), fin);
+    let l = select(0.0, sm_scale(e.t, e.k), fin);
+    let t = two_sum((*s).x, h);
+    *s = vec2<f32>(t.x, (*s).y + (t.y + l));
+    return vec2<f32>(h, l);
+}
+
+// The same for four elements, in order: their his and los.
 struct Exp4 {
     h: vec4<f32>,
     l: vec4<f32>,
 }
 
 fn sum4(s: ptr<function, vec2<f32>>, v: vec4<f32>, ok: bool, mx: f32) -> Exp4 {
-    var h = vec4<f32>(0.0);
-    var l = vec4<f32>(0.0);
-    for (var c = 0u; c < 4u; c = c + 1u) {
-        let fin = ok && sm_class(v[c]) == 0u;
-        let d = sm_diff(select(mx, v[c], fin), mx);
-        let e = exp_dd(d.hi, d.lo);
-        h[c] = select(0.0, sm_scale(e.s, e.k), fin);
-        l[c] = select(0.0, sm_scale(e.t, e.k), fin);
-        let t = two_sum((*s).x, h[c]);
-        *s = vec2<f32>(t.x, (*s).y + (t.y + l[c]));
-    }
-    return Exp4(h, l);
+    let a = sum1(s, v.x, ok, mx);
+    let b = sum1(s, v.y, ok, mx);
+    let c = sum1(s, v.z, ok, mx);
+    let d = sum1(s, v.w, ok, mx);
+    return Exp4(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
+}
+
+fn fwd_out4(v: vec4<f32>, rs: RowStats) -> vec4<f32> {
+    return vec4<f32>(fwd_out(v.x, rs), fwd_out(v.y, rs), fwd_out(v.z, rs), fwd_out(v.w, rs));
+}
+
+fn fwd_out_cached4(v: vec4<f32>, h: vec4<f32>, l: vec4<f32>, rs: RowStats) -> vec4<f32> {
+    return vec4<f32>(
+        fwd_out_cached(v.x, vec2<f32>(h.x, l.x), rs),
+        fwd_out_cached(v.y, vec2<f32>(h.y, l.y), rs),
+        fwd_out_cached(v.z, vec2<f32>(h.z, l.z), rs),
+        fwd_out_cached(v.w, vec2<f32>(h.w, l.w), rs),
+    );
+}
+
+fn bwd_out4(y: vec4<f32>, dy: vec4<f32>, r: SumFlags) -> vec4<f32> {
+    return vec4<f32>(
+        bwd_out(y.x, dy.x, r),
+        bwd_out(y.y, dy.y, r),
+        bwd_out(y.z, dy.z, r),
+        bwd_out(y.w, dy.w, r),
+    );
 }
 
 fn fwd_load4(q: u32) -> vec4<f32> {
@@ -987,12 +1010,7 @@ fn fwd_row4(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
         for (var k = 0u; k < nk; k = k + 1u) {
             let q = lane + k * lanes;
             if (valid && q < nq) {
-                let v = xs[k];
-                var o: vec4<f32>;
-                for (var c = 0u; c < 4u; c = c + 1u) {
-                    o[c] = fwd_out_cached(v[c], vec2<f32>(eh[k][c], el[k][c]), rs);
-                }
-                st_dst4(qd + q, o);
+                st_dst4(qd + q, fwd_out_cached4(xs[k], eh[k], el[k], rs));
             }
         }
         return;
@@ -1013,12 +1031,7 @@ fn fwd_row4(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
     let rs = row_stats(RowAcc(mx, sf.s, sf.f));
     if (valid) {
         for (var q = lane; q < nq; q = q + lanes) {
-            let v = fwd_load4(qs + q);
-            var o: vec4<f32>;
-            for (var c = 0u; c < 4u; c = c + 1u) {
-                o[c] = fwd_out(v[c], rs);
-            }
-            st_dst4(qd + q, o);
+            st_dst4(qd + q, fwd_out4(fwd_load4(qs + q), rs));
         }
     }
 }
@@ -1033,21 +1046,16 @@ fn bwd_row4(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
         for (var q = lane; q < nq; q = q + lanes) {
             let y = ld_src4(qs + q);
             let dy = ld_grad4(qg + q);
-            for (var c = 0u; c < 4u; c = c + 1u) {
-                bwd_push(&a, y[c], dy[c]);
-            }
+            bwd_push(&a, y.x, dy.x);
+            bwd_push(&a, y.y, dy.y);
+            bwd_push(&a, y.z, dy.z);
+            bwd_push(&a, y.w, dy.w);
         }
     }
     let r = row_sum(li, lane, a.s, a.f);
     if (valid) {
         for (var q = lane; q < nq; q = q + lanes) {
-            let y = ld_src4(qs + q);
-            let dy = ld_grad4(qg + q);
-            var o: vec4<f32>;
-            for (var c = 0u; c < 4u; c = c + 1u) {
-                o[c] = bwd_out(y[c], dy[c], r);
-            }
-            st_dst4(qd + q, o);
+            st_dst4(qd + q, bwd_out4(ld_src4(qs + q), ld_grad4(qg + q), r));
         }
     }
 }

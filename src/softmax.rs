@@ -982,7 +982,10 @@ impl Context {
             GPU_TUNING
         };
         let subgroup = self.subgroups().then(|| self.subgroup_min_size() as usize);
+        // Vec4 bindings need every bound range to start 16-byte aligned: the tensors' offsets and
+        // the binding alignment both multiples of 16.
         let aligned16 = dtype == DType::F32
+            && align % 16 == 0
             && [Some(&io.src), io.dy.as_ref(), Some(&io.dst)]
                 .into_iter()
                 .flatten()
