@@ -1059,3 +1059,67 @@ fn bwd_row4(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A split row's chunk by `lanes` lanes on their own (a subgroup: no barriers), the rows kernel's
+// way: the chunk's maximum first (no exp), then its sum relative to it (one exp per element, no
+// rescaling). The partial is what `fwd_partials` writes: (M, S relative to M, flags). Contiguous
+// rows only (s_j = 1). For a software rasterizer, which runs a shader with barriers as
+// coroutines: `partials_subgroup` kernels (softmax_subgroup.wgsl).
+fn fwd_chunk(t: Task, lane: u32, lanes: u32) -> RowAcc {
+    var m = -FMAX;
+    var f = 0u;
+    let q0 = (prm.off_src + t.base + t.j0) / 4u;
+    let nq = (t.j1 - t.j0) / 4u;
+    if (t.valid) {
+        if (VEC4) {
+            for (var q = lane; q < nq; q = q + lanes) {
+                m = max4(m, &f, fwd_load4(q0 + q));
+            }
+        } else {
+            for (var j = t.j0 + lane; j < t.j1; j = j + lanes) {
+                m = max1(m, &f, fwd_load(t.base + j));
+            }
+        }
+    }
+    let mx = row_max(0u, lane, m);
+    var s = vec2<f32>(0.0, 0.0);
+    if (t.valid) {
+        if (VEC4) {
+            for (var q = lane; q < nq; q = q + lanes) {
+                sum4(&s, fwd_load4(q0 + q), true, mx);
+            }
+        } else {
+            for (var j = t.j0 + lane; j < t.j1; j = j + lanes) {
+                sum1(&s, fwd_load(t.base + j), true, mx);
+            }
+        }
+    }
+    let sf = row_sum(0u, lane, s, f);
+    return RowAcc(mx, sf.s, sf.f);
+}
+
+// Backward's partial sum of a chunk by `lanes` lanes on their own (see fwd_chunk).
+fn bwd_chunk(t: Task, lane: u32, lanes: u32) -> SumFlags {
+    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    if (t.valid) {
+        if (VEC4) {
+            let q0 = (t.base + t.j0) / 4u;
+            let nq = (t.j1 - t.j0) / 4u;
+            for (var q = lane; q < nq; q = q + lanes) {
+                let y = ld_src4(prm.off_src / 4u + q0 + q);
+                let dy = ld_grad4(prm.off_dy / 4u + q0 + q);
+                bwd_push(&a, y.x, dy.x);
+                bwd_push(&a, y.y, dy.y);
+                bwd_push(&a, y.z, dy.z);
+                bwd_push(&a, y.w, dy.w);
+            }
+        } else {
+            for (var j = t.j0 + lane; j < t.j1; j = j + lanes) {
+                let k = t.base + j;
+                bwd_push(&a, ld_src(prm.off_src + k), ld_grad(prm.off_dy + k));
+            }
+        }
+    }
+    return row_sum(0u, lane, a.s, a.f);
+}

@@ -33,7 +33,15 @@
 //! - **split** (few rows of great length, or a row slice above the storage-binding limit): each
 //!   row is cut into chunks, a workgroup per chunk writes a partial (max, sum), a `combine` pass
 //!   merges a row's partials, and a `write` pass normalises each chunk: two reads, one write.
+//!   On a software rasterizer with subgroups, a chunk's partial comes from one subgroup without
+//!   barriers (the rows kernel's max-then-sum), since barriers turn its shaders into coroutines.
 //!
+//! Contiguous f32 rows whose length is a multiple of 4, with every tensor at a 16-byte aligned
+//! offset, are bound as `vec4` arrays (rows, fused and split kernels): a lane moves four elements
+//! per access, a quarter of the memory instructions (a software rasterizer's gathers and scatters
+//! included). Other shapes, offsets and f16 keep element accesses. Each element's arithmetic is
+//! unchanged; only the order in which a lane adds its terms differs, so results agree with the
+//! element kernels to within the last double-float bits of the sums (the same error bounds).
 //! More than 65,535 workgroups fold into a 2-D grid; tensors above the storage-binding limit are
 //! split at aligned offsets (whole rows, or pieces of a split row). Only the rows kernel uses
 //! subgroup operations; the other reductions go through workgroup memory.
@@ -302,6 +310,8 @@ const STAGE_WRITE: u8 = 3;
 /// The rows kernel, its lanes in workgroup memory or a subgroup.
 const STAGE_ROWS: u8 = 4;
 const STAGE_ROWS_SUBGROUP: u8 = 5;
+/// Split rows' partials with a subgroup per chunk (a software rasterizer).
+const STAGE_PARTIALS_SUBGROUP: u8 = 6;
 
 /// Invocations per workgroup (`WG` in the WGSL).
 const WG: usize = 256;
@@ -328,6 +338,9 @@ struct Tuning {
     /// Elements per lane the rows kernel keeps in private memory (`CACHE` in the WGSL; fixed
     /// per context, so not part of the kernel key): rows up to this many per lane are read once.
     cache: usize,
+    /// Split contiguous rows: partials by one subgroup per chunk, without barriers, where the
+    /// device has subgroups (a software rasterizer runs a shader with barriers as coroutines).
+    split_subgroup: bool,
 }
 
 const GPU_TUNING: Tuning = Tuning {
@@ -336,6 +349,7 @@ const GPU_TUNING: Tuning = Tuning {
     split_target: 2048,
     rows_max_len: 1024,
     cache: 8,
+    split_subgroup: false,
 };
 // A software rasterizer runs a subgroup as one SIMD loop on one core: a row per subgroup, with no
 // barriers, is its best shape at any length short of a split.
@@ -345,6 +359,7 @@ const SOFTWARE_TUNING: Tuning = Tuning {
     split_target: 64,
     rows_max_len: usize::MAX,
     cache: 128,
+    split_subgroup: true,
 };
 
 /// The uniform block of `softmax.wgsl` (`SmParams`), one per dispatch.
@@ -390,6 +405,7 @@ fn stage_name(stage: u8) -> &'static str {
         STAGE_COMBINE => "combine",
         STAGE_WRITE => "write",
         STAGE_ROWS => "rows",
+        STAGE_PARTIALS_SUBGROUP => "partials_subgroup",
         _ => "rows_subgroup",
     }
 }
@@ -521,7 +537,7 @@ fn build(
             tensors(&mut entries);
             entries.push(storage_entry(3, false));
         }
-        STAGE_PARTIALS => {
+        STAGE_PARTIALS | STAGE_PARTIALS_SUBGROUP => {
             tensors(&mut entries);
             entries.push(storage_entry(4, false));
         }
@@ -549,7 +565,7 @@ fn build(
     // The lanes' file defines the rows kernel's reductions and entry points (the workgroup one is
     // harmless to the other stages). Naga 30 takes subgroup operations without WGSL's
     // `enable subgroups;` (it refuses the directive); the device feature is what it checks.
-    let lanes = if stage == STAGE_ROWS_SUBGROUP {
+    let lanes = if stage == STAGE_ROWS_SUBGROUP || stage == STAGE_PARTIALS_SUBGROUP {
         source::SOFTMAX_SUBGROUP
     } else {
         source::SOFTMAX_WORKGROUP
@@ -561,10 +577,12 @@ fn build(
         (true, STAGE_ROWS | STAGE_ROWS_SUBGROUP) => "bwd_rows",
         (false, STAGE_FUSED) => "fwd_fused",
         (false, STAGE_PARTIALS) => "fwd_partials",
+        (false, STAGE_PARTIALS_SUBGROUP) => "fwd_partials_sg",
         (false, STAGE_COMBINE) => "fwd_combine",
         (false, _) => "fwd_write",
         (true, STAGE_FUSED) => "bwd_fused",
         (true, STAGE_PARTIALS) => "bwd_partials",
+        (true, STAGE_PARTIALS_SUBGROUP) => "bwd_partials_sg",
         (true, STAGE_COMBINE) => "bwd_combine",
         (true, _) => "bwd_write",
     };
@@ -602,6 +620,8 @@ struct Plan {
     /// length is a multiple of 4, every tensor 16-byte aligned; chunks of split rows are then
     /// multiples of 4 too.
     vec4: bool,
+    /// Split rows whose partials take the subgroup kernel ([`Tuning`]'s `split_subgroup`).
+    split_subgroup: bool,
     pieces: Vec<Piece>,
 }
 
@@ -682,6 +702,7 @@ fn plan(
             split: None,
             rows,
             vec4,
+            split_subgroup: false,
             pieces,
         });
     }
@@ -727,6 +748,7 @@ fn plan(
         split: Some((chunk, parts)),
         rows: None,
         vec4,
+        split_subgroup: rows_view && tuning.split_subgroup && subgroup.is_some(),
         pieces,
     })
 }
@@ -1031,6 +1053,7 @@ impl Context {
             None => None,
         };
         let first = kernel(match (plan.split, plan.rows) {
+            (Some(_), _) if plan.split_subgroup => STAGE_PARTIALS_SUBGROUP,
             (Some(_), _) => STAGE_PARTIALS,
             (None, Some(true)) => STAGE_ROWS_SUBGROUP,
             (None, Some(false)) => STAGE_ROWS,
@@ -2365,6 +2388,13 @@ mod tests {
             rows(&g(1, 1 << 20, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)),
             None
         );
+        // Split rows' partials by a subgroup per chunk: a software rasterizer with subgroups,
+        // contiguous rows.
+        let sp = |g: &Geometry, tuning, sub| plan(g, 1 << 30, tuning, sub, false).unwrap(); // ok: unit test
+        assert!(sp(&g(1, 1 << 20, 1), &SOFTWARE_TUNING, Some(8)).split_subgroup);
+        assert!(!sp(&g(1, 1 << 20, 1), &SOFTWARE_TUNING, None).split_subgroup);
+        assert!(!sp(&g(1, 1 << 20, 1), &GPU_TUNING, Some(32)).split_subgroup);
+        assert!(!sp(&g(2, 1 << 20, 3), &SOFTWARE_TUNING, Some(8)).split_subgroup);
         // Nothing fits: a typed error.
         assert!(plan_gpu(&g(1, 4, 1000), 500).is_err());
         // Vec4: contiguous aligned rows of a multiple of 4; split chunks stay whole quads.
