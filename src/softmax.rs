@@ -1007,11 +1007,11 @@ impl Context {
         // Vec4 bindings need every bound range to start 16-byte aligned: the tensors' offsets and
         // the binding alignment both multiples of 16.
         let aligned16 = dtype == DType::F32
-            && align % 16 == 0
+            && align.is_multiple_of(16)
             && [Some(&io.src), io.dy.as_ref(), Some(&io.dst)]
                 .into_iter()
                 .flatten()
-                .all(|t| t.offset % 16 == 0);
+                .all(|t| t.offset.is_multiple_of(16));
         let plan = plan(g, elems, &tuning, subgroup, aligned16)?;
         let vec4 = plan.vec4;
         let log = sm.log();
@@ -2405,8 +2405,11 @@ mod tests {
         assert!(!v(&g(3, 500, 8), 1 << 20, true).vec4);
         let p = v(&g(2, 10_000, 1), 3001, true);
         let (chunk, _) = p.split.unwrap(); // ok: unit test
-        assert!(p.vec4 && chunk % 4 == 0);
-        assert!(p.pieces.iter().all(|q| q.j0 % 4 == 0 && q.j_count % 4 == 0));
+        assert!(p.vec4 && chunk.is_multiple_of(4));
+        assert!(p
+            .pieces
+            .iter()
+            .all(|q| q.j0.is_multiple_of(4) && q.j_count.is_multiple_of(4)));
     }
 
     #[test]
