@@ -98,7 +98,12 @@ struct SmParams {
 // (f16.wgsl). An f16 `st_dst` writes its half with atomic and/or, since the neighbouring element of
 // the word may belong to another invocation; where one invocation holds both halves of a word
 // (`fwd_store_range`, `row_store`), `st_word` writes it whole with one plain store, and
-// `ld_src_pair`/`ld_grad_pair` read the two elements at once.
+// `ld_src_pair`/`ld_grad_pair` read the two elements at once. `ld_src4(q)`, `ld_grad4(q)` and
+// `st_dst4(q, v)` move elements 4q .. 4q + 3; where VEC4 holds (f32 rows whose offsets are
+// 16-byte aligned and whose length is a multiple of 4, checked by softmax.rs) the tensors are bound
+// as vec4 arrays and these are single 16-byte accesses: a GPU then issues a quarter of the memory
+// instructions, and a software rasterizer, which turns every per-lane access into a gather or a
+// scatter, a quarter of those. Elsewhere they are four element accesses and are not used.
 {{IO}}
 // Per-chunk partials (split rows) and per-row statistics, as f32 bits: (M, S_hi, S_lo, flags).
 @group(0) @binding(4) var<storage, read_write> parts: array<vec4<u32>>;
@@ -413,6 +418,21 @@ fn fwd_out(v: f32, rs: RowStats) -> f32 {
 
 fn fwd_pass1(t: Task) -> Acc {
     var a = Acc(-FMAX, -FMAX, vec2<f32>(0.0, 0.0), 0u);
+    if (VEC4) {
+        // Contiguous rows, chunks of whole quads: the lane's quads in order, each element in order.
+        if (t.valid) {
+            let q0 = (prm.off_src + t.base + t.j0) / 4u;
+            let nq = (t.j1 - t.j0) / 4u;
+            for (var q = t.tj; q < nq; q = q + prm.tj) {
+                let v = fwd_load4(q0 + q);
+                acc_push(&a, v.x);
+                acc_push(&a, v.y);
+                acc_push(&a, v.z);
+                acc_push(&a, v.w);
+            }
+        }
+        return a;
+    }
     if (t.valid) {
         for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
             acc_push(&a, fwd_load(t.base + j * prm.s_j));
@@ -442,6 +462,17 @@ fn fwd_store_range(k0: u32, k1: u32, lane: u32, lanes: u32, rs: RowStats) {
 }
 
 fn fwd_pass2(t: Task, rs: RowStats) {
+    if (VEC4) {
+        if (t.valid) {
+            let q0 = (t.base + t.j0) / 4u;
+            let nq = (t.j1 - t.j0) / 4u;
+            for (var q = t.tj; q < nq; q = q + prm.tj) {
+                let v = fwd_load4(prm.off_src / 4u + q0 + q);
+                st_dst4(prm.off_dst / 4u + q0 + q, fwd_out4(v, rs));
+            }
+        }
+        return;
+    }
     if (t.valid && PACKED && prm.s_j == 1u) {
         fwd_store_range(t.base + t.j0, t.base + t.j1, t.tj, prm.tj, rs);
         return;
@@ -589,6 +620,21 @@ fn bwd_out(y: f32, dy: f32, r: SumFlags) -> f32 {
 
 fn bwd_pass1(t: Task) -> BAcc {
     var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    if (VEC4) {
+        if (t.valid) {
+            let q0 = (t.base + t.j0) / 4u;
+            let nq = (t.j1 - t.j0) / 4u;
+            for (var q = t.tj; q < nq; q = q + prm.tj) {
+                let y = ld_src4(prm.off_src / 4u + q0 + q);
+                let dy = ld_grad4(prm.off_dy / 4u + q0 + q);
+                bwd_push(&a, y.x, dy.x);
+                bwd_push(&a, y.y, dy.y);
+                bwd_push(&a, y.z, dy.z);
+                bwd_push(&a, y.w, dy.w);
+            }
+        }
+        return a;
+    }
     if (t.valid) {
         for (var j = t.j0 + t.tj; j < t.j1; j = j + prm.tj) {
             let k = t.base + j * prm.s_j;
@@ -618,6 +664,18 @@ fn bwd_store_range(k0: u32, k1: u32, lane: u32, lanes: u32, r: SumFlags) {
 }
 
 fn bwd_pass2(t: Task, r: SumFlags) {
+    if (VEC4) {
+        if (t.valid) {
+            let q0 = (t.base + t.j0) / 4u;
+            let nq = (t.j1 - t.j0) / 4u;
+            for (var q = t.tj; q < nq; q = q + prm.tj) {
+                let y = ld_src4(prm.off_src / 4u + q0 + q);
+                let dy = ld_grad4(prm.off_dy / 4u + q0 + q);
+                st_dst4(prm.off_dst / 4u + q0 + q, bwd_out4(y, dy, r));
+            }
+        }
+        return;
+    }
     if (t.valid && PACKED && prm.s_j == 1u) {
         bwd_store_range(t.base + t.j0, t.base + t.j1, t.tj, prm.tj, r);
         return;
@@ -705,6 +763,8 @@ fn bwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 // Elements per lane the rows kernel keeps in private memory: a row of up to CACHE * lanes elements
 // is read once, and its e^d are computed once (filled in by softmax.rs from the device's tuning).
 const CACHE: u32 = {{CACHE}}u;
+// The same in quads, for the VEC4 rows kernel.
+const CACHE4: u32 = max(CACHE / 4u, 1u);
 
 // A row of at most CACHE elements per lane, read once. The loops run over k, the same in every
 // lane, so that the private arrays are indexed uniformly (a software rasterizer then keeps them in
@@ -772,6 +832,10 @@ fn fwd_out_cached(v: f32, e: vec2<f32>, rs: RowStats) -> f32 {
 }
 
 fn fwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    if (VEC4) {
+        fwd_row4(valid, base, lane, lanes, li);
+        return;
+    }
     let nk = (prm.len + lanes - 1u) / lanes;
     if (nk <= CACHE) {
         fwd_row_cached(valid, base, lane, lanes, li, nk);
@@ -815,6 +879,10 @@ fn fwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
 }
 
 fn bwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    if (VEC4) {
+        bwd_row4(valid, base, lane, lanes, li);
+        return;
+    }
     var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
     if (valid) {
         for (var j = lane; j < prm.len; j = j + lanes) {
@@ -833,4 +901,225 @@ fn bwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
             st_dst(prm.off_dst + k, bwd_out(ld_src(prm.off_src + k), ld_grad(prm.off_dy + k), r));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rows kernel four elements at a time (VEC4: the row's first element and its length are
+// multiples of 4): lane `lane` takes quads lane, lane + lanes, ... of the row. Every element goes
+// through the same per-element steps as in fwd_row and bwd_row; only the order in which a lane
+// adds its terms differs (a quad's four, then the next quad's), so sums may differ in their last
+// double-float bits and an output by at most an ULP's rounding.
+
+// Four elements are written out one by one (x, y, z, w), not looped over: a dynamic component
+// index may cost a shader compiler that does not unroll the loop a select chain per access.
+
+// The row's maximum and flags, four elements at a time (`m` from the elements before).
+fn max1(m: f32, f: ptr<function, u32>, v: f32) -> f32 {
+    let cl = sm_class(v);
+    *f = *f | select(select(0u, F_BAD, cl == 2u), F_ANY, cl == 0u);
+    return max(m, select(-FMAX, v, cl == 0u));
+}
+
+fn max4(m: f32, f: ptr<function, u32>, v: vec4<f32>) -> f32 {
+    return max1(max1(max1(max1(m, f, v.x), f, v.y), f, v.z), f, v.w);
+}
+
+// e^((x - mx)/T), scaled, as (hi, lo) (0 where x is not finite or `ok` is false), added to `s`.
+fn sum1(s: ptr<function, vec2<f32>>, v: f32, ok: bool, mx: f32) -> vec2<f32> {
+    let fin = ok && sm_class(v) == 0u;
+    let d = sm_diff(select(mx, v, fin), mx);
+    let e = exp_dd(d.hi, d.lo);
+    let h = select(0.0, sm_scale(e.s, e.k), fin);
+    let l = select(0.0, sm_scale(e.t, e.k), fin);
+    let t = two_sum((*s).x, h);
+    *s = vec2<f32>(t.x, (*s).y + (t.y + l));
+    return vec2<f32>(h, l);
+}
+
+// The same for four elements, in order: their his and los.
+struct Exp4 {
+    h: vec4<f32>,
+    l: vec4<f32>,
+}
+
+fn sum4(s: ptr<function, vec2<f32>>, v: vec4<f32>, ok: bool, mx: f32) -> Exp4 {
+    let a = sum1(s, v.x, ok, mx);
+    let b = sum1(s, v.y, ok, mx);
+    let c = sum1(s, v.z, ok, mx);
+    let d = sum1(s, v.w, ok, mx);
+    return Exp4(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
+}
+
+fn fwd_out4(v: vec4<f32>, rs: RowStats) -> vec4<f32> {
+    return vec4<f32>(fwd_out(v.x, rs), fwd_out(v.y, rs), fwd_out(v.z, rs), fwd_out(v.w, rs));
+}
+
+fn fwd_out_cached4(v: vec4<f32>, h: vec4<f32>, l: vec4<f32>, rs: RowStats) -> vec4<f32> {
+    return vec4<f32>(
+        fwd_out_cached(v.x, vec2<f32>(h.x, l.x), rs),
+        fwd_out_cached(v.y, vec2<f32>(h.y, l.y), rs),
+        fwd_out_cached(v.z, vec2<f32>(h.z, l.z), rs),
+        fwd_out_cached(v.w, vec2<f32>(h.w, l.w), rs),
+    );
+}
+
+fn bwd_out4(y: vec4<f32>, dy: vec4<f32>, r: SumFlags) -> vec4<f32> {
+    return vec4<f32>(
+        bwd_out(y.x, dy.x, r),
+        bwd_out(y.y, dy.y, r),
+        bwd_out(y.z, dy.z, r),
+        bwd_out(y.w, dy.w, r),
+    );
+}
+
+fn fwd_load4(q: u32) -> vec4<f32> {
+    let v = bitcast<vec4<u32>>(ld_src4(q)) ^ vec4<u32>(prm.flip);
+    return bitcast<vec4<f32>>(v);
+}
+
+fn fwd_row4(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    let nq = prm.len / 4u;
+    let qs = (prm.off_src + base) / 4u;
+    let qd = (prm.off_dst + base) / 4u;
+    let nk = (nq + lanes - 1u) / lanes;
+    var m = -FMAX;
+    var f = 0u;
+    if (4u * nk <= CACHE) {
+        // Read once; e^d kept for the output (see fwd_row_cached).
+        var xs: array<vec4<f32>, CACHE4>;
+        var eh: array<vec4<f32>, CACHE4>;
+        var el: array<vec4<f32>, CACHE4>;
+        for (var k = 0u; k < nk; k = k + 1u) {
+            let q = lane + k * lanes;
+            var v = vec4<f32>(-FMAX);
+            if (valid && q < nq) {
+                v = fwd_load4(qs + q);
+                m = max4(m, &f, v);
+            }
+            xs[k] = v;
+        }
+        let mx = row_max(li, lane, m);
+        var s = vec2<f32>(0.0, 0.0);
+        for (var k = 0u; k < nk; k = k + 1u) {
+            let e = sum4(&s, xs[k], lane + k * lanes < nq, mx);
+            eh[k] = e.h;
+            el[k] = e.l;
+        }
+        let sf = row_sum(li, lane, s, f);
+        let rs = row_stats(RowAcc(mx, sf.s, sf.f));
+        for (var k = 0u; k < nk; k = k + 1u) {
+            let q = lane + k * lanes;
+            if (valid && q < nq) {
+                st_dst4(qd + q, fwd_out_cached4(xs[k], eh[k], el[k], rs));
+            }
+        }
+        return;
+    }
+    if (valid) {
+        for (var q = lane; q < nq; q = q + lanes) {
+            m = max4(m, &f, fwd_load4(qs + q));
+        }
+    }
+    let mx = row_max(li, lane, m);
+    var s = vec2<f32>(0.0, 0.0);
+    if (valid) {
+        for (var q = lane; q < nq; q = q + lanes) {
+            sum4(&s, fwd_load4(qs + q), true, mx);
+        }
+    }
+    let sf = row_sum(li, lane, s, f);
+    let rs = row_stats(RowAcc(mx, sf.s, sf.f));
+    if (valid) {
+        for (var q = lane; q < nq; q = q + lanes) {
+            st_dst4(qd + q, fwd_out4(fwd_load4(qs + q), rs));
+        }
+    }
+}
+
+fn bwd_row4(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    let nq = prm.len / 4u;
+    let qs = (prm.off_src + base) / 4u;
+    let qg = (prm.off_dy + base) / 4u;
+    let qd = (prm.off_dst + base) / 4u;
+    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    if (valid) {
+        for (var q = lane; q < nq; q = q + lanes) {
+            let y = ld_src4(qs + q);
+            let dy = ld_grad4(qg + q);
+            bwd_push(&a, y.x, dy.x);
+            bwd_push(&a, y.y, dy.y);
+            bwd_push(&a, y.z, dy.z);
+            bwd_push(&a, y.w, dy.w);
+        }
+    }
+    let r = row_sum(li, lane, a.s, a.f);
+    if (valid) {
+        for (var q = lane; q < nq; q = q + lanes) {
+            st_dst4(qd + q, bwd_out4(ld_src4(qs + q), ld_grad4(qg + q), r));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A split row's chunk by `lanes` lanes on their own (a subgroup: no barriers), the rows kernel's
+// way: the chunk's maximum first (no exp), then its sum relative to it (one exp per element, no
+// rescaling). The partial is what `fwd_partials` writes: (M, S relative to M, flags). Contiguous
+// rows only (s_j = 1). For a software rasterizer, which runs a shader with barriers as
+// coroutines: `partials_subgroup` kernels (softmax_subgroup.wgsl).
+fn fwd_chunk(t: Task, lane: u32, lanes: u32) -> RowAcc {
+    var m = -FMAX;
+    var f = 0u;
+    let q0 = (prm.off_src + t.base + t.j0) / 4u;
+    let nq = (t.j1 - t.j0) / 4u;
+    if (t.valid) {
+        if (VEC4) {
+            for (var q = lane; q < nq; q = q + lanes) {
+                m = max4(m, &f, fwd_load4(q0 + q));
+            }
+        } else {
+            for (var j = t.j0 + lane; j < t.j1; j = j + lanes) {
+                m = max1(m, &f, fwd_load(t.base + j));
+            }
+        }
+    }
+    let mx = row_max(0u, lane, m);
+    var s = vec2<f32>(0.0, 0.0);
+    if (t.valid) {
+        if (VEC4) {
+            for (var q = lane; q < nq; q = q + lanes) {
+                sum4(&s, fwd_load4(q0 + q), true, mx);
+            }
+        } else {
+            for (var j = t.j0 + lane; j < t.j1; j = j + lanes) {
+                sum1(&s, fwd_load(t.base + j), true, mx);
+            }
+        }
+    }
+    let sf = row_sum(0u, lane, s, f);
+    return RowAcc(mx, sf.s, sf.f);
+}
+
+// Backward's partial sum of a chunk by `lanes` lanes on their own (see fwd_chunk).
+fn bwd_chunk(t: Task, lane: u32, lanes: u32) -> SumFlags {
+    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    if (t.valid) {
+        if (VEC4) {
+            let q0 = (t.base + t.j0) / 4u;
+            let nq = (t.j1 - t.j0) / 4u;
+            for (var q = lane; q < nq; q = q + lanes) {
+                let y = ld_src4(prm.off_src / 4u + q0 + q);
+                let dy = ld_grad4(prm.off_dy / 4u + q0 + q);
+                bwd_push(&a, y.x, dy.x);
+                bwd_push(&a, y.y, dy.y);
+                bwd_push(&a, y.z, dy.z);
+                bwd_push(&a, y.w, dy.w);
+            }
+        } else {
+            for (var j = t.j0 + lane; j < t.j1; j = j + lanes) {
+                let k = t.base + j;
+                bwd_push(&a, ld_src(prm.off_src + k), ld_grad(prm.off_dy + k));
+            }
+        }
+    }
+    return row_sum(0u, lane, a.s, a.f);
 }

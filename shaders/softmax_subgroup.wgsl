@@ -83,3 +83,47 @@ fn bwd_rows(
         bwd_row(r < prm.rows, r * prm.s_i, lane, size, 0u);
     }
 }
+
+// Split rows' partials with a subgroup per chunk (fwd_chunk, bwd_chunk): the launch is the
+// `partials` one (a workgroup per chunk, ti = 1), whose first subgroup does the work while the
+// others return at once; only for a software rasterizer, where an idle subgroup costs next to
+// nothing and barriers (the `partials` kernels' tree reductions) cost most.
+@compute @workgroup_size(256)
+fn fwd_partials_sg(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) size: u32,
+    @builtin(subgroup_id) sid: u32,
+) {
+    math_one = prm.one;
+    sg_size = size;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups || sid != 0u) {
+        return;
+    }
+    let t = sm_task(w, 0u);
+    let r = fwd_chunk(t, lane, size);
+    if (t.valid && lane == 0u) {
+        parts[t.row * prm.part_total + prm.part_base + t.c] = sm_pack(r.m, r.s, r.f);
+    }
+}
+
+@compute @workgroup_size(256)
+fn bwd_partials_sg(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) size: u32,
+    @builtin(subgroup_id) sid: u32,
+) {
+    math_one = prm.one;
+    sg_size = size;
+    let w = wg.y * prm.grid_x + wg.x;
+    if (w >= prm.groups || sid != 0u) {
+        return;
+    }
+    let t = sm_task(w, 0u);
+    let r = bwd_chunk(t, lane, size);
+    if (t.valid && lane == 0u) {
+        parts[t.row * prm.part_total + prm.part_base + t.c] = sm_pack(0.0, r.s, r.f);
+    }
+}

@@ -44,6 +44,8 @@ pub(crate) enum KernelKey {
         unit: bool,
         stage: u8,
         dtype: DType,
+        /// Tensors bound as vec4 arrays.
+        vec4: bool,
     },
 }
 

@@ -33,7 +33,15 @@
 //! - **split** (few rows of great length, or a row slice above the storage-binding limit): each
 //!   row is cut into chunks, a workgroup per chunk writes a partial (max, sum), a `combine` pass
 //!   merges a row's partials, and a `write` pass normalises each chunk: two reads, one write.
+//!   On a software rasterizer with subgroups, a chunk's partial comes from one subgroup without
+//!   barriers (the rows kernel's max-then-sum), since barriers turn its shaders into coroutines.
 //!
+//! Contiguous f32 rows whose length is a multiple of 4, with every tensor at a 16-byte aligned
+//! offset, are bound as `vec4` arrays (rows, fused and split kernels): a lane moves four elements
+//! per access, a quarter of the memory instructions (a software rasterizer's gathers and scatters
+//! included). Other shapes, offsets and f16 keep element accesses. Each element's arithmetic is
+//! unchanged; only the order in which a lane adds its terms differs, so results agree with the
+//! element kernels to within the last double-float bits of the sums (the same error bounds).
 //! More than 65,535 workgroups fold into a 2-D grid; tensors above the storage-binding limit are
 //! split at aligned offsets (whole rows, or pieces of a split row). Only the rows kernel uses
 //! subgroup operations; the other reductions go through workgroup memory.
@@ -302,6 +310,8 @@ const STAGE_WRITE: u8 = 3;
 /// The rows kernel, its lanes in workgroup memory or a subgroup.
 const STAGE_ROWS: u8 = 4;
 const STAGE_ROWS_SUBGROUP: u8 = 5;
+/// Split rows' partials with a subgroup per chunk (a software rasterizer).
+const STAGE_PARTIALS_SUBGROUP: u8 = 6;
 
 /// Invocations per workgroup (`WG` in the WGSL).
 const WG: usize = 256;
@@ -328,6 +338,9 @@ struct Tuning {
     /// Elements per lane the rows kernel keeps in private memory (`CACHE` in the WGSL; fixed
     /// per context, so not part of the kernel key): rows up to this many per lane are read once.
     cache: usize,
+    /// Split contiguous rows: partials by one subgroup per chunk, without barriers, where the
+    /// device has subgroups (a software rasterizer runs a shader with barriers as coroutines).
+    split_subgroup: bool,
 }
 
 const GPU_TUNING: Tuning = Tuning {
@@ -336,6 +349,7 @@ const GPU_TUNING: Tuning = Tuning {
     split_target: 2048,
     rows_max_len: 1024,
     cache: 8,
+    split_subgroup: false,
 };
 // A software rasterizer runs a subgroup as one SIMD loop on one core: a row per subgroup, with no
 // barriers, is its best shape at any length short of a split.
@@ -345,6 +359,7 @@ const SOFTWARE_TUNING: Tuning = Tuning {
     split_target: 64,
     rows_max_len: usize::MAX,
     cache: 128,
+    split_subgroup: true,
 };
 
 /// The uniform block of `softmax.wgsl` (`SmParams`), one per dispatch.
@@ -390,13 +405,53 @@ fn stage_name(stage: u8) -> &'static str {
         STAGE_COMBINE => "combine",
         STAGE_WRITE => "write",
         STAGE_ROWS => "rows",
+        STAGE_PARTIALS_SUBGROUP => "partials_subgroup",
         _ => "rows_subgroup",
     }
 }
 
-/// The tensors' bindings and accessors of softmax.wgsl (its `{{IO}}`).
-fn io_wgsl(dtype: DType) -> &'static str {
-    match dtype {
+/// The quad accessors of softmax.wgsl where the tensors are not bound as vec4 arrays: four
+/// element accesses (the kernels take them only where `VEC4` holds).
+const IO_QUADS_SCALAR: &str = "const VEC4: bool = false;
+fn ld_src4(q: u32) -> vec4<f32> {
+    let i = 4u * q;
+    return vec4<f32>(ld_src(i), ld_src(i + 1u), ld_src(i + 2u), ld_src(i + 3u));
+}
+fn ld_grad4(q: u32) -> vec4<f32> {
+    let i = 4u * q;
+    return vec4<f32>(ld_grad(i), ld_grad(i + 1u), ld_grad(i + 2u), ld_grad(i + 3u));
+}
+fn st_dst4(q: u32, v: vec4<f32>) {
+    let i = 4u * q;
+    st_dst(i, v.x);
+    st_dst(i + 1u, v.y);
+    st_dst(i + 2u, v.z);
+    st_dst(i + 3u, v.w);
+}
+";
+
+/// The tensors' bindings and accessors of softmax.wgsl (its `{{IO}}`); `vec4`: f32 tensors bound
+/// as vec4 arrays (every bound range 16-byte aligned, a multiple of 16 bytes long).
+fn io_wgsl(dtype: DType, vec4: bool) -> String {
+    if dtype == DType::F32 && vec4 {
+        return "@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
+const PACKED: bool = false;
+const VEC4: bool = true;
+fn ld_src(i: u32) -> f32 { return src[i >> 2u][i & 3u]; }
+fn ld_grad(i: u32) -> f32 { return grad[i >> 2u][i & 3u]; }
+fn st_dst(i: u32, v: f32) { dst[i >> 2u][i & 3u] = v; }
+fn ld_src_pair(i: u32) -> vec2<f32> { return vec2<f32>(ld_src(i), ld_src(i + 1u)); }
+fn ld_grad_pair(i: u32) -> vec2<f32> { return vec2<f32>(ld_grad(i), ld_grad(i + 1u)); }
+fn st_word(w: u32, lo: f32, hi: f32) { st_dst(2u * w, lo); st_dst(2u * w + 1u, hi); }
+fn ld_src4(q: u32) -> vec4<f32> { return src[q]; }
+fn ld_grad4(q: u32) -> vec4<f32> { return grad[q]; }
+fn st_dst4(q: u32, v: vec4<f32>) { dst[q] = v; }
+"
+        .to_string();
+    }
+    let io = match dtype {
         DType::F32 => {
             "@group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
@@ -448,7 +503,8 @@ fn st_word(w: u32, lo: f32, hi: f32) {
 }
 "
         }
-    }
+    };
+    format!("{io}{IO_QUADS_SCALAR}")
 }
 
 fn build(
@@ -458,14 +514,16 @@ fn build(
     stage: u8,
     cache: usize,
     dtype: DType,
+    vec4: bool,
 ) -> Result<KernelSource> {
     let dir = if backward { "bwd" } else { "fwd" };
     let label = format!(
-        "softmax/{}/{dir}{}/{}{}",
+        "softmax/{}/{dir}{}/{}{}{}",
         if log { "log" } else { "prob" },
         if unit { "" } else { "/temperature" },
         stage_name(stage),
         if dtype == DType::F16 { "/f16" } else { "" },
+        if vec4 { "/vec4" } else { "" },
     );
     let mut entries = vec![uniform_entry(std::mem::size_of::<SmParams>())];
     let tensors = |entries: &mut Vec<wgpu::BindGroupLayoutEntry>| {
@@ -479,7 +537,7 @@ fn build(
             tensors(&mut entries);
             entries.push(storage_entry(3, false));
         }
-        STAGE_PARTIALS => {
+        STAGE_PARTIALS | STAGE_PARTIALS_SUBGROUP => {
             tensors(&mut entries);
             entries.push(storage_entry(4, false));
         }
@@ -501,13 +559,13 @@ fn build(
             ("LOG", bool_str(log)),
             ("UNIT", bool_str(unit)),
             ("CACHE", &cache.to_string()),
-            ("IO", io_wgsl(dtype)),
+            ("IO", &io_wgsl(dtype, vec4)),
         ],
     )?;
     // The lanes' file defines the rows kernel's reductions and entry points (the workgroup one is
     // harmless to the other stages). Naga 30 takes subgroup operations without WGSL's
     // `enable subgroups;` (it refuses the directive); the device feature is what it checks.
-    let lanes = if stage == STAGE_ROWS_SUBGROUP {
+    let lanes = if stage == STAGE_ROWS_SUBGROUP || stage == STAGE_PARTIALS_SUBGROUP {
         source::SOFTMAX_SUBGROUP
     } else {
         source::SOFTMAX_WORKGROUP
@@ -519,10 +577,12 @@ fn build(
         (true, STAGE_ROWS | STAGE_ROWS_SUBGROUP) => "bwd_rows",
         (false, STAGE_FUSED) => "fwd_fused",
         (false, STAGE_PARTIALS) => "fwd_partials",
+        (false, STAGE_PARTIALS_SUBGROUP) => "fwd_partials_sg",
         (false, STAGE_COMBINE) => "fwd_combine",
         (false, _) => "fwd_write",
         (true, STAGE_FUSED) => "bwd_fused",
         (true, STAGE_PARTIALS) => "bwd_partials",
+        (true, STAGE_PARTIALS_SUBGROUP) => "bwd_partials_sg",
         (true, STAGE_COMBINE) => "bwd_combine",
         (true, _) => "bwd_write",
     };
@@ -556,13 +616,28 @@ struct Plan {
     /// The rows kernel (`ti` rows per workgroup): `Some(true)` with a subgroup per row,
     /// `Some(false)` with `tj` lanes of the workgroup per row.
     rows: Option<bool>,
+    /// The tensors are bound as vec4 arrays (`VEC4` in the WGSL): contiguous f32 rows whose
+    /// length is a multiple of 4, every tensor 16-byte aligned; chunks of split rows are then
+    /// multiples of 4 too.
+    vec4: bool,
+    /// Split rows whose partials take the subgroup kernel ([`Tuning`]'s `split_subgroup`).
+    split_subgroup: bool,
     pieces: Vec<Piece>,
 }
 
 /// The launch plan for `g` when one binding holds at most `elems` elements; `subgroup` is the
-/// device's smallest subgroup size where kernels may use subgroup operations.
-fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) -> Result<Plan> {
+/// device's smallest subgroup size where kernels may use subgroup operations; `aligned16`: f32
+/// tensors whose byte offsets are all multiples of 16 (contiguous rows of a length that is a
+/// multiple of 4 then take the vec4 kernels).
+fn plan(
+    g: &Geometry,
+    elems: usize,
+    tuning: &Tuning,
+    subgroup: Option<usize>,
+    aligned16: bool,
+) -> Result<Plan> {
     let rows_view = g.inner == 1;
+    let vec4 = aligned16 && rows_view && g.len.is_multiple_of(4);
     let slice = g.len * g.inner;
     // Elements of the reduced axis that fit in one binding for one outer slice.
     let max_j = if rows_view { elems } else { elems / g.inner };
@@ -607,12 +682,27 @@ fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) ->
             (Some(true), Some(sg)) => ((WG / sg.clamp(1, WG)).max(1), sg.clamp(1, WG)),
             _ => (ti, tj),
         };
+        // Few long rows: fewer of them per workgroup (the rest of its lanes idle), so that they
+        // spread over up to `split_below` workgroups, as long as a workgroup keeps
+        // SPLIT_MIN_LEN elements (a software rasterizer runs a workgroup on one core: 16 rows of
+        // 262,144 were one workgroup).
+        let ti = match rows {
+            Some(_) => ti.min(
+                (g.outer * g.inner)
+                    .div_ceil(tuning.split_below)
+                    .max(SPLIT_MIN_LEN / g.len.max(1))
+                    .max(1),
+            ),
+            None => ti,
+        };
         return Ok(Plan {
             rows_view,
             ti,
             tj,
             split: None,
             rows,
+            vec4,
+            split_subgroup: false,
             pieces,
         });
     }
@@ -622,7 +712,11 @@ fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) ->
         (ti_cols, WG / ti_cols)
     };
     let want = tuning.split_target.div_ceil(fused_groups.max(1));
-    let chunk = g.len.div_ceil(want).max(MIN_CHUNK).min(max_j).min(g.len);
+    let mut chunk = g.len.div_ceil(want).max(MIN_CHUNK).min(max_j).min(g.len);
+    if vec4 {
+        // Whole quads per chunk (len is a multiple of 4, so the last chunk is too).
+        chunk = (chunk / 4 * 4).max(4);
+    }
     let parts = g.len.div_ceil(chunk);
     if slice <= elems {
         let per = (elems / slice).max(1);
@@ -653,6 +747,8 @@ fn plan(g: &Geometry, elems: usize, tuning: &Tuning, subgroup: Option<usize>) ->
         tj,
         split: Some((chunk, parts)),
         rows: None,
+        vec4,
+        split_subgroup: rows_view && tuning.split_subgroup && subgroup.is_some(),
         pieces,
     })
 }
@@ -908,7 +1004,16 @@ impl Context {
             GPU_TUNING
         };
         let subgroup = self.subgroups().then(|| self.subgroup_min_size() as usize);
-        let plan = plan(g, elems, &tuning, subgroup)?;
+        // Vec4 bindings need every bound range to start 16-byte aligned: the tensors' offsets and
+        // the binding alignment both multiples of 16.
+        let aligned16 = dtype == DType::F32
+            && align.is_multiple_of(16)
+            && [Some(&io.src), io.dy.as_ref(), Some(&io.dst)]
+                .into_iter()
+                .flatten()
+                .all(|t| t.offset.is_multiple_of(16));
+        let plan = plan(g, elems, &tuning, subgroup, aligned16)?;
+        let vec4 = plan.vec4;
         let log = sm.log();
         let consts = Consts::new(sm);
         let unit = sm.temperature == 1.0;
@@ -920,8 +1025,9 @@ impl Context {
                     unit,
                     stage,
                     dtype,
+                    vec4,
                 },
-                || build(log, backward, unit, stage, tuning.cache, dtype),
+                || build(log, backward, unit, stage, tuning.cache, dtype, vec4),
             )
         };
         let max_dim = limits.max_compute_workgroups_per_dimension;
@@ -947,6 +1053,7 @@ impl Context {
             None => None,
         };
         let first = kernel(match (plan.split, plan.rows) {
+            (Some(_), _) if plan.split_subgroup => STAGE_PARTIALS_SUBGROUP,
             (Some(_), _) => STAGE_PARTIALS,
             (None, Some(true)) => STAGE_ROWS_SUBGROUP,
             (None, Some(false)) => STAGE_ROWS,
@@ -2215,7 +2322,7 @@ mod tests {
     use super::*;
 
     fn plan_gpu(g: &Geometry, elems: usize) -> Result<Plan> {
-        plan(g, elems, &GPU_TUNING, None)
+        plan(g, elems, &GPU_TUNING, None, false)
     }
 
     #[test]
@@ -2256,20 +2363,53 @@ mod tests {
         // as subgroups of the smallest size), or TJ lanes each without subgroups.
         let p = plan_gpu(&g(100, 7, 1), 1 << 20).unwrap(); // ok: unit test
         assert_eq!(p.rows, Some(false));
-        let p = plan(&g(100, 7, 1), 1 << 20, &GPU_TUNING, Some(32)).unwrap(); // ok: unit test
+        let p = plan(&g(100, 7, 1), 1 << 20, &GPU_TUNING, Some(32), false).unwrap(); // ok: unit test
         assert_eq!((p.rows, p.ti, p.split), (Some(true), 8, None));
-        let p = plan(&g(4096, 1024, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)).unwrap(); // ok: unit test
+        let p = plan(&g(4096, 100, 1), 1 << 20, &GPU_TUNING, Some(32), false).unwrap(); // ok: unit test
+        assert_eq!((p.rows, p.ti, p.split), (Some(true), 8, None));
+        // Few long rows on a software rasterizer: a workgroup each.
+        let p = plan(
+            &g(16, 262_144, 1),
+            1 << 30,
+            &SOFTWARE_TUNING,
+            Some(8),
+            false,
+        )
+        .unwrap(); // ok: unit test
+        assert_eq!((p.rows, p.ti, p.split), (Some(true), 1, None));
+        let p = plan(&g(4096, 1024, 1), 1 << 30, &SOFTWARE_TUNING, Some(8), false).unwrap(); // ok: unit test
         assert_eq!((p.rows, p.ti), (Some(true), 32));
         // Longer rows, columns and split rows do not take it.
-        let rows = |g: &Geometry, elems, tuning, sub| plan(g, elems, tuning, sub).unwrap().rows; // ok: unit test
+        let rows =
+            |g: &Geometry, elems, tuning, sub| plan(g, elems, tuning, sub, false).unwrap().rows; // ok: unit test
         assert_eq!(rows(&g(10, 5000, 1), 1 << 30, &GPU_TUNING, Some(32)), None);
         assert_eq!(rows(&g(3, 500, 8), 1 << 20, &GPU_TUNING, Some(32)), None);
         assert_eq!(
             rows(&g(1, 1 << 20, 1), 1 << 30, &SOFTWARE_TUNING, Some(8)),
             None
         );
+        // Split rows' partials by a subgroup per chunk: a software rasterizer with subgroups,
+        // contiguous rows.
+        let sp = |g: &Geometry, tuning, sub| plan(g, 1 << 30, tuning, sub, false).unwrap(); // ok: unit test
+        assert!(sp(&g(1, 1 << 20, 1), &SOFTWARE_TUNING, Some(8)).split_subgroup);
+        assert!(!sp(&g(1, 1 << 20, 1), &SOFTWARE_TUNING, None).split_subgroup);
+        assert!(!sp(&g(1, 1 << 20, 1), &GPU_TUNING, Some(32)).split_subgroup);
+        assert!(!sp(&g(2, 1 << 20, 3), &SOFTWARE_TUNING, Some(8)).split_subgroup);
         // Nothing fits: a typed error.
         assert!(plan_gpu(&g(1, 4, 1000), 500).is_err());
+        // Vec4: contiguous aligned rows of a multiple of 4; split chunks stay whole quads.
+        let v = |g: &Geometry, elems, aligned| plan(g, elems, &GPU_TUNING, None, aligned).unwrap(); // ok: unit test
+        assert!(v(&g(4096, 1024, 1), 1 << 30, true).vec4);
+        assert!(!v(&g(4096, 1024, 1), 1 << 30, false).vec4);
+        assert!(!v(&g(4096, 1022, 1), 1 << 30, true).vec4);
+        assert!(!v(&g(3, 500, 8), 1 << 20, true).vec4);
+        let p = v(&g(2, 10_000, 1), 3001, true);
+        let (chunk, _) = p.split.unwrap(); // ok: unit test
+        assert!(p.vec4 && chunk.is_multiple_of(4));
+        assert!(p
+            .pieces
+            .iter()
+            .all(|q| q.j0.is_multiple_of(4) && q.j_count.is_multiple_of(4)));
     }
 
     #[test]

@@ -724,9 +724,12 @@ fn gpu_rows_kernel_with_and_without_subgroups() {
         eprintln!("the adapter has no SUBGROUP: only the workgroup-memory fallback is tested");
     }
     let mut cases = Vec::new();
-    for (k, &len) in [1usize, 2, 7, 31, 32, 33, 255, 256, 1000, 4097]
-        .iter()
-        .enumerate()
+    // Lengths that are multiples of 4 (4, 12, 32, 36, 256, 1000, 4096) take the vec4 kernels.
+    for (k, &len) in [
+        1usize, 2, 4, 7, 12, 31, 32, 33, 36, 255, 256, 1000, 4096, 4097,
+    ]
+    .iter()
+    .enumerate()
     {
         let rows = (40_000 / len).clamp(3, 64);
         cases.push(case(
@@ -887,6 +890,94 @@ fn gpu_records_into_a_caller_encoder_at_offsets() {
         1,
         &dx,
     );
+}
+
+/// The vec4 kernels (f32 rows whose length is a multiple of 4, every tensor at a 16-byte aligned
+/// offset) against the scalar ones: each tensor at aligned and unaligned byte offsets, row lengths
+/// with and without a multiple of 4, rows held in private memory, longer rows and split rows;
+/// forward and backward, both through the rows kernel's subgroup path and its fallback.
+#[test]
+fn gpu_vec4_rows_at_aligned_and_unaligned_offsets() {
+    let Some(_) = common::gpu() else { return };
+    let ctx = Context::new().unwrap();
+    let has_subgroups = ctx.features().contains(wgpu::Features::SUBGROUP);
+    let shapes: [[usize; 2]; 5] = [[9, 128], [5, 1000], [3, 130], [4, 4100], [2, 20_000]];
+    // Byte offsets of (x or y, dy, output): all aligned, then one tensor off by 4 or 8 bytes.
+    let offsets = [
+        (16u64, 32u64, 48u64),
+        (4, 32, 16),
+        (16, 8, 32),
+        (32, 16, 20),
+    ];
+    let pad = 16usize;
+    for use_subgroups in [true, false] {
+        if use_subgroups && !has_subgroups {
+            continue;
+        }
+        ctx.set_subgroups(use_subgroups);
+        for kind in [SoftmaxKind::Softmax, SoftmaxKind::LogSoftmax] {
+            let sm = Softmax::new(kind);
+            for (k, shape) in shapes.iter().enumerate() {
+                let n = shape[0] * shape[1];
+                let x = logits(900 + k as u64, n);
+                for &(ox, og, oo) in &offsets {
+                    let tag = format!(
+                        "{} {shape:?}, offsets {ox}/{og}/{oo} B, subgroups {use_subgroups}",
+                        kind.name()
+                    );
+                    let at = |v: &[f32], off: u64| {
+                        let mut b = vec![3.0f32; off as usize / 4];
+                        b.extend(v);
+                        b.extend(vec![3.0f32; pad]);
+                        ctx.upload(&b).unwrap()
+                    };
+                    let xb = at(&x, ox);
+                    let yb = ctx.create_tensor(n + pad).unwrap();
+                    let mut enc = ctx
+                        .device()
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+                    ctx.record_softmax(
+                        &mut enc,
+                        &sm,
+                        Tensor::new(&xb, ox, n),
+                        Tensor::new(&yb, oo, n),
+                        shape,
+                        1,
+                    )
+                    .unwrap();
+                    ctx.queue().submit([enc.finish()]);
+                    let y = ctx.read(&yb, oo, n).unwrap();
+                    judge_forward(&format!("{tag} forward"), &sm, &x, shape, 1, &y);
+
+                    let y: Vec<f32> = reference_forward_exact(&sm, &x, shape, 1)
+                        .unwrap()
+                        .iter()
+                        .map(|&v| v as f32)
+                        .collect();
+                    let dy = grads(950 + k as u64, n);
+                    let ybuf = at(&y, ox);
+                    let dyb = at(&dy, og);
+                    let dxb = ctx.create_tensor(n + pad).unwrap();
+                    let mut enc = ctx
+                        .device()
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+                    ctx.record_softmax_backward(
+                        &mut enc,
+                        &sm,
+                        Tensor::new(&ybuf, ox, n),
+                        Tensor::new(&dyb, og, n),
+                        Tensor::new(&dxb, oo, n),
+                        shape,
+                        1,
+                    )
+                    .unwrap();
+                    ctx.queue().submit([enc.finish()]);
+                    let dx = ctx.read(&dxb, oo, n).unwrap();
+                    judge_backward(&format!("{tag} backward"), &sm, &y, &dy, shape, 1, &dx);
+                }
+            }
+        }
+    }
 }
 
 #[test]
