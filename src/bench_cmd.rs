@@ -852,7 +852,7 @@ fn e2e_op(
     Ok(())
 }
 
-/// The CPU path on f16 slices (derivatives allocate their output).
+/// The CPU path on f16 slices, into a preallocated output.
 fn cpu_op_f16(
     op: BenchOp,
     mode: Mode,
