@@ -2,8 +2,10 @@
 # Build, on a machine with Rust, everything scripts/gpu-check.sh runs, for a GPU machine without a
 # toolchain: the release CLI, the release test executables and the benches, stripped, into one folder.
 #
-#   scripts/gpu-prebuild.sh [DIR]      # default DIR: .devbin
-#   # copy DIR to the GPU machine (same CPU architecture, glibc as new or newer), then there:
+#   scripts/gpu-prebuild.sh [DIR]      # default DIR: .devbin; also writes DIR.tar.xz
+#   # copy DIR (about 95 MB) or DIR.tar.xz (about 11 MB: each test executable links all of wgpu)
+#   # to the GPU machine (same CPU architecture, glibc as new or newer), then there:
+#   tar -xJf DIR.tar.xz      # if the archive was copied
 #   scripts/gpu-check.sh --prebuilt DIR
 #
 # The CLI tests call the binary at the path it had when they were built (tests/cli.rs:
@@ -40,4 +42,5 @@ cp target/release/wgpu-activations "$dir/"
 strip "$dir/wgpu-activations" "$dir"/tests/* "$dir"/benches/*
 echo "$(pwd)/target/release/wgpu-activations" > "$dir/cli-path"
 git rev-parse HEAD > "$dir/commit"
-du -sh "$dir"; ls "$dir/tests"
+tar -cJf "$dir.tar.xz" -C "$(dirname "$dir")" "$(basename "$dir")"
+du -sh "$dir" "$dir.tar.xz"; ls "$dir/tests"
