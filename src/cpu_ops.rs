@@ -540,11 +540,11 @@ pub mod logsigmoid {
         let xd = x as f64;
         (at_most(xd, 0.0) - log1p_unit(exp_nonpos(-xd.abs()))) as f32
     }
-    /// `dy·σ(−x)`.
+    /// `dy·σ(−x) = dy/(1 + e^x)` (as sigmoid's forward: relative errors only, also where `e^x`
+    /// is huge; no sign selects).
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, _p: [f32; 4]) -> f32 {
-        let (_, s) = sigmoid_pair::<false>(x as f64);
-        (dy as f64 * s) as f32
+        (dy as f64 * (1.0 / (1.0 + exp(x as f64)))) as f32
     }
     from_der_dy!();
 }
@@ -559,8 +559,9 @@ pub mod softplus {
         // β ≠ 0 (validated), so β·(±∞) is ±∞, never NaN: an infinite x is not clamped, since
         // β·f32::MAX need not have saturated for a tiny β.
         let z = p[0] as f64 * x as f64;
-        // 1/β is loop-invariant (hoisted): a multiplication, not a second division per element.
-        let l = log1p_unit(exp_nonpos(-z.abs())) * (1.0 / p[0] as f64);
+        // 1/β is loop-invariant: it scales log1p's (hoisted) coefficients, no division or
+        // multiplication per element.
+        let l = log1p_unit_scaled(exp_nonpos(-z.abs()), 1.0 / p[0] as f64);
         let y = (if z > 0.0 { x as f64 + l } else { l }) as f32;
         if p[0] * x > p[1] {
             x
@@ -571,7 +572,8 @@ pub mod softplus {
     /// `dy·(β·x > threshold ? 1 : σ(β·x))`.
     #[inline(always)]
     fn der_dy(x: f32, dy: f32, p: [f32; 4]) -> f32 {
-        let (s, _) = sigmoid_pair::<false>(p[0] as f64 * x as f64);
+        // σ(z) = 1/(1 + e^−z), as sigmoid's forward (e^−z clamped to e^±700; no sign selects).
+        let s = 1.0 / (1.0 + exp(-(p[0] as f64 * x as f64)));
         let y = (dy as f64 * s) as f32;
         if p[0] * x > p[1] {
             dy
