@@ -1217,7 +1217,7 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<f32>> {
-        self.softmax_host(sm, x, shape, axis)
+        self.softmax_host(sm, x, None, shape, axis)
     }
 
     /// `f(x)` of an f16 host tensor on the GPU: read as f16, every reduction in f32, the output
@@ -1229,48 +1229,58 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<half::f16>> {
-        self.softmax_host(sm, x, shape, axis)
+        self.softmax_host(sm, x, None, shape, axis)
     }
 
+    /// The forward (`dy` absent) or the backward (`x` is the saved output `y`) of host tensors:
+    /// along the last axis through the streaming ring, along another in one piece.
     fn softmax_host<T: Element>(
         &self,
         sm: &Softmax,
         x: &[T],
+        dy: Option<&[T]>,
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<T>> {
         sm.validate()?;
         let g = geometry(sm.kind.name(), shape, axis)?;
-        check_len(shape, &g, "x", x.len())?;
+        let what = if dy.is_some() { "saved output y" } else { "x" };
+        check_len(shape, &g, what, x.len())?;
+        if let Some(dy) = dy {
+            check_len(shape, &g, "dy", dy.len())?;
+        }
         if g.n == 0 {
             return Ok(Vec::new());
         }
+        let mut out = vec![T::zeroed(); g.n];
         if axis + 1 == shape.len() {
-            // Along the last axis: whole rows through the streaming ring.
-            let mut y = vec![T::zeroed(); g.n];
-            let io = HostIo::Separate(x, &mut y);
+            let io = HostIo::Separate(x, &mut out);
             let opts = StreamOptions::default();
-            self.stream_softmax_io(sm, io, None, shape[axis], &opts, no_progress)?;
-            return Ok(y);
+            self.stream_softmax_io(sm, io, dy, shape[axis], &opts, no_progress)?;
+            return Ok(out);
         }
         let dtype = T::DTYPE;
         let xb = self.upload_of(x)?;
-        let yb = self.create_tensor_of(g.n, dtype)?;
+        let dyb = dy.map(|d| self.upload_of(d)).transpose()?;
+        let ob = self.create_tensor_of(g.n, dtype)?;
         let mut encoder = self
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("softmax"),
+                label: Some(if dy.is_some() {
+                    "softmax_backward"
+                } else {
+                    "softmax"
+                }),
             });
-        self.record_softmax(
-            &mut encoder,
-            sm,
-            Tensor::of(&xb, 0, g.n, dtype),
-            Tensor::of(&yb, 0, g.n, dtype),
-            shape,
-            axis,
-        )?;
+        let t = |b| Tensor::of(b, 0, g.n, dtype);
+        match &dyb {
+            Some(d) => {
+                self.record_softmax_backward(&mut encoder, sm, t(&xb), t(d), t(&ob), shape, axis)?
+            }
+            None => self.record_softmax(&mut encoder, sm, t(&xb), t(&ob), shape, axis)?,
+        }
         self.scoped("submit", || self.submit_and_wait(encoder))?;
-        self.read_of(&yb, g.n)
+        self.read_of(&ob, g.n)
     }
 
     /// The backward `dx` of `f` along `axis` from host tensors (the saved output `y` and `dy`),
@@ -1283,7 +1293,7 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<f32>> {
-        self.softmax_backward_host(sm, y, dy, shape, axis)
+        self.softmax_host(sm, y, Some(dy), shape, axis)
     }
 
     /// The backward `dx` of f16 host tensors on the GPU (reductions in f32, `dx` rounded once).
@@ -1295,52 +1305,7 @@ impl Context {
         shape: &[usize],
         axis: usize,
     ) -> Result<Vec<half::f16>> {
-        self.softmax_backward_host(sm, y, dy, shape, axis)
-    }
-
-    fn softmax_backward_host<T: Element>(
-        &self,
-        sm: &Softmax,
-        y: &[T],
-        dy: &[T],
-        shape: &[usize],
-        axis: usize,
-    ) -> Result<Vec<T>> {
-        sm.validate()?;
-        let g = geometry(sm.kind.name(), shape, axis)?;
-        check_len(shape, &g, "saved output y", y.len())?;
-        check_len(shape, &g, "dy", dy.len())?;
-        if g.n == 0 {
-            return Ok(Vec::new());
-        }
-        if axis + 1 == shape.len() {
-            // Along the last axis: whole rows through the streaming ring.
-            let mut dx = vec![T::zeroed(); g.n];
-            let io = HostIo::Separate(y, &mut dx);
-            let opts = StreamOptions::default();
-            self.stream_softmax_io(sm, io, Some(dy), shape[axis], &opts, no_progress)?;
-            return Ok(dx);
-        }
-        let dtype = T::DTYPE;
-        let yb = self.upload_of(y)?;
-        let dyb = self.upload_of(dy)?;
-        let dxb = self.create_tensor_of(g.n, dtype)?;
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("softmax_backward"),
-            });
-        self.record_softmax_backward(
-            &mut encoder,
-            sm,
-            Tensor::of(&yb, 0, g.n, dtype),
-            Tensor::of(&dyb, 0, g.n, dtype),
-            Tensor::of(&dxb, 0, g.n, dtype),
-            shape,
-            axis,
-        )?;
-        self.scoped("submit", || self.submit_and_wait(encoder))?;
-        self.read_of(&dxb, g.n)
+        self.softmax_host(sm, y, Some(dy), shape, axis)
     }
 }
 
