@@ -20,7 +20,7 @@ use common::{copy_kernel, gpu_time, host_memcpy, quick};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wgpu_activations::half::f16;
 use wgpu_activations::wgpu;
-use wgpu_activations::{accuracy, cpu, Activation, Context, OpKind, Tensor};
+use wgpu_activations::{cpu, harness, Activation, Context, OpKind, Tensor};
 
 fn sizes() -> Vec<usize> {
     if quick() {
@@ -63,14 +63,14 @@ fn bench(c: &mut Criterion) {
         );
     }
     for n in sizes() {
-        let x = accuracy::random_inputs(1, n)
+        let x = harness::random_inputs(1, n)
             .into_iter()
             .map(|v| v.clamp(-30.0, 30.0))
             .collect::<Vec<_>>();
-        let dy = accuracy::gradients(n);
+        let dy = harness::gradients(n);
         let xb = storage(&ctx, &x);
         let dyb = storage(&ctx, &dy);
-        let out = ctx.create_tensor(n).expect("buffer");
+        let out = ctx.create_tensor::<f32>(n).expect("buffer");
         let mut host_out = vec![0f32; n];
 
         let mut g = c.benchmark_group(format!("copy/{n}"));
@@ -144,8 +144,8 @@ fn bench(c: &mut Criterion) {
         }
 
         let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
-        let xhb = ctx.upload_f16(&xh).expect("upload");
-        let outh = ctx.create_tensor_f16(n).expect("buffer");
+        let xhb = ctx.upload(&xh).expect("upload");
+        let outh = ctx.create_tensor::<f16>(n).expect("buffer");
         let f16_ops = if std::env::var("WGPU_ACTIVATIONS_BENCH_OPS").is_ok() {
             ops()
         } else {

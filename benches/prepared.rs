@@ -14,7 +14,7 @@ use common::{copy_kernel, quick};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wgpu_activations::wgpu;
-use wgpu_activations::{accuracy, Activation, Chain, Context, Softmax, Tensor};
+use wgpu_activations::{harness, Activation, Chain, Context, Softmax, Tensor};
 
 fn sizes() -> Vec<usize> {
     if quick() {
@@ -75,13 +75,13 @@ fn bench(c: &mut Criterion) {
     let gelu = Activation::by_name("gelu").expect("gelu");
     let sm = Softmax::softmax();
     for n in sizes() {
-        let x: Vec<f32> = accuracy::random_inputs(1, n)
+        let x: Vec<f32> = harness::random_inputs(1, n)
             .into_iter()
             .map(|v| v.clamp(-30.0, 30.0))
             .collect();
         let xb = ctx.upload(&x).expect("upload");
-        let yb = ctx.create_tensor(n).expect("buffer");
-        let zb = ctx.create_tensor(n).expect("buffer");
+        let yb = ctx.create_tensor::<f32>(n).expect("buffer");
+        let zb = ctx.create_tensor::<f32>(n).expect("buffer");
         let t = |b| Tensor::new(b, 0, n);
         let prepared = ctx.prepare_forward(&gelu, t(&xb), t(&yb)).expect("prepare");
         let shape = [n / 256, 256];

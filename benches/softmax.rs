@@ -14,7 +14,7 @@ mod common;
 use common::{gpu_time, quick};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wgpu_activations::softmax::cpu;
+use wgpu_activations::cpu;
 use wgpu_activations::{Context, Softmax, Tensor};
 
 /// (name, shape, axis).
@@ -36,7 +36,7 @@ fn shapes() -> Vec<(&'static str, Vec<usize>, usize)> {
 
 /// Seeded values in ±`scale` (the test suite's generator).
 fn data(seed: u64, n: usize, scale: f32) -> Vec<f32> {
-    wgpu_activations::accuracy::random_inputs(seed, n)
+    wgpu_activations::harness::random_inputs(seed, n)
         .iter()
         .map(|v| (v % 1.0) * scale)
         .collect()
@@ -67,8 +67,8 @@ fn bench(c: &mut Criterion) {
         let dy = data(2, n, 1.0);
         let xb = ctx.upload(&x).expect("upload");
         let dyb = ctx.upload(&dy).expect("upload");
-        let yb = ctx.create_tensor(n).expect("buffer");
-        let dxb = ctx.create_tensor(n).expect("buffer");
+        let yb = ctx.create_tensor::<f32>(n).expect("buffer");
+        let dxb = ctx.create_tensor::<f32>(n).expect("buffer");
         let mut host = vec![0f32; n];
 
         let mut g = c.benchmark_group(format!("softmax_copy/{name}"));

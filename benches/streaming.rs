@@ -149,9 +149,11 @@ fn main() {
     for &log in &logs {
         let n = 1usize << log;
         let bytes = 4 * n;
-        let x: Vec<f32> = wgpu_activations::accuracy::random_inputs(1, n);
+        let x: Vec<f32> = wgpu_activations::harness::random_inputs(1, n);
         let mut host = x.clone();
-        let dev = ctx.create_tensor(n.min(PIECE)).expect("device buffer");
+        let dev = ctx
+            .create_tensor::<f32>(n.min(PIECE))
+            .expect("device buffer");
         // Warm up: every path's kernels compiled.
         let w = n.min(1 << 16);
         ctx.stream_forward(&act, &mut host[..w], &mapped, no_progress)
@@ -221,7 +223,7 @@ fn main() {
     // The ring's shape at the largest size: chunk bytes and depth.
     let n = 1usize << logs[logs.len() - 1];
     let bytes = 4 * n;
-    let x: Vec<f32> = wgpu_activations::accuracy::random_inputs(2, n);
+    let x: Vec<f32> = wgpu_activations::harness::random_inputs(2, n);
     let mut host = x.clone();
     println!("\nrelu, 2^{} f32s, mapped ring:\n", logs[logs.len() - 1]);
     println!("| chunk | depth | stream GB/s |");

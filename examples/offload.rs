@@ -5,14 +5,14 @@
 
 use std::time::Instant;
 
-use wgpu_activations::{accuracy, cpu, Activation, Context, Mode};
+use wgpu_activations::{cpu, harness, Activation, Context, Mode};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let op = args.next().unwrap_or_else(|| "gelu".to_string());
     let n: usize = args.next().map_or(Ok(1 << 22), |s| s.parse())?;
     let act = Activation::by_name(&op)?;
-    let x = accuracy::random_inputs(42, n);
+    let x = harness::random_inputs(42, n);
 
     let ctx = Context::new()?;
     if let Some(info) = ctx.adapter_info() {
@@ -25,8 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let y_cpu = cpu::forward(&act, &x)?;
     let cpu_time = t.elapsed();
 
-    let g = accuracy::summarize(&act, Mode::Forward, &x, None, &y_gpu);
-    let c = accuracy::summarize(&act, Mode::Forward, &x, None, &y_cpu);
+    let g = harness::summarize(&act, Mode::Forward, &x, None, &y_gpu);
+    let c = harness::summarize(&act, Mode::Forward, &x, None, &y_cpu);
     println!("{op} on {n} elements");
     println!(
         "  GPU end to end {gpu:?}: max {:.2} ULP, {} out of bound",

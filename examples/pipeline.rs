@@ -14,7 +14,7 @@ use std::error::Error;
 
 use wgpu_activations::ulp::ulp_f32;
 use wgpu_activations::wgpu;
-use wgpu_activations::{accuracy, reference, Activation, Context, Mode, Tensor};
+use wgpu_activations::{harness, reference, Activation, Context, Mode, Tensor};
 
 /// Elements per frame.
 pub const N: usize = 10_000;
@@ -141,7 +141,7 @@ pub fn run(frames: usize) -> Result<Report, Box<dyn Error>> {
         Tensor::new(&out, OUT_OFFSET, N),
     )?;
 
-    let bound = accuracy::bound(&gelu, Mode::Forward);
+    let bound = harness::bound(&gelu, Mode::Forward);
     let mut report = Report {
         frames,
         values: 0,
@@ -179,7 +179,7 @@ pub fn run(frames: usize) -> Result<Report, Box<dyn Error>> {
             pass.dispatch_workgroups(groups, 1, 1);
         }
         queue.submit([encoder.finish()]);
-        let got = ctx.read(&out, OUT_OFFSET, N)?;
+        let got = ctx.read::<f32>(&out, OUT_OFFSET, N)?;
 
         // gelu within `bound` ULP of exact, then one correctly rounded addition.
         for (i, (&xi, &g)) in x.iter().zip(&got).enumerate() {
@@ -211,7 +211,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         r.frames,
         r.adapter,
         r.worst,
-        accuracy::bound(&Activation::by_name("gelu")?, Mode::Forward),
+        harness::bound(&Activation::by_name("gelu")?, Mode::Forward),
         r.failures
     );
     if r.failures > 0 {

@@ -649,7 +649,7 @@ pub fn render(ctx: &Context, width: u32, height: u32) -> Result<Figure, Box<dyn 
         }
     }
     readback.unmap();
-    let values = ctx.read(&y_buf, 0, curves * n)?;
+    let values = ctx.read::<f32>(&y_buf, 0, curves * n)?;
     Ok(Figure {
         width,
         height,

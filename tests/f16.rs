@@ -5,10 +5,10 @@
 
 mod common;
 
-use wgpu_activations::accuracy::{
+use wgpu_activations::half::f16;
+use wgpu_activations::harness::{
     bound_f16, gradients_f16, inputs_f16, judge_f16, saved_tensor_f16,
 };
-use wgpu_activations::half::f16;
 use wgpu_activations::{cpu, Activation, Context, DType, Error, Mode, OpKind, Softmax, Tensor};
 
 /// Check `got` against the exact values in ULPs of f16; panics listing the worst offenders.
@@ -78,15 +78,15 @@ fn run(device: Device, op: OpKind, mode: Mode) {
     match mode {
         Mode::Forward => {
             let y = match ctx {
-                Some(ctx) => ctx.forward_f16(&act, &x),
-                None => cpu::forward_f16(&act, &x),
+                Some(ctx) => ctx.forward(&act, &x),
+                None => cpu::forward(&act, &x),
             };
             check(&what, &act, mode, &x, None, &y.unwrap());
         }
         Mode::Derivative => {
             let d = match ctx {
-                Some(ctx) => ctx.derivative_f16(&act, &x),
-                None => cpu::derivative_f16(&act, &x),
+                Some(ctx) => ctx.derivative(&act, &x),
+                None => cpu::derivative(&act, &x),
             };
             check(&what, &act, mode, &x, None, &d.unwrap());
         }
@@ -94,8 +94,8 @@ fn run(device: Device, op: OpKind, mode: Mode) {
             let s = saved_tensor_f16(&act, &x);
             let dy = gradients_f16(s.len());
             let dx = match ctx {
-                Some(ctx) => ctx.backward_f16(&act, &s, &dy),
-                None => cpu::backward_f16(&act, &s, &dy),
+                Some(ctx) => ctx.backward(&act, &s, &dy),
+                None => cpu::backward(&act, &s, &dy),
             };
             check(&what, &act, mode, &s, Some(&dy), &dx.unwrap());
         }
@@ -155,9 +155,9 @@ fn gpu_f16_rounding_is_exact_for_every_pattern() {
     let Some(ctx) = common::gpu() else { return };
     let x = all_f16();
     let sq = ctx
-        .forward_f16(&Activation::new(OpKind::SquaredRelu), &x)
+        .forward(&Activation::new(OpKind::SquaredRelu), &x)
         .unwrap();
-    let relu = ctx.forward_f16(&Activation::new(OpKind::Relu), &x).unwrap();
+    let relu = ctx.forward(&Activation::new(OpKind::Relu), &x).unwrap();
     for (i, &v) in x.iter().enumerate() {
         let f = v.to_f32();
         if v.is_nan() {
@@ -187,7 +187,7 @@ fn gpu_f16_rounding_is_exact_for_every_pattern() {
 #[test]
 fn cpu_f16_rounding_is_exact_for_every_pattern() {
     let x = all_f16();
-    let sq = cpu::forward_f16(&Activation::new(OpKind::SquaredRelu), &x).unwrap();
+    let sq = cpu::forward(&Activation::new(OpKind::SquaredRelu), &x).unwrap();
     for (i, &v) in x.iter().enumerate() {
         let f = v.to_f32();
         if v.is_nan() {
@@ -211,7 +211,7 @@ fn cpu_f16_blocks_in_place_and_index_dependent_ops() {
         prelu,
     ] {
         let n = 3 * 1001 * 23; // 69,069: three tasks, partial blocks, whole prelu periods
-        let x: Vec<f16> = wgpu_activations::accuracy::random_inputs_f16(9, n);
+        let x: Vec<f16> = wgpu_activations::harness::random_inputs_f16(9, n);
         let dy = gradients_f16(n);
         let wide = |v: &[f16]| v.iter().map(|h| h.to_f32()).collect::<Vec<f32>>();
         let narrow = |v: Vec<f32>| v.into_iter().map(f16::from_f32).collect::<Vec<f16>>();
@@ -220,22 +220,22 @@ fn cpu_f16_blocks_in_place_and_index_dependent_ops() {
         let bits = |v: &[f16]| v.iter().map(|h| h.to_bits()).collect::<Vec<u16>>();
         let name = act.op().name();
         assert_eq!(
-            bits(&cpu::forward_f16(&act, &x).unwrap()),
+            bits(&cpu::forward(&act, &x).unwrap()),
             bits(&want_f),
             "{name} forward"
         );
         let mut into = vec![f16::ZERO; n];
-        cpu::forward_into_f16(&act, &x, &mut into).unwrap();
+        cpu::forward_into(&act, &x, &mut into).unwrap();
         assert_eq!(bits(&into), bits(&want_f), "{name} forward_into");
         let mut inplace = x.clone();
-        cpu::forward_in_place_f16(&act, &mut inplace).unwrap();
+        cpu::forward_in_place(&act, &mut inplace).unwrap();
         assert_eq!(bits(&inplace), bits(&want_f), "{name} in place");
         assert_eq!(
-            bits(&cpu::backward_f16(&act, &x, &dy).unwrap()),
+            bits(&cpu::backward(&act, &x, &dy).unwrap()),
             bits(&want_b),
             "{name} backward"
         );
-        assert!(cpu::forward_into_f16(&act, &x, &mut into[1..]).is_err());
+        assert!(cpu::forward_into(&act, &x, &mut into[1..]).is_err());
     }
 }
 
@@ -247,7 +247,7 @@ fn gpu_f16_offsets_lengths_and_splits() {
     let Some(ctx) = common::gpu() else { return };
     let act = Activation::new(OpKind::Gelu);
     let x = inputs_f16(&act, 3000);
-    let want = ctx.forward_f16(&act, &x).unwrap();
+    let want = ctx.forward(&act, &x).unwrap();
     let sentinel = f16::from_f32(-7.25);
     for cap in [0u64, 1024] {
         ctx.set_max_binding_bytes(cap);
@@ -263,8 +263,8 @@ fn gpu_f16_offsets_lengths_and_splits() {
             for n in [1usize, 2, 7, 8, 9, 1001, x.len() - 12] {
                 let mut host = vec![sentinel; xo + n + 3];
                 host[xo..xo + n].copy_from_slice(&x[..n]);
-                let xb = ctx.upload_f16(&host).unwrap();
-                let yb = ctx.upload_f16(&vec![sentinel; yo + n + 3]).unwrap();
+                let xb = ctx.upload(&host).unwrap();
+                let yb = ctx.upload(&vec![sentinel; yo + n + 3]).unwrap();
                 let mut enc = ctx.device().create_command_encoder(&Default::default());
                 ctx.record_forward(
                     &mut enc,
@@ -276,8 +276,8 @@ fn gpu_f16_offsets_lengths_and_splits() {
                 ctx.record_forward_in_place(&mut enc, &act, Tensor::f16(&xb, 2 * xo as u64, n))
                     .unwrap();
                 ctx.queue().submit([enc.finish()]);
-                let y = ctx.read_f16(&yb, 0, yo + n + 3).unwrap();
-                let xi = ctx.read_f16(&xb, 0, xo + n + 3).unwrap();
+                let y = ctx.read::<f16>(&yb, 0, yo + n + 3).unwrap();
+                let xi = ctx.read::<f16>(&xb, 0, xo + n + 3).unwrap();
                 let what = format!("cap {cap} x at {xo} y at {yo} n {n}");
                 for (out, off) in [(&y, yo), (&xi, xo)] {
                     assert!(out[..off].iter().all(|v| *v == sentinel), "{what}: before");
@@ -307,16 +307,16 @@ fn softmax_case(gpu: bool, sm: Softmax, shape: &[usize], axis: usize) {
         None
     };
     let n: usize = shape.iter().product();
-    let x: Vec<f16> = wgpu_activations::accuracy::random_inputs(7 + n as u64, n)
+    let x: Vec<f16> = wgpu_activations::harness::random_inputs(7 + n as u64, n)
         .into_iter()
         .map(|v| f16::from_f32(v.clamp(-30.0, 30.0)))
         .collect();
     let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
     let y = match ctx {
-        Some(c) => c.softmax_f16(&sm, &x, shape, axis).unwrap(),
-        None => cpu::softmax_f16(&sm, &x, shape, axis).unwrap(),
+        Some(c) => c.softmax(&sm, &x, shape, axis).unwrap(),
+        None => cpu::softmax(&sm, &x, shape, axis).unwrap(),
     };
-    let exact = wgpu_activations::softmax::reference_forward_exact(&sm, &xf, shape, axis).unwrap();
+    let exact = wgpu_activations::reference::softmax_exact(&sm, &xf, shape, axis).unwrap();
     let what = format!(
         "{} {} {shape:?} axis {axis} f16",
         if gpu { "gpu" } else { "cpu" },
@@ -332,11 +332,11 @@ fn softmax_case(gpu: bool, sm: Softmax, shape: &[usize], axis: usize) {
     let dy: Vec<f16> = gradients_f16(n);
     let dyf: Vec<f32> = dy.iter().map(|v| v.to_f32()).collect();
     let dx = match ctx {
-        Some(c) => c.softmax_backward_f16(&sm, &ys, &dy, shape, axis).unwrap(),
-        None => cpu::softmax_backward_f16(&sm, &ys, &dy, shape, axis).unwrap(),
+        Some(c) => c.softmax_backward(&sm, &ys, &dy, shape, axis).unwrap(),
+        None => cpu::softmax_backward(&sm, &ys, &dy, shape, axis).unwrap(),
     };
     let exact =
-        wgpu_activations::softmax::reference_backward_exact(&sm, &ysf, &dyf, shape, axis).unwrap();
+        wgpu_activations::reference::softmax_backward_exact(&sm, &ysf, &dyf, shape, axis).unwrap();
     let worst = (0..n)
         .map(|i| wgpu_activations::ulp::ulp_error_f16(dx[i], exact[i]))
         .fold(0.0, f64::max);
@@ -397,14 +397,14 @@ fn gpu_f16_without_shader_f16_feature() {
         .contains(wgpu_activations::wgpu::Features::SHADER_F16));
     let act = Activation::new(OpKind::Silu);
     let x = inputs_f16(&act, 4096);
-    let a = bare.forward_f16(&act, &x).unwrap();
-    let b = ctx.forward_f16(&act, &x).unwrap();
+    let a = bare.forward(&act, &x).unwrap();
+    let b = ctx.forward(&act, &x).unwrap();
     assert_eq!(
         a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
         b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     );
     let sm = Softmax::softmax();
-    let y = bare.softmax_f16(&sm, &x[..4000], &[40, 100], 1).unwrap();
+    let y = bare.softmax(&sm, &x[..4000], &[40, 100], 1).unwrap();
     assert_eq!(y.len(), 4000);
 }
 
@@ -414,8 +414,8 @@ fn gpu_f16_without_shader_f16_feature() {
 fn gpu_f16_errors_are_typed() {
     let Some(ctx) = common::gpu() else { return };
     let act = Activation::new(OpKind::Relu);
-    let a = ctx.create_tensor_f16(16).unwrap();
-    let b = ctx.create_tensor(16).unwrap();
+    let a = ctx.create_tensor::<f16>(16).unwrap();
+    let b = ctx.create_tensor::<f32>(16).unwrap();
     let mut enc = ctx.device().create_command_encoder(&Default::default());
     let mixed = ctx.record_forward(
         &mut enc,
@@ -429,7 +429,7 @@ fn gpu_f16_errors_are_typed() {
         matches!(odd, Err(Error::Misaligned { align: 2, .. })),
         "{odd:?}"
     );
-    let c = ctx.create_tensor_f16(16).unwrap(); // 32 bytes
+    let c = ctx.create_tensor::<f16>(16).unwrap(); // 32 bytes
     let over = ctx.record_forward(
         &mut enc,
         &act,
@@ -458,15 +458,15 @@ fn gpu_f16_errors_are_typed() {
 #[test]
 fn gpu_softmax_f16_split_bindings() {
     let Some(ctx) = common::gpu() else { return };
-    let x: Vec<f16> = wgpu_activations::accuracy::random_inputs(11, 3 * 5001)
+    let x: Vec<f16> = wgpu_activations::harness::random_inputs(11, 3 * 5001)
         .into_iter()
         .map(|v| f16::from_f32(v.clamp(-20.0, 20.0)))
         .collect();
     for (shape, axis) in [(&[3usize, 5001][..], 1usize), (&[3, 1667, 3][..], 1)] {
         for sm in [Softmax::softmax(), Softmax::log_softmax()] {
-            let whole = ctx.softmax_f16(&sm, &x, shape, axis).unwrap();
+            let whole = ctx.softmax(&sm, &x, shape, axis).unwrap();
             ctx.set_max_binding_bytes(4096);
-            let split = ctx.softmax_f16(&sm, &x, shape, axis);
+            let split = ctx.softmax(&sm, &x, shape, axis);
             ctx.set_max_binding_bytes(0);
             let split = split.unwrap();
             assert_eq!(
@@ -497,7 +497,7 @@ fn softmax_f16_at(
     let put = |v: &[f16], off: usize| {
         let mut host = vec![sentinel; off + n + 3];
         host[off..off + n].copy_from_slice(v);
-        ctx.upload_f16(&host).unwrap()
+        ctx.upload(&host).unwrap()
     };
     let xb = put(x, xo);
     let yb = put(&vec![sentinel; n], yo);
@@ -523,7 +523,7 @@ fn softmax_f16_at(
         }
     }
     ctx.queue().submit([enc.finish()]);
-    let out = ctx.read_f16(&yb, 0, yo + n + 3).unwrap();
+    let out = ctx.read::<f16>(&yb, 0, yo + n + 3).unwrap();
     assert!(out[..yo].iter().all(|v| *v == sentinel), "{what}: before");
     assert!(
         out[yo + n..].iter().all(|v| *v == sentinel),
@@ -570,7 +570,7 @@ fn gpu_softmax_f16_equals_f32_rounded_at_every_offset() {
         ] {
             for &(shape, axis) in &cases {
                 let n: usize = shape.iter().product();
-                let x: Vec<f16> = wgpu_activations::accuracy::random_inputs(29 + n as u64, n)
+                let x: Vec<f16> = wgpu_activations::harness::random_inputs(29 + n as u64, n)
                     .into_iter()
                     .map(|v| f16::from_f32(v.clamp(-30.0, 30.0)))
                     .collect();
@@ -598,7 +598,7 @@ fn gpu_softmax_f16_equals_f32_rounded_at_every_offset() {
     let sm = Softmax::softmax();
     for (shape, axis) in [(&[3usize, 5001][..], 1usize), (&[37, 301][..], 1)] {
         let n: usize = shape.iter().product();
-        let x: Vec<f16> = wgpu_activations::accuracy::random_inputs(31, n)
+        let x: Vec<f16> = wgpu_activations::harness::random_inputs(31, n)
             .into_iter()
             .map(|v| f16::from_f32(v.clamp(-20.0, 20.0)))
             .collect();
@@ -636,34 +636,34 @@ fn cpu_softmax_f16_equals_f32_rounded() {
             (&[6, 5][..], 0),
         ] {
             let n: usize = shape.iter().product();
-            let x: Vec<f16> = wgpu_activations::accuracy::random_inputs(41 + n as u64, n)
+            let x: Vec<f16> = wgpu_activations::harness::random_inputs(41 + n as u64, n)
                 .into_iter()
                 .map(|v| f16::from_f32(v.clamp(-30.0, 30.0)))
                 .collect();
             let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
             let what = format!("cpu {} {shape:?} axis {axis}", sm.kind.name());
             let want = round(cpu_softmax(&sm, &xf, shape, axis));
-            let y = cpu::softmax_f16(&sm, &x, shape, axis).unwrap();
+            let y = cpu::softmax(&sm, &x, shape, axis).unwrap();
             assert_eq!(f16_bits(&y), f16_bits(&want), "{what} forward");
             let mut into = vec![f16::ZERO; n];
-            cpu::softmax_into_f16(&sm, &x, shape, axis, &mut into).unwrap();
+            cpu::softmax_into(&sm, &x, shape, axis, &mut into).unwrap();
             assert_eq!(f16_bits(&into), f16_bits(&want), "{what} forward into");
             let dy = gradients_f16(n);
             let yf: Vec<f32> = want.iter().map(|v| v.to_f32()).collect();
             let dyf: Vec<f32> = dy.iter().map(|v| v.to_f32()).collect();
             let want_b = round(cpu::softmax_backward(&sm, &yf, &dyf, shape, axis).unwrap());
-            let dx = cpu::softmax_backward_f16(&sm, &want, &dy, shape, axis).unwrap();
+            let dx = cpu::softmax_backward(&sm, &want, &dy, shape, axis).unwrap();
             assert_eq!(f16_bits(&dx), f16_bits(&want_b), "{what} backward");
-            cpu::softmax_backward_into_f16(&sm, &want, &dy, shape, axis, &mut into).unwrap();
+            cpu::softmax_backward_into(&sm, &want, &dy, shape, axis, &mut into).unwrap();
             assert_eq!(f16_bits(&into), f16_bits(&want_b), "{what} backward into");
         }
     }
     let sm = Softmax::softmax();
     let x = vec![f16::ONE; 6];
     let mut short = vec![f16::ZERO; 5];
-    let r = cpu::softmax_into_f16(&sm, &x, &[2, 3], 1, &mut short);
+    let r = cpu::softmax_into(&sm, &x, &[2, 3], 1, &mut short);
     assert!(matches!(r, Err(Error::ShapeMismatch(_))), "{r:?}");
-    let r = cpu::softmax_backward_into_f16(&sm, &x, &x[..5], &[2, 3], 1, &mut short);
+    let r = cpu::softmax_backward_into(&sm, &x, &x[..5], &[2, 3], 1, &mut short);
     assert!(matches!(r, Err(Error::ShapeMismatch(_))), "{r:?}");
 }
 

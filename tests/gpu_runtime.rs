@@ -68,7 +68,7 @@ fn more_than_65535_workgroups_fold_into_a_2d_grid() {
     let out = ctx
         .forward_to_new_buffer(&a, Tensor::new(&buf, 4, n))
         .unwrap();
-    let y = ctx.read(&out, 0, n).unwrap();
+    let y = ctx.read::<f32>(&out, 0, n).unwrap();
     common::check(
         "gpu silu forward, 2-D grid (scalar)",
         &a,
@@ -160,7 +160,7 @@ fn caller_buffers_at_offsets() {
                 .unwrap(),
         }
         ctx.queue().submit([enc.finish()]);
-        let got = ctx.read(&out, 65 * 4, n).unwrap();
+        let got = ctx.read::<f32>(&out, 65 * 4, n).unwrap();
         common::check(
             &format!("offsets {}", mode.name()),
             &a,
@@ -181,7 +181,7 @@ fn caller_buffers_at_offsets() {
     ctx.record_forward_in_place(&mut enc, &act("relu"), Tensor::new(&buf, 17 * 4, n))
         .unwrap();
     ctx.queue().submit([enc.finish()]);
-    let got = ctx.read(&buf, 0, 2000).unwrap();
+    let got = ctx.read::<f32>(&buf, 0, 2000).unwrap();
     assert!(
         got[..17].iter().chain(&got[17 + n..]).all(|&v| v == -7.0),
         "in-place wrote outside its range"
@@ -401,21 +401,21 @@ fn errors_are_typed_and_leave_the_context_usable() {
     );
     let unreadable = storage(ctx, 64, wgpu::BufferUsages::STORAGE);
     assert!(matches!(
-        ctx.read(&unreadable, 0, 4),
+        ctx.read::<f32>(&unreadable, 0, 4),
         Err(Error::MissingUsage {
             usage: "COPY_SRC",
             ..
         })
     ));
     assert!(matches!(
-        ctx.read(&buf, 0, 65),
+        ctx.read::<f32>(&buf, 0, 65),
         Err(Error::BufferTooSmall { .. })
     ));
     // Nothing was recorded by the failed calls: the encoder is still valid and the context works.
     ctx.queue().submit([enc.finish()]);
     assert_eq!(ctx.forward(&relu, &[-1.0, 2.0]).unwrap(), vec![0.0, 2.0]);
     // An empty tensor is a no-op, on the host and in the core layer.
-    assert_eq!(ctx.forward(&relu, &[]).unwrap(), Vec::<f32>::new());
+    assert_eq!(ctx.forward::<f32>(&relu, &[]).unwrap(), Vec::<f32>::new());
     let mut enc = ctx.device().create_command_encoder(&Default::default());
     ctx.record_forward(
         &mut enc,

@@ -9,7 +9,7 @@
 
 mod common;
 
-use wgpu_activations::accuracy::{self, judge};
+use wgpu_activations::harness::{self, judge};
 use wgpu_activations::{cpu, Activation, Context, Mode, OpKind};
 
 /// One parameter set: named values, rrelu's training seed, prelu's slopes.
@@ -63,10 +63,10 @@ impl Case {
 /// parameter, so `β·x` or `x/α` sweeps its own hard range; each parameter and its neighbours;
 /// the moved derivative roots of swish).
 fn inputs(act: &Activation, n_random: usize) -> Vec<f32> {
-    let mut x = accuracy::inputs(act, n_random);
+    let mut x = harness::inputs(act, n_random);
     let n = act.op().spec().params.len();
-    let hard = accuracy::hard_inputs();
-    let rnd = accuracy::random_inputs(act.op() as u64 * 31 + 7, n_random / 4);
+    let hard = harness::hard_inputs();
+    let rnd = harness::random_inputs(act.op() as u64 * 31 + 7, n_random / 4);
     let mut scales: Vec<f32> = act.params()[..n].to_vec();
     if act.op() == OpKind::Prelu {
         scales.extend(act.slopes().iter().copied());
@@ -207,7 +207,7 @@ fn check_cases(cases: &[Case], n_random: usize) {
                     case.label(),
                     mode.name(),
                     o.count,
-                    accuracy::bound(&act, mode),
+                    harness::bound(&act, mode),
                     o.failures.join("\n    ")
                 ));
             }

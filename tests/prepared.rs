@@ -7,7 +7,9 @@
 
 mod common;
 
-use wgpu_activations::softmax::{reference_backward_exact, reference_forward_exact};
+use wgpu_activations::reference::{
+    softmax_backward_exact as reference_backward_exact, softmax_exact as reference_forward_exact,
+};
 use wgpu_activations::ulp::ulp_error;
 use wgpu_activations::wgpu;
 use wgpu_activations::{reference, Activation, Chain, Context, Error, Mode, Softmax, Tensor};
@@ -77,7 +79,10 @@ fn prepared_dispatch_records_10000_times_without_creating_objects() {
     let ctx = Context::new().unwrap();
     let n = 4099; // a vec4 body and a scalar tail: two dispatches
     let x = uniform(1, n, -6.0, 6.0);
-    let (xb, yb) = (ctx.upload(&x).unwrap(), ctx.create_tensor(n).unwrap());
+    let (xb, yb) = (
+        ctx.upload(&x).unwrap(),
+        ctx.create_tensor::<f32>(n).unwrap(),
+    );
     let (xt, yt) = (Tensor::new(&xb, 0, n), Tensor::new(&yb, 0, n));
     let gelu = act("gelu");
 
@@ -111,7 +116,7 @@ fn prepared_dispatch_records_10000_times_without_creating_objects() {
         "recording a prepared dispatch created wgpu objects"
     );
     ctx.queue().submit([enc.finish()]);
-    let y = ctx.read(&yb, 0, n).unwrap();
+    let y = ctx.read::<f32>(&yb, 0, n).unwrap();
     common::check("prepared gelu x10000", &gelu, Mode::Forward, &x, None, &y);
 
     // Into one open pass: a prepared softmax backward, 10,000 times.
@@ -124,7 +129,7 @@ fn prepared_dispatch_records_10000_times_without_creating_objects() {
     let (pb, dyb, dxb) = (
         ctx.upload(&probs).unwrap(),
         ctx.upload(&dy).unwrap(),
-        ctx.create_tensor(m).unwrap(),
+        ctx.create_tensor::<f32>(m).unwrap(),
     );
     let prepared = ctx
         .prepare_softmax_backward(
@@ -151,7 +156,7 @@ fn prepared_dispatch_records_10000_times_without_creating_objects() {
         );
     }
     ctx.queue().submit([enc.finish()]);
-    let dx = ctx.read(&dxb, 0, m).unwrap();
+    let dx = ctx.read::<f32>(&dxb, 0, m).unwrap();
     assert_eq!(
         dx,
         ctx.softmax_backward(&sm, &probs, &dy, &shape, 1).unwrap()
@@ -160,7 +165,7 @@ fn prepared_dispatch_records_10000_times_without_creating_objects() {
     // A chain with a scratch buffer of its own: gelu, then softmax.
     let mut chain = Chain::new("gelu then softmax");
     let h = chain.scratch(&ctx, m).unwrap();
-    let zb = ctx.create_tensor(m).unwrap();
+    let zb = ctx.create_tensor::<f32>(m).unwrap();
     let lb = ctx.upload(&logits).unwrap();
     chain.push(
         ctx.prepare_forward(&gelu, Tensor::new(&lb, 0, m), Tensor::new(&h, 0, m))
@@ -188,7 +193,7 @@ fn prepared_dispatch_records_10000_times_without_creating_objects() {
         "recording a chain created wgpu objects"
     );
     ctx.queue().submit([enc.finish()]);
-    let z = ctx.read(&zb, 0, m).unwrap();
+    let z = ctx.read::<f32>(&zb, 0, m).unwrap();
     let want = ctx
         .softmax(&sm, &ctx.forward(&gelu, &logits).unwrap(), &shape, 1)
         .unwrap();
@@ -292,7 +297,7 @@ fn chain_gelu_then_softmax_matches_reference() {
         let x = uniform(10 + axis as u64, n, -6.0, 6.0);
         let sm = Softmax::softmax().with_temperature(0.7);
         let xb = ctx.upload(&x).unwrap();
-        let yb = ctx.create_tensor(n).unwrap();
+        let yb = ctx.create_tensor::<f32>(n).unwrap();
         let mut chain = Chain::new("gelu then softmax");
         let h = chain.scratch(ctx, n).unwrap();
         chain
@@ -315,8 +320,8 @@ fn chain_gelu_then_softmax_matches_reference() {
         let mut enc = encoder(ctx);
         chain.record(&mut enc).unwrap();
         ctx.queue().submit([enc.finish()]);
-        let hv = ctx.read(&h, 0, n).unwrap();
-        let y = ctx.read(&yb, 0, n).unwrap();
+        let hv = ctx.read::<f32>(&h, 0, n).unwrap();
+        let y = ctx.read::<f32>(&yb, 0, n).unwrap();
         let what = format!("chain {shape:?} axis {axis}");
         common::check(
             &format!("{what}: gelu"),
@@ -349,8 +354,8 @@ fn backward_chain_matches_reference() {
     let dy = uniform(21, n, -1.0, 1.0);
     let xb = ctx.upload(&x).unwrap();
     let dyb = ctx.upload(&dy).unwrap();
-    let yb = ctx.create_tensor(n).unwrap();
-    let dxb = ctx.create_tensor(n).unwrap();
+    let yb = ctx.create_tensor::<f32>(n).unwrap();
+    let dxb = ctx.create_tensor::<f32>(n).unwrap();
     let t = |b| Tensor::new(b, 0, n);
 
     // Forward h = silu(x), y = log_softmax(h); backward dh from (y, dy), dx = silu'(x)·dh: four
@@ -372,10 +377,10 @@ fn backward_chain_matches_reference() {
     chain.record(&mut enc).unwrap();
     ctx.queue().submit([enc.finish()]);
 
-    let hv = ctx.read(&h, 0, n).unwrap();
-    let y = ctx.read(&yb, 0, n).unwrap();
-    let dhv = ctx.read(&dh, 0, n).unwrap();
-    let dx = ctx.read(&dxb, 0, n).unwrap();
+    let hv = ctx.read::<f32>(&h, 0, n).unwrap();
+    let y = ctx.read::<f32>(&yb, 0, n).unwrap();
+    let dhv = ctx.read::<f32>(&dh, 0, n).unwrap();
+    let dx = ctx.read::<f32>(&dxb, 0, n).unwrap();
     common::check("backward chain: silu", &silu, Mode::Forward, &x, None, &hv);
     judge_softmax("backward chain: log_softmax", &sm, &hv, &shape, 1, &y);
     judge_softmax_backward(
@@ -404,7 +409,7 @@ fn backward_chain_matches_reference() {
     let mut enc = encoder(ctx);
     chain.record(&mut enc).unwrap();
     ctx.queue().submit([enc.finish()]);
-    let y2 = ctx.read(&yb, 0, n).unwrap();
+    let y2 = ctx.read::<f32>(&yb, 0, n).unwrap();
     let want = ctx
         .softmax(&sm, &ctx.forward(&silu, &x2).unwrap(), &shape, 1)
         .unwrap();
@@ -421,7 +426,7 @@ fn prepared_split_softmax_reuses_its_scratch() {
     let sm = Softmax::softmax();
     let x = uniform(30, n, -20.0, 20.0);
     let xb = ctx.upload(&x).unwrap();
-    let yb = ctx.create_tensor(n).unwrap();
+    let yb = ctx.create_tensor::<f32>(n).unwrap();
     let p = ctx
         .prepare_softmax(
             &sm,
@@ -437,7 +442,7 @@ fn prepared_split_softmax_reuses_its_scratch() {
         let mut enc = encoder(ctx);
         p.record(&mut enc).unwrap();
         ctx.queue().submit([enc.finish()]);
-        let y = ctx.read(&yb, 0, n).unwrap();
+        let y = ctx.read::<f32>(&yb, 0, n).unwrap();
         match &first {
             None => {
                 judge_softmax("prepared split softmax", &sm, &x, &shape, 1, &y);
@@ -514,7 +519,7 @@ fn caller_buffers_with_extra_usages_and_offsets() {
             let mut enc = encoder(ctx);
             p.record(&mut enc).unwrap();
             ctx.queue().submit([enc.finish()]);
-            let got = ctx.read(&out, 0, words).unwrap();
+            let got = ctx.read::<f32>(&out, 0, words).unwrap();
             let at = (oo / 4) as usize;
             let what = format!("{} x@{xo} out@{oo}", mode.name());
             untouched(&what, &got, at, n, fill);
@@ -530,7 +535,7 @@ fn caller_buffers_with_extra_usages_and_offsets() {
         let mut enc = encoder(ctx);
         p.record(&mut enc).unwrap();
         ctx.queue().submit([enc.finish()]);
-        let got = ctx.read(&buf, 0, words).unwrap();
+        let got = ctx.read::<f32>(&buf, 0, words).unwrap();
         let at = (xo / 4) as usize;
         untouched("in place", &got, at, n, fill);
         assert_eq!(
@@ -554,7 +559,7 @@ fn caller_buffers_with_extra_usages_and_offsets() {
         let mut enc = encoder(ctx);
         p.record(&mut enc).unwrap();
         ctx.queue().submit([enc.finish()]);
-        let got = ctx.read(&yb, 0, words).unwrap();
+        let got = ctx.read::<f32>(&yb, 0, words).unwrap();
         let at = (oo / 4) as usize;
         untouched("softmax", &got, at, n, fill);
         let y = got[at..at + n].to_vec();
@@ -573,7 +578,7 @@ fn caller_buffers_with_extra_usages_and_offsets() {
         let mut enc = encoder(ctx);
         p.record(&mut enc).unwrap();
         ctx.queue().submit([enc.finish()]);
-        let got = ctx.read(&dxb, 0, words).unwrap();
+        let got = ctx.read::<f32>(&dxb, 0, words).unwrap();
         let at = (xo / 4) as usize;
         untouched("softmax backward", &got, at, n, fill);
         judge_softmax_backward(
@@ -634,7 +639,7 @@ fn usage_and_alignment_errors_name_what_is_missing() {
         "STORAGE",
     );
     // Reading back needs COPY_SRC.
-    match ctx.read(&storage_only, 0, 4) {
+    match ctx.read::<f32>(&storage_only, 0, 4) {
         Err(
             e @ Error::MissingUsage {
                 usage: "COPY_SRC", ..
@@ -703,8 +708,8 @@ fn usage_and_alignment_errors_name_what_is_missing() {
 #[test]
 fn empty_tensor_prepares_to_nothing() {
     let Some(ctx) = common::gpu() else { return };
-    let b = ctx.create_tensor(4).unwrap();
-    let out = ctx.create_tensor(4).unwrap();
+    let b = ctx.create_tensor::<f32>(4).unwrap();
+    let out = ctx.create_tensor::<f32>(4).unwrap();
     let p = ctx
         .prepare_forward(&act("relu"), Tensor::new(&b, 0, 0), Tensor::new(&out, 0, 0))
         .unwrap();

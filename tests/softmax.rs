@@ -9,7 +9,10 @@
 
 mod common;
 
-use wgpu_activations::softmax::{cpu, reference_backward_exact, reference_forward_exact};
+use wgpu_activations::cpu;
+use wgpu_activations::reference::{
+    softmax_backward_exact as reference_backward_exact, softmax_exact as reference_forward_exact,
+};
 use wgpu_activations::ulp::ulp_error;
 use wgpu_activations::wgpu;
 use wgpu_activations::{Context, Error, Softmax, SoftmaxKind, Tensor};
@@ -845,7 +848,7 @@ fn gpu_records_into_a_caller_encoder_at_offsets() {
     padded.extend(&x);
     padded.extend([7.0; 5]);
     let xb = ctx.upload(&padded).unwrap();
-    let yb = ctx.create_tensor(n + 10).unwrap();
+    let yb = ctx.create_tensor::<f32>(n + 10).unwrap();
     let sm = Softmax::log_softmax().with_temperature(1.5);
     let mut enc = ctx
         .device()
@@ -860,12 +863,12 @@ fn gpu_records_into_a_caller_encoder_at_offsets() {
     )
     .unwrap();
     ctx.queue().submit([enc.finish()]);
-    let y = ctx.read(&yb, 20, n).unwrap();
+    let y = ctx.read::<f32>(&yb, 20, n).unwrap();
     judge_forward("gpu log_softmax at offsets", &sm, &x, &shape, 1, &y);
 
     let dy = grads(3, n);
     let dyb = ctx.upload(&dy).unwrap();
-    let dxb = ctx.create_tensor(n + 3).unwrap();
+    let dxb = ctx.create_tensor::<f32>(n + 3).unwrap();
     let mut enc = ctx
         .device()
         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
@@ -880,7 +883,7 @@ fn gpu_records_into_a_caller_encoder_at_offsets() {
     )
     .unwrap();
     ctx.queue().submit([enc.finish()]);
-    let dx = ctx.read(&dxb, 4, n).unwrap();
+    let dx = ctx.read::<f32>(&dxb, 4, n).unwrap();
     judge_backward(
         "gpu log_softmax backward at offsets",
         &sm,
@@ -932,7 +935,7 @@ fn gpu_vec4_rows_at_aligned_and_unaligned_offsets() {
                         ctx.upload(&b).unwrap()
                     };
                     let xb = at(&x, ox);
-                    let yb = ctx.create_tensor(n + pad).unwrap();
+                    let yb = ctx.create_tensor::<f32>(n + pad).unwrap();
                     let mut enc = ctx
                         .device()
                         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
@@ -946,7 +949,7 @@ fn gpu_vec4_rows_at_aligned_and_unaligned_offsets() {
                     )
                     .unwrap();
                     ctx.queue().submit([enc.finish()]);
-                    let y = ctx.read(&yb, oo, n).unwrap();
+                    let y = ctx.read::<f32>(&yb, oo, n).unwrap();
                     judge_forward(&format!("{tag} forward"), &sm, &x, shape, 1, &y);
 
                     let y: Vec<f32> = reference_forward_exact(&sm, &x, shape, 1)
@@ -957,7 +960,7 @@ fn gpu_vec4_rows_at_aligned_and_unaligned_offsets() {
                     let dy = grads(950 + k as u64, n);
                     let ybuf = at(&y, ox);
                     let dyb = at(&dy, og);
-                    let dxb = ctx.create_tensor(n + pad).unwrap();
+                    let dxb = ctx.create_tensor::<f32>(n + pad).unwrap();
                     let mut enc = ctx
                         .device()
                         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
@@ -972,7 +975,7 @@ fn gpu_vec4_rows_at_aligned_and_unaligned_offsets() {
                     )
                     .unwrap();
                     ctx.queue().submit([enc.finish()]);
-                    let dx = ctx.read(&dxb, oo, n).unwrap();
+                    let dx = ctx.read::<f32>(&dxb, oo, n).unwrap();
                     judge_backward(&format!("{tag} backward"), &sm, &y, &dy, shape, 1, &dx);
                 }
             }
@@ -1007,11 +1010,11 @@ fn errors_are_typed() {
         "dy length"
     );
     assert_eq!(
-        cpu::softmax(&sm, &[], &[0, 3], 1).unwrap(),
+        cpu::softmax::<f32>(&sm, &[], &[0, 3], 1).unwrap(),
         Vec::<f32>::new()
     );
     assert_eq!(
-        cpu::softmax_backward(&sm, &[], &[], &[4, 0], 0).unwrap(),
+        cpu::softmax_backward::<f32>(&sm, &[], &[], &[4, 0], 0).unwrap(),
         Vec::<f32>::new()
     );
     let Some(ctx) = common::gpu() else { return };
@@ -1037,17 +1040,17 @@ fn errors_are_typed() {
         "dy length"
     );
     assert_eq!(
-        ctx.softmax(&sm, &[], &[3, 0, 2], 2).unwrap(),
+        ctx.softmax::<f32>(&sm, &[], &[3, 0, 2], 2).unwrap(),
         Vec::<f32>::new()
     );
     assert_eq!(
-        ctx.softmax_backward(&sm, &[], &[], &[0], 0).unwrap(),
+        ctx.softmax_backward::<f32>(&sm, &[], &[], &[0], 0).unwrap(),
         Vec::<f32>::new()
     );
 
     let xb = ctx.upload(&x).unwrap();
-    let yb = ctx.create_tensor(6).unwrap();
-    let small = ctx.create_tensor(4).unwrap();
+    let yb = ctx.create_tensor::<f32>(6).unwrap();
+    let small = ctx.create_tensor::<f32>(4).unwrap();
     let mut enc = ctx
         .device()
         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });

@@ -10,9 +10,9 @@ mod common;
 
 use std::ops::ControlFlow;
 
-use wgpu_activations::accuracy::{hard_inputs, random_inputs};
 use wgpu_activations::half::f16;
-use wgpu_activations::softmax::reference_forward_exact;
+use wgpu_activations::harness::{hard_inputs, random_inputs};
+use wgpu_activations::reference::softmax_exact as reference_forward_exact;
 use wgpu_activations::stream::{no_progress, Upload};
 use wgpu_activations::ulp::ulp_error;
 use wgpu_activations::{Activation, Context, Error, Mode, OpKind, Softmax, StreamOptions};
@@ -262,7 +262,7 @@ fn convenient_backward_through_the_ring() {
         let xh = to_f16(&x);
         let dyh = to_f16(&dy.iter().map(|v| v % 100.0).collect::<Vec<_>>());
         // f16 with odd chunk lengths: against the f32 kernel's result of the f16 inputs, rounded.
-        let dxh = ctx.backward_f16(&act, &xh, &dyh).unwrap();
+        let dxh = ctx.backward(&act, &xh, &dyh).unwrap();
         let wide = |v: &[f16]| v.iter().map(|h| h.to_f32()).collect::<Vec<f32>>();
         let want = to_f16(&ctx.backward(&act, &wide(&xh), &wide(&dyh)).unwrap());
         same_bits_f16(
@@ -299,7 +299,7 @@ fn f16_odd_chunks_every_upload() {
         Activation::new(OpKind::Relu),
         Activation::new(OpKind::Rrelu).training(7),
     ] {
-        let want = ctx.forward_f16(&act, &x).unwrap();
+        let want = ctx.forward(&act, &x).unwrap();
         for upload in [Upload::Mapped, Upload::WriteBuffer] {
             // Chunks of 1001 f16s: odd lengths, every other chunk starting inside a word; and
             // the default chunk, capped by the binding limit (32,768 f16s), with a remainder of
@@ -337,7 +337,7 @@ fn f16_odd_chunks_every_upload() {
     same_bits_f16(
         "stream f16 tanh derivative",
         &y,
-        &ctx.derivative_f16(&act, &x).unwrap(),
+        &ctx.derivative(&act, &x).unwrap(),
     );
 }
 
@@ -347,7 +347,7 @@ fn f16_softmax_rows_across_chunks() {
     for (rows, row_len) in [(301, 37), (3, CAP / 2 + 5)] {
         let x = to_f16(&logits(41, rows * row_len));
         for sm in [Softmax::softmax(), Softmax::log_softmax()] {
-            let want = ctx.softmax_f16(&sm, &x, &[rows, row_len], 1).unwrap();
+            let want = ctx.softmax(&sm, &x, &[rows, row_len], 1).unwrap();
             let mut y = x.clone();
             // Chunks of 5 rows of 37 (odd lengths), or one row longer than the binding limit
             // per chunk (split on the device).

@@ -1,13 +1,13 @@
 //! Shared test support: the one GPU-acquisition helper and the comparison that reports the worst
-//! offenders. Inputs, bounds and the judging rule come from `wgpu_activations::accuracy`, which
+//! offenders. Inputs, bounds and the judging rule come from `wgpu_activations::harness`, which
 //! the README's accuracy table uses too.
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
 
-use wgpu_activations::accuracy::{bound, judge};
+use wgpu_activations::harness::{bound, judge};
 #[allow(unused_imports)]
-pub use wgpu_activations::accuracy::{gradients, hard_inputs, inputs, random_inputs, saved_tensor};
+pub use wgpu_activations::harness::{gradients, hard_inputs, inputs, random_inputs, saved_tensor};
 use wgpu_activations::{Activation, Context, Mode};
 
 /// The GPU context for tests. Honours `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`; prints the adapter
@@ -33,7 +33,7 @@ pub fn gpu() -> Option<&'static Context> {
     .as_ref()
 }
 
-/// Check `got` against the exact values (see `accuracy::judge`); panics listing the worst
+/// Check `got` against the exact values (see `harness::judge`); panics listing the worst
 /// offenders with index, input, dy, got, want and ULP distance.
 pub fn check(what: &str, act: &Activation, mode: Mode, x: &[f32], dy: Option<&[f32]>, got: &[f32]) {
     assert_eq!(got.len(), x.len(), "{what}: output length");

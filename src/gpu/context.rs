@@ -2,52 +2,23 @@
 //! `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF`), the pipeline cache, error scopes and the one
 //! readback helper.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::activation::{Mode, OpKind};
-use crate::elementwise::DType;
-use crate::error::{Error, Result};
+use crate::base::dtype::{DType, Element};
+use crate::base::error::{Error, Result};
+use crate::gpu::tensor::check_range_of;
 
-/// How an element-wise kernel binds its tensors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Layout {
-    /// Separate input and output.
-    OutOfPlace,
-    /// The output overwrites the input.
-    InPlace,
-}
+/// A pipeline-cache key: small, typed, and free of parameter values (those go in a uniform).
+/// Each kernel family has its own key type; the cache keeps one map per type.
+pub(crate) trait KernelKey: Copy + Eq + std::hash::Hash + Send + Sync + 'static {}
+impl<K: Copy + Eq + std::hash::Hash + Send + Sync + 'static> KernelKey for K {}
 
-/// The pipeline-cache key: small, typed, and free of parameter values (those go in a uniform).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum KernelKey {
-    /// An element-wise activation kernel. `training` selects rrelu's Philox slopes; `vec4`
-    /// reads and writes four elements at a time.
-    Elementwise {
-        op: OpKind,
-        mode: Mode,
-        layout: Layout,
-        training: bool,
-        vec4: bool,
-        dtype: DType,
-    },
-    /// prelu's slope-gradient reduction, pass 1 (partial sums) or 2 (combine).
-    PreluSlopeGrad { pass: u8 },
-    /// A softmax-family kernel: log-probabilities (`log`) or probabilities, forward or
-    /// `backward`, temperature 1 (`unit`) or not, and its stage (0 fused, 1 partials, 2 combine,
-    /// 3 write, 4 rows through workgroup memory, 5 rows with subgroup operations).
-    Softmax {
-        log: bool,
-        backward: bool,
-        unit: bool,
-        stage: u8,
-        dtype: DType,
-        /// Tensors bound as vec4 arrays.
-        vec4: bool,
-    },
-}
+/// One map from key to kernel per key type.
+type KernelMaps = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
 
 /// What a kernel's builder returns: its label, WGSL, bind-group layout and entry point.
 pub(crate) struct KernelSource {
@@ -70,7 +41,7 @@ pub struct Context {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: Option<wgpu::AdapterInfo>,
-    cache: Mutex<HashMap<KernelKey, Arc<CachedKernel>>>,
+    cache: Mutex<KernelMaps>,
     lost: Arc<Mutex<Option<String>>>,
     binding_cap: AtomicU64,
     group_cap: AtomicU64,
@@ -225,7 +196,7 @@ impl Context {
                out[0] = select(0.0, 1.0, math_fma_probe(one.x));\n\
                out[1] = select(0.0, 1.0, bitcast<u32>(one.w * one.x) == 0u);\n\
              }}\n",
-            crate::source::MATH
+            crate::gpu::source::MATH
         );
         let entries = vec![
             wgpu::BindGroupLayoutEntry {
@@ -238,7 +209,7 @@ impl Context {
                 },
                 count: None,
             },
-            crate::binding::storage_entry(1, false),
+            crate::gpu::binding::storage_entry(1, false),
         ];
         let kernel = self.compile(&KernelSource {
             label: "fma_probe".into(),
@@ -246,7 +217,7 @@ impl Context {
             entries,
             entry_point: "main",
         })?;
-        let out = self.create_tensor(2)?;
+        let out = self.create_tensor::<f32>(2)?;
         self.scoped("fma_probe", || {
             let one = wgpu::util::DeviceExt::create_buffer_init(
                 &self.device,
@@ -293,7 +264,7 @@ impl Context {
             }
             self.submit_and_wait(encoder)
         })?;
-        let got = self.read(&out, 0, 2)?;
+        let got: Vec<f32> = self.read(&out, 0, 2)?;
         Ok((got[0] == 1.0, got[1] == 1.0))
     }
 
@@ -444,21 +415,27 @@ impl Context {
     }
 
     /// The cached kernel for `key`, compiling it with `build` on first use.
-    pub(crate) fn kernel(
+    pub(crate) fn kernel<K: KernelKey>(
         &self,
-        key: KernelKey,
+        key: K,
         build: impl FnOnce() -> Result<KernelSource>,
     ) -> Result<Arc<CachedKernel>> {
-        if let Some(k) = self.cache.lock().map_err(|_| poisoned())?.get(&key) {
+        if let Some(k) =
+            Self::map_of::<K>(&mut *self.cache.lock().map_err(|_| poisoned())?).get(&key)
+        {
             return Ok(k.clone());
         }
-        let kernel = self.compile(&build()?)?;
-        let kernel = Arc::new(kernel);
-        self.cache
-            .lock()
-            .map_err(|_| poisoned())?
-            .insert(key, kernel.clone());
+        let kernel = Arc::new(self.compile(&build()?)?);
+        Self::map_of(&mut *self.cache.lock().map_err(|_| poisoned())?).insert(key, kernel.clone());
         Ok(kernel)
+    }
+
+    /// The map of key type `K`, created on first use.
+    fn map_of<K: KernelKey>(maps: &mut KernelMaps) -> &mut HashMap<K, Arc<CachedKernel>> {
+        maps.entry(TypeId::of::<K>())
+            .or_insert_with(|| Box::new(HashMap::<K, Arc<CachedKernel>>::new()))
+            .downcast_mut()
+            .expect("ok: each map is stored under its own key type's TypeId")
     }
 
     fn compile(&self, src: &KernelSource) -> Result<CachedKernel> {
@@ -530,32 +507,27 @@ impl Context {
         self.check_alive()
     }
 
-    /// Copy `len` f32s starting at byte `offset` of `buffer` (which needs `COPY_SRC`) back to
-    /// the host.
-    pub fn read(&self, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Vec<f32>> {
-        crate::elementwise::check_range("buffer", buffer, offset, len)?;
-        let bytes = self.read_bytes(buffer, offset, len as u64 * 4)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-
-    /// Copy `len` f16s starting at byte `offset` (a multiple of 2) of `buffer` (which needs
-    /// `COPY_SRC`) back to the host.
-    pub fn read_f16(
+    /// Copy `len` elements of `T` (f32 or f16) starting at byte `offset` (a multiple of the
+    /// element size) of `buffer`, which needs `COPY_SRC`, back to the host.
+    pub fn read<T: Element>(
         &self,
         buffer: &wgpu::Buffer,
         offset: u64,
         len: usize,
-    ) -> Result<Vec<half::f16>> {
-        crate::elementwise::check_range_of("buffer", buffer, offset, len, DType::F16)?;
+    ) -> Result<Vec<T>> {
+        check_range_of("buffer", buffer, offset, len, T::DTYPE)?;
+        let size = T::DTYPE.size();
         // Copies move whole words: read from the word holding the first element.
         let start = offset / 4 * 4;
         let skip = (offset - start) as usize;
         let bytes = self.read_bytes(
             buffer,
             start,
-            (skip as u64 + len as u64 * 2).next_multiple_of(4),
+            (skip as u64 + len as u64 * size).next_multiple_of(4),
         )?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes[skip..skip + len * 2]))
+        Ok(bytemuck::pod_collect_to_vec(
+            &bytes[skip..skip + len * size as usize],
+        ))
     }
 
     /// `bytes` (a multiple of 4) from byte `offset` (a multiple of 4), range already checked.
@@ -612,27 +584,17 @@ impl Context {
         })
     }
 
-    /// Create a storage buffer holding `data` (usages STORAGE, COPY_SRC, COPY_DST).
-    pub fn upload(&self, data: &[f32]) -> Result<wgpu::Buffer> {
-        self.storage_buffer_init("wgpu-activations tensor", data)
-    }
-
-    /// Create a storage buffer holding the f16s `data`, padded to whole 4-byte words (usages
+    /// Create a storage buffer holding `data` (f32 or f16), padded to whole 4-byte words (usages
     /// STORAGE, COPY_SRC, COPY_DST).
-    pub fn upload_f16(&self, data: &[half::f16]) -> Result<wgpu::Buffer> {
-        self.checked_bytes_of(data.len(), DType::F16)?;
+    pub fn upload<T: Element>(&self, data: &[T]) -> Result<wgpu::Buffer> {
+        self.checked_bytes_of(data.len(), T::DTYPE)?;
         self.buffer_init_bytes("wgpu-activations tensor", bytemuck::cast_slice(data))
     }
 
-    /// Create an uninitialised storage buffer for `len` f32s (usages STORAGE, COPY_SRC, COPY_DST).
-    pub fn create_tensor(&self, len: usize) -> Result<wgpu::Buffer> {
-        self.create_tensor_of(len, DType::F32)
-    }
-
-    /// Create an uninitialised storage buffer for `len` f16s, padded to whole 4-byte words
-    /// (usages STORAGE, COPY_SRC, COPY_DST).
-    pub fn create_tensor_f16(&self, len: usize) -> Result<wgpu::Buffer> {
-        self.create_tensor_of(len, DType::F16)
+    /// Create an uninitialised storage buffer for `len` elements of `T` (f32 or f16), padded to
+    /// whole 4-byte words (usages STORAGE, COPY_SRC, COPY_DST).
+    pub fn create_tensor<T: Element>(&self, len: usize) -> Result<wgpu::Buffer> {
+        self.create_tensor_of(len, T::DTYPE)
     }
 
     pub(crate) fn create_tensor_of(&self, len: usize, dtype: DType) -> Result<wgpu::Buffer> {
@@ -647,11 +609,6 @@ impl Context {
                 mapped_at_creation: false,
             }))
         })
-    }
-
-    pub(crate) fn storage_buffer_init(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
-        self.checked_bytes(data.len())?;
-        self.buffer_init_bytes(label, bytemuck::cast_slice(data))
     }
 
     fn buffer_init_bytes(&self, label: &str, data: &[u8]) -> Result<wgpu::Buffer> {
@@ -675,10 +632,6 @@ impl Context {
             buffer.unmap();
             Ok(buffer)
         })
-    }
-
-    pub(crate) fn checked_bytes(&self, len: usize) -> Result<u64> {
-        self.checked_bytes_of(len, DType::F32)
     }
 
     pub(crate) fn checked_bytes_of(&self, len: usize, dtype: DType) -> Result<u64> {

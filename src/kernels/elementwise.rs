@@ -1,94 +1,42 @@
 //! Launching the element-wise kernels (`shaders/elementwise.wgsl`).
 //!
-//! The core layer (`record_*`) records into a caller's [`wgpu::CommandEncoder`] on caller-owned
-//! buffers and never submits, polls or reads back. The convenient layer (`forward`,
-//! `derivative`, `backward`, …) uploads host slices, runs the core layer, and reads back.
+//! `record_*` records into a caller's [`wgpu::CommandEncoder`] on caller-owned buffers and never
+//! submits, polls or reads back; `prepare_*` builds the same dispatches once for recording many
+//! times.
 //!
 //! Each call splits the tensor into dispatches no larger than the device's storage-binding limit;
 //! every binding starts at an offset aligned to `min_storage_buffer_offset_alignment` and the
 //! kernel skips the few elements of slack. More than 65,535 workgroups fold into a 2-D grid.
 
-use crate::activation::{Activation, Mode, OpKind, Saved};
-use crate::binding::{buffer_range, storage_entry, uniform_entry};
-use crate::context::{Context, KernelKey, KernelSource, Layout};
-use crate::error::{Error, Result};
-use crate::prepared::{Prepared, Step};
-use crate::source::{self, ELEMENTWISE_WG};
-use crate::stream::{no_progress, HostIo, StreamOptions};
+use crate::base::dtype::DType;
+use crate::base::error::{Error, Result};
+use crate::gpu::binding::{buffer_range, storage_entry, uniform_entry};
+use crate::gpu::context::{Context, KernelSource};
+use crate::gpu::prepared::{Prepared, Step};
+use crate::gpu::source::{self, ELEMENTWISE_WG};
+use crate::gpu::tensor::{check_tensor, grid, Tensor};
+use crate::ops::activation::Activation;
+use crate::ops::{Mode, OpKind, Saved};
 
-/// The element type of a [`Tensor`].
-///
-/// f16 tensors are read as f16, computed in f32 inside the kernel (the same op bodies as f32) and
-/// rounded once to f16 (to nearest, ties to even, by bits; see `shaders/f16.wgsl`). They are
-/// packed two to a 32-bit word, so they need no `SHADER_F16` and work on every adapter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum DType {
-    /// IEEE binary32.
-    #[default]
-    F32,
-    /// IEEE binary16 ([`half::f16`] on the host).
-    F16,
+/// How an element-wise kernel binds its tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Layout {
+    /// Separate input and output.
+    OutOfPlace,
+    /// The output overwrites the input.
+    InPlace,
 }
 
-impl DType {
-    /// Bytes per element.
-    pub fn size(self) -> u64 {
-        match self {
-            DType::F32 => 4,
-            DType::F16 => 2,
-        }
-    }
-    /// `"f32"` or `"f16"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-            DType::F16 => "f16",
-        }
-    }
-}
-
-/// A range of values inside a caller's buffer: `len` elements of `dtype` from byte `offset`.
-#[derive(Clone, Copy, Debug)]
-pub struct Tensor<'a> {
-    /// The buffer (needs `STORAGE`).
-    pub buffer: &'a wgpu::Buffer,
-    /// Byte offset of the first element; a multiple of the element size.
-    pub offset: u64,
-    /// Number of elements.
-    pub len: usize,
-    /// The element type (f32 unless made with [`Tensor::f16`]).
-    pub dtype: DType,
-}
-
-impl<'a> Tensor<'a> {
-    /// `len` f32 elements from byte `offset`.
-    pub fn new(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
-        Tensor {
-            buffer,
-            offset,
-            len,
-            dtype: DType::F32,
-        }
-    }
-    /// `len` f16 elements from byte `offset` (a multiple of 2). f16 tensors are read and written
-    /// in 4-byte words, so the word holding the last element must lie inside the buffer (buffers
-    /// from [`Context::create_tensor_f16`] and [`Context::upload_f16`] are padded so).
-    pub fn f16(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
-        Tensor {
-            buffer,
-            offset,
-            len,
-            dtype: DType::F16,
-        }
-    }
-    /// The whole buffer as f32s.
-    pub fn whole(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
-        Tensor::new(buffer, 0, (buffer.size() / 4) as usize)
-    }
-    /// The whole buffer as f16s.
-    pub fn whole_f16(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
-        Tensor::f16(buffer, 0, (buffer.size() / 2) as usize)
-    }
+/// The element-wise pipeline-cache key. `training` selects rrelu's Philox slopes; `vec4` reads
+/// and writes four elements at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ElementwiseKey {
+    op: OpKind,
+    mode: Mode,
+    layout: Layout,
+    training: bool,
+    vec4: bool,
+    dtype: DType,
 }
 
 /// The uniform block of `elementwise.wgsl` (`TplParams`), one per dispatch.
@@ -110,85 +58,6 @@ struct TplParams {
     stride: u32,
     count: u32,
     pad: [u32; 3],
-}
-
-pub(crate) fn check_range(
-    what: &'static str,
-    buffer: &wgpu::Buffer,
-    offset: u64,
-    len: usize,
-) -> Result<()> {
-    check_range_of(what, buffer, offset, len, DType::F32)
-}
-
-/// Check that `len` elements of `dtype` from byte `offset` lie inside `buffer`. f16 tensors are
-/// accessed in whole 4-byte words, so the range is rounded out to words.
-pub(crate) fn check_range_of(
-    what: &'static str,
-    buffer: &wgpu::Buffer,
-    offset: u64,
-    len: usize,
-    dtype: DType,
-) -> Result<()> {
-    let es = dtype.size();
-    if !offset.is_multiple_of(es) {
-        return Err(Error::Misaligned {
-            what,
-            offset,
-            align: es,
-        });
-    }
-    let end = (len as u64)
-        .checked_mul(es)
-        .and_then(|b| offset.checked_add(b))
-        .ok_or(Error::BufferTooSmall {
-            what,
-            offset,
-            end: u64::MAX,
-            size: buffer.size(),
-        })?;
-    let end = if dtype == DType::F16 && len > 0 {
-        end.next_multiple_of(4)
-    } else {
-        end
-    };
-    if end > buffer.size() {
-        return Err(Error::BufferTooSmall {
-            what,
-            offset,
-            end,
-            size: buffer.size(),
-        });
-    }
-    Ok(())
-}
-
-pub(crate) fn check_tensor(what: &'static str, t: &Tensor, expected: usize) -> Result<()> {
-    if t.len != expected {
-        return Err(Error::LengthMismatch {
-            what,
-            got: t.len,
-            expected,
-        });
-    }
-    check_range_of(what, t.buffer, t.offset, t.len, t.dtype)?;
-    if !t.buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
-        return Err(Error::MissingUsage {
-            what,
-            usage: "STORAGE",
-        });
-    }
-    Ok(())
-}
-
-/// The workgroup grid for `groups` workgroups: `(x, y)` with `x` at most the device's
-/// per-dimension limit.
-pub(crate) fn grid(groups: u32, max_per_dim: u32) -> (u32, u32) {
-    if groups <= max_per_dim {
-        (groups.max(1), 1)
-    } else {
-        (max_per_dim, groups.div_ceil(max_per_dim))
-    }
 }
 
 /// The generated WGSL and bind-group layout of one element-wise kernel.
@@ -362,38 +231,6 @@ fn build_elementwise(
     })
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for half::f16 {}
-}
-
-/// A host element type the convenient layer moves to and from the GPU: `f32` or [`half::f16`].
-pub trait Element: bytemuck::Pod + sealed::Sealed {
-    /// The matching tensor dtype.
-    const DTYPE: DType;
-}
-
-impl Element for f32 {
-    const DTYPE: DType = DType::F32;
-}
-
-impl Element for half::f16 {
-    const DTYPE: DType = DType::F16;
-}
-
-impl<'a> Tensor<'a> {
-    /// `len` elements of `dtype` from byte `offset`.
-    pub fn of(buffer: &'a wgpu::Buffer, offset: u64, len: usize, dtype: DType) -> Tensor<'a> {
-        Tensor {
-            buffer,
-            offset,
-            len,
-            dtype,
-        }
-    }
-}
-
 impl Context {
     /// Record `y = f(x)` into `encoder`. `x` and `y` must be the same length and lie in
     /// different buffers (use [`Context::record_forward_in_place`] to overwrite `x`).
@@ -549,7 +386,7 @@ impl Context {
         let op = act.op();
         let kernel = |vec4| {
             self.kernel(
-                KernelKey::Elementwise {
+                ElementwiseKey {
                     op,
                     mode,
                     layout,
@@ -712,114 +549,5 @@ impl Context {
             let owned = std::iter::once(ubo).chain(slopes).collect();
             Ok(Prepared::new(self, label.clone(), steps, owned))
         })
-    }
-
-    /// A storage buffer holding `data` (f32 or f16; see [`Context::upload`]).
-    pub(crate) fn upload_of<T: Element>(&self, data: &[T]) -> Result<wgpu::Buffer> {
-        match T::DTYPE {
-            DType::F32 => self.upload(bytemuck::cast_slice(data)),
-            DType::F16 => self.upload_f16(bytemuck::cast_slice(data)),
-        }
-    }
-
-    /// Read back `len` elements of `T` from the start of `buffer`.
-    pub(crate) fn read_of<T: Element>(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
-        Ok(match T::DTYPE {
-            DType::F32 => bytemuck::pod_collect_to_vec(&self.read(buffer, 0, len)?),
-            DType::F16 => bytemuck::pod_collect_to_vec(&self.read_f16(buffer, 0, len)?),
-        })
-    }
-
-    /// `mode` over host slices through the streaming ring (default options: chunks of at most
-    /// 16 MiB, three in flight, overlapping upload, kernel and readback). `b` is dy for backward.
-    fn run_host<T: Element>(
-        &self,
-        act: &Activation,
-        mode: Mode,
-        io: HostIo<T>,
-        b: Option<&[T]>,
-    ) -> Result<()> {
-        self.stream_elementwise(act, mode, io, b, &StreamOptions::default(), no_progress)
-    }
-
-    /// `f(x)` of a host slice on the GPU.
-    pub fn forward(&self, act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
-        let mut out = vec![0.0; x.len()];
-        self.run_host(act, Mode::Forward, HostIo::Separate(x, &mut out), None)?;
-        Ok(out)
-    }
-
-    /// `x = f(x)` of a host slice on the GPU.
-    pub fn forward_in_place(&self, act: &Activation, x: &mut [f32]) -> Result<()> {
-        self.run_host(act, Mode::Forward, HostIo::InPlace(x), None)
-    }
-
-    /// `f'(x)` of a host slice on the GPU.
-    pub fn derivative(&self, act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
-        let mut out = vec![0.0; x.len()];
-        self.run_host(act, Mode::Derivative, HostIo::Separate(x, &mut out), None)?;
-        Ok(out)
-    }
-
-    /// The fused backward `dx = dy · f'(·)` of host slices on the GPU; `saved` is `x`, or `y`
-    /// where [`Spec::saved`](crate::Spec::saved) says so.
-    pub fn backward(&self, act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
-        let mut out = vec![0.0; saved.len()];
-        self.run_host(
-            act,
-            Mode::Backward,
-            HostIo::Separate(saved, &mut out),
-            Some(dy),
-        )?;
-        Ok(out)
-    }
-
-    /// `f(x)` of an f16 host slice on the GPU: computed in f32, rounded once to f16.
-    pub fn forward_f16(&self, act: &Activation, x: &[half::f16]) -> Result<Vec<half::f16>> {
-        let mut out = vec![half::f16::ZERO; x.len()];
-        self.run_host(act, Mode::Forward, HostIo::Separate(x, &mut out), None)?;
-        Ok(out)
-    }
-
-    /// `x = f(x)` of an f16 host slice on the GPU.
-    pub fn forward_in_place_f16(&self, act: &Activation, x: &mut [half::f16]) -> Result<()> {
-        self.run_host(act, Mode::Forward, HostIo::InPlace(x), None)
-    }
-
-    /// `f'(x)` of an f16 host slice on the GPU.
-    pub fn derivative_f16(&self, act: &Activation, x: &[half::f16]) -> Result<Vec<half::f16>> {
-        let mut out = vec![half::f16::ZERO; x.len()];
-        self.run_host(act, Mode::Derivative, HostIo::Separate(x, &mut out), None)?;
-        Ok(out)
-    }
-
-    /// The fused backward of f16 host slices on the GPU (see [`Context::backward`]).
-    pub fn backward_f16(
-        &self,
-        act: &Activation,
-        saved: &[half::f16],
-        dy: &[half::f16],
-    ) -> Result<Vec<half::f16>> {
-        let mut out = vec![half::f16::ZERO; saved.len()];
-        self.run_host(
-            act,
-            Mode::Backward,
-            HostIo::Separate(saved, &mut out),
-            Some(dy),
-        )?;
-        Ok(out)
-    }
-
-    /// `f(x)` of a caller's buffer range into a new buffer (STORAGE, COPY_SRC, COPY_DST), submitted.
-    pub fn forward_to_new_buffer(&self, act: &Activation, x: Tensor) -> Result<wgpu::Buffer> {
-        let out = self.create_tensor_of(x.len, x.dtype)?;
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("wgpu-activations"),
-            });
-        self.record_forward(&mut encoder, act, x, Tensor::of(&out, 0, x.len, x.dtype))?;
-        self.scoped("submit", || self.submit_and_wait(encoder))?;
-        Ok(out)
     }
 }

@@ -2,7 +2,7 @@
 //! factor, computed in `f64` to a relative error far below one `f32` ULP over the whole `f32`
 //! input range (at most about `1.3e-15` against 50-digit mpmath values at some 150,000 inputs;
 //! `tests/reference_fixtures.rs` checks `1e-13` at the hard ones). It is the oracle the GPU
-//! kernels and the fast CPU path are measured against with [`crate::ulp::ulp_error`].
+//! kernels and the fast CPU path are measured against with [`crate::base::ulp::ulp_error`].
 //!
 //! # Method
 //!
@@ -30,8 +30,13 @@
 //! the mathematical limits. Results beyond the `f32` range are returned as they are (the metric
 //! rounds them to infinity).
 
-use crate::activation::{Activation, OpKind, Saved, QUICK_GELU_C, SELU_ALPHA, SELU_SCALE};
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::ops::activation::Activation;
+use crate::ops::{OpKind, Saved, QUICK_GELU_C, SELU_ALPHA, SELU_SCALE};
+
+mod softmax;
+
+pub use softmax::{softmax_backward_exact, softmax_exact};
 
 // ---------------------------------------------------------------------------------------------
 // Double-double arithmetic (Dekker / Bailey's QD algorithms).

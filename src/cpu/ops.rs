@@ -17,41 +17,41 @@
 #[rustfmt::skip]
 macro_rules! dispatch_op {
     ($op:expr, $m:ident => $body:expr) => {{
-        use $crate::activation::OpKind as K;
+        use $crate::ops::OpKind as K;
         match $op {
-            K::Relu => { use $crate::cpu_ops::relu as $m; $body }
-            K::Relu6 => { use $crate::cpu_ops::relu6 as $m; $body }
-            K::LeakyRelu => { use $crate::cpu_ops::leaky_relu as $m; $body }
-            K::Rrelu => { use $crate::cpu_ops::rrelu as $m; $body }
-            K::Prelu => { use $crate::cpu_ops::prelu as $m; $body }
-            K::Elu => { use $crate::cpu_ops::elu as $m; $body }
-            K::Selu => { use $crate::cpu_ops::selu as $m; $body }
-            K::Celu => { use $crate::cpu_ops::celu as $m; $body }
-            K::Gelu => { use $crate::cpu_ops::gelu as $m; $body }
-            K::GeluTanh => { use $crate::cpu_ops::gelu_tanh as $m; $body }
-            K::Sigmoid => { use $crate::cpu_ops::sigmoid as $m; $body }
-            K::LogSigmoid => { use $crate::cpu_ops::logsigmoid as $m; $body }
-            K::HardSigmoid => { use $crate::cpu_ops::hardsigmoid as $m; $body }
-            K::Tanh => { use $crate::cpu_ops::tanh as $m; $body }
-            K::HardTanh => { use $crate::cpu_ops::hardtanh as $m; $body }
-            K::Softsign => { use $crate::cpu_ops::softsign as $m; $body }
-            K::Softplus => { use $crate::cpu_ops::softplus as $m; $body }
-            K::Silu => { use $crate::cpu_ops::silu as $m; $body }
-            K::Mish => { use $crate::cpu_ops::mish as $m; $body }
-            K::HardSwish => { use $crate::cpu_ops::hardswish as $m; $body }
-            K::TanhShrink => { use $crate::cpu_ops::tanhshrink as $m; $body }
-            K::HardShrink => { use $crate::cpu_ops::hardshrink as $m; $body }
-            K::SoftShrink => { use $crate::cpu_ops::softshrink as $m; $body }
-            K::Threshold => { use $crate::cpu_ops::threshold as $m; $body }
-            K::QuickGelu => { use $crate::cpu_ops::quick_gelu as $m; $body }
-            K::Swish => { use $crate::cpu_ops::swish as $m; $body }
-            K::SquaredRelu => { use $crate::cpu_ops::squared_relu as $m; $body }
+            K::Relu => { use $crate::cpu::ops::relu as $m; $body }
+            K::Relu6 => { use $crate::cpu::ops::relu6 as $m; $body }
+            K::LeakyRelu => { use $crate::cpu::ops::leaky_relu as $m; $body }
+            K::Rrelu => { use $crate::cpu::ops::rrelu as $m; $body }
+            K::Prelu => { use $crate::cpu::ops::prelu as $m; $body }
+            K::Elu => { use $crate::cpu::ops::elu as $m; $body }
+            K::Selu => { use $crate::cpu::ops::selu as $m; $body }
+            K::Celu => { use $crate::cpu::ops::celu as $m; $body }
+            K::Gelu => { use $crate::cpu::ops::gelu as $m; $body }
+            K::GeluTanh => { use $crate::cpu::ops::gelu_tanh as $m; $body }
+            K::Sigmoid => { use $crate::cpu::ops::sigmoid as $m; $body }
+            K::LogSigmoid => { use $crate::cpu::ops::logsigmoid as $m; $body }
+            K::HardSigmoid => { use $crate::cpu::ops::hardsigmoid as $m; $body }
+            K::Tanh => { use $crate::cpu::ops::tanh as $m; $body }
+            K::HardTanh => { use $crate::cpu::ops::hardtanh as $m; $body }
+            K::Softsign => { use $crate::cpu::ops::softsign as $m; $body }
+            K::Softplus => { use $crate::cpu::ops::softplus as $m; $body }
+            K::Silu => { use $crate::cpu::ops::silu as $m; $body }
+            K::Mish => { use $crate::cpu::ops::mish as $m; $body }
+            K::HardSwish => { use $crate::cpu::ops::hardswish as $m; $body }
+            K::TanhShrink => { use $crate::cpu::ops::tanhshrink as $m; $body }
+            K::HardShrink => { use $crate::cpu::ops::hardshrink as $m; $body }
+            K::SoftShrink => { use $crate::cpu::ops::softshrink as $m; $body }
+            K::Threshold => { use $crate::cpu::ops::threshold as $m; $body }
+            K::QuickGelu => { use $crate::cpu::ops::quick_gelu as $m; $body }
+            K::Swish => { use $crate::cpu::ops::swish as $m; $body }
+            K::SquaredRelu => { use $crate::cpu::ops::squared_relu as $m; $body }
         }
     }};
 }
 pub(crate) use dispatch_op;
 
-use crate::fastmath::*;
+use crate::base::fastmath::*;
 
 // ---------------------------------------------------------------------------------------------
 // Piecewise-linear ops: one rounding at most, so correctly rounded.
@@ -222,7 +222,7 @@ pub mod hardshrink {
 }
 
 pub mod softshrink {
-    use crate::fastmath::*;
+    use crate::base::fastmath::*;
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
         let xs = finite(x);
@@ -282,7 +282,7 @@ fn div6(h: f32, l: f32) -> f32 {
 }
 
 pub mod hardsigmoid {
-    use crate::fastmath::*;
+    use crate::base::fastmath::*;
     /// `(x + 3)/6` on (−3, 3), correctly rounded: `x + 3` exact as a TwoSum pair, then [`div6`].
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
@@ -308,7 +308,7 @@ pub mod hardsigmoid {
 }
 
 pub mod hardswish {
-    use crate::fastmath::*;
+    use crate::base::fastmath::*;
     /// `x·(x + 3)/6` on (−3, 3) from the exact pair `x + 3` and an exact product: ≤ 0.5 ULP + ε.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
@@ -341,7 +341,7 @@ pub mod hardswish {
 }
 
 pub mod squared_relu {
-    use crate::fastmath::*;
+    use crate::base::fastmath::*;
     /// `x²` (one rounding), `+∞` selected from 2^64 on.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
@@ -420,7 +420,7 @@ macro_rules! bwd_from_bwd_dy {
 }
 
 pub mod elu {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     /// `α·expm1(x)` for `x ≤ 0`.
     #[inline(always)]
     pub fn fwd(x: f32, p: [f32; 4]) -> f32 {
@@ -445,7 +445,7 @@ pub mod elu {
 }
 
 pub mod selu {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     const SCALE: f64 = 1.050_700_987_355_480_5;
     const SCALE_ALPHA: f64 = SCALE * 1.673_263_242_354_377_3;
     /// `scale·x` or `scale·α·expm1(x)` (rounding to f32 gives `+∞` where `scale·x` overflows).
@@ -473,7 +473,7 @@ pub mod selu {
 }
 
 pub mod celu {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     /// `x/α` for `x ≤ 0` (any sign of α: a negative α makes it positive), clamped to ±700 by
     /// `exp`/`expm1` (`e^±700` has long saturated); `−∞/α` is `∓∞`.
     #[inline(always)]
@@ -509,7 +509,7 @@ pub mod celu {
 }
 
 pub mod sigmoid {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     /// `1/(1 + e^−x)`: relative errors only, down to the subnormal results.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
@@ -533,7 +533,7 @@ pub mod sigmoid {
 }
 
 pub mod logsigmoid {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     /// `min(x, 0) − log1p(e^−|x|)`.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
@@ -550,7 +550,7 @@ pub mod logsigmoid {
 }
 
 pub mod softplus {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     /// `β·x > threshold ? x : log1p(e^z)/β` (the test on the f32 product, as PyTorch's), with
     /// `z = β·x` exact in f64 and `log1p(e^z) = max(z, 0) + log1p(e^−|z|)`, `max(z, 0)/β` being
     /// `x` or 0.
@@ -595,9 +595,9 @@ fn wide_x(x: f32) -> f64 {
 /// where `z > 0`.
 #[inline(always)]
 fn x_sigmoid(x: f32, z: f64) -> f32 {
-    let (s, _) = crate::fastmath64::sigmoid_pair::<false>(z);
-    let y = (crate::fastmath64::finite64(x) * s) as f32;
-    if crate::fastmath::is_inf(x) && z > 0.0 {
+    let (s, _) = crate::base::fastmath64::sigmoid_pair::<false>(z);
+    let y = (crate::base::fastmath64::finite64(x) * s) as f32;
+    if crate::base::fastmath::is_inf(x) && z > 0.0 {
         x
     } else {
         y
@@ -609,7 +609,7 @@ fn x_sigmoid(x: f32, z: f64) -> f32 {
 /// precise `e^x`).
 #[inline(always)]
 fn x_sigmoid_der(z: f64, g: f64, dy: f32) -> f32 {
-    let (s, c) = crate::fastmath64::sigmoid_pair::<true>(z);
+    let (s, c) = crate::base::fastmath64::sigmoid_pair::<true>(z);
     (dy as f64 * (s * g.mul_add(c, 1.0))) as f32
 }
 
@@ -664,12 +664,12 @@ pub mod quick_gelu {
 // Hyperbolic family.
 
 pub mod tanh {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     /// `−m/(2 + m)` with `m = expm1(−2|x|) ∈ (−1, 0]` (no cancellation), signed.
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
         let m = expm1_nonpos(-2.0 * at_most((x as f64).abs(), 30.0));
-        crate::fastmath::copysign((-m / (2.0 + m)) as f32, x)
+        crate::base::fastmath::copysign((-m / (2.0 + m)) as f32, x)
     }
     /// `1 − tanh² = 4e/(1 + e)²`, `e = e^−2|x|`.
     #[inline(always)]
@@ -689,8 +689,8 @@ pub mod tanh {
 }
 
 pub mod tanhshrink {
-    use crate::fastmath::*;
-    use crate::fastmath64::{at_most, expm1_nonpos, finite64};
+    use crate::base::fastmath::*;
+    use crate::base::fastmath64::{at_most, expm1_nonpos, finite64};
     /// `x³·P(x²)` below 1 (no cancellation), `x − tanh(x)` above (`tanh` from
     /// `m = expm1(−2|x|)` as in [`super::tanh`]; the difference is at least 0.238).
     #[inline(always)]
@@ -727,7 +727,7 @@ pub mod tanhshrink {
 }
 
 pub mod softsign {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     /// `x/(1 + |x|)` in f64 (`1 + |x|` exact but for the tiniest `x`).
     #[inline(always)]
     pub fn fwd(x: f32, _p: [f32; 4]) -> f32 {
@@ -744,7 +744,7 @@ pub mod softsign {
 }
 
 pub mod mish {
-    use crate::fastmath64::*;
+    use crate::base::fastmath64::*;
     /// `(e, n)`: `e = e^x` and `n = e·(e + 2) = (1 + e)² − 1`, so that
     /// `t = tanh(softplus(x)) = n/(n + 2)` (no cancellation); `x` clamped to [−700, 40] (above,
     /// `t` is 1 to far below an f32 rounding).
@@ -763,7 +763,7 @@ pub mod mish {
         let xd = finite64(x);
         let (_, n) = parts::<false>(xd);
         let y = (xd * (n / (n + 2.0))) as f32;
-        if crate::fastmath::is_inf(x) && x > 0.0 {
+        if crate::base::fastmath::is_inf(x) && x > 0.0 {
             x
         } else {
             y
@@ -789,7 +789,7 @@ pub mod mish {
 // Gaussian family.
 
 pub mod gelu {
-    use crate::fastmath64::{at_least, at_most, gelu_der_tail, gelu_tail, GELU_U_MAX};
+    use crate::base::fastmath64::{at_least, at_most, gelu_der_tail, gelu_tail, GELU_U_MAX};
     /// `x·Φ(x)` with `Φ(x) = Φ(−u)` for `x < 0` and `1 − Φ(−u)` above (`u = |x|`, no
     /// cancellation: `Φ(−u) ≤ 1/2`). `x` is clamped below so that `−∞` gives `−0`, and `+∞`
     /// passes (`u` is clamped, so `Φ = 1`).

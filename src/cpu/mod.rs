@@ -11,16 +11,18 @@
 
 use rayon::prelude::*;
 
-use crate::activation::{Activation, Mode, OpKind};
-use crate::cpu_ops::dispatch_op;
-use crate::error::{Error, Result};
-/// The softmax family on the CPU: see [`crate::softmax::cpu`].
-pub use crate::softmax::cpu::{
-    softmax, softmax_backward, softmax_backward_f16, softmax_backward_into,
-    softmax_backward_into_f16, softmax_f16, softmax_into, softmax_into_f16,
-};
-use half::f16;
-use half::slice::HalfFloatSliceExt;
+use crate::base::dtype::Element;
+use crate::base::error::{Error, Result};
+use crate::ops::activation::Activation;
+use crate::ops::{Mode, OpKind};
+use ops::dispatch_op;
+
+pub(crate) mod ops;
+mod prelu;
+mod softmax;
+
+pub use prelu::prelu_slope_grad;
+pub use softmax::{softmax, softmax_backward, softmax_backward_into, softmax_into};
 
 /// Elements per rayon task: large enough to amortise scheduling, small enough to balance.
 const TASK: usize = 1 << 15;
@@ -139,99 +141,11 @@ enum Src<'a, T> {
     InPlace,
 }
 
-/// An element type of host slices: f32, or f16 computed in f32 (widened exactly, rounded once
-/// back with `half`'s conversion: to nearest even, F16C instructions where the CPU has them).
-trait Elem: Copy + Send + Sync {
-    /// The slice as f32 (then computed straight from and into memory), or `None`.
-    fn as_f32(v: &[Self]) -> Option<&[f32]>;
-    fn as_f32_mut(v: &mut [Self]) -> Option<&mut [f32]>;
-    fn load(src: &[Self], dst: &mut [f32]);
-    fn store(src: &[f32], dst: &mut [Self]);
-}
-
-impl Elem for f32 {
-    fn as_f32(v: &[f32]) -> Option<&[f32]> {
-        Some(v)
-    }
-    fn as_f32_mut(v: &mut [f32]) -> Option<&mut [f32]> {
-        Some(v)
-    }
-    fn load(src: &[f32], dst: &mut [f32]) {
-        dst.copy_from_slice(src);
-    }
-    fn store(src: &[f32], dst: &mut [f32]) {
-        dst.copy_from_slice(src);
-    }
-}
-
-impl Elem for f16 {
-    fn as_f32(_: &[f16]) -> Option<&[f32]> {
-        None
-    }
-    fn as_f32_mut(_: &mut [f16]) -> Option<&mut [f32]> {
-        None
-    }
-    fn load(src: &[f16], dst: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU has the features the function was compiled for (checked above).
-            return unsafe { f16c::widen(src, dst) };
-        }
-        src.convert_to_f32_slice(dst);
-    }
-    fn store(src: &[f32], dst: &mut [f16]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("avx") {
-            // SAFETY: as above.
-            return unsafe { f16c::narrow(src, dst) };
-        }
-        dst.convert_from_f32_slice(src);
-    }
-}
-
-/// f16 ↔ f32 eight at a time with the F16C instructions (`half` converts through 8-element
-/// arrays and a call per group, about ten times slower on a block). Rounding to nearest even,
-/// NaN kept quiet, as `half`'s: the tail of a block goes through `half`.
-#[cfg(target_arch = "x86_64")]
-mod f16c {
-    use super::*;
-    use std::arch::x86_64::*;
-
-    #[target_feature(enable = "avx,f16c")]
-    pub(super) unsafe fn widen(src: &[f16], dst: &mut [f32]) {
-        let n = src.len().min(dst.len());
-        let whole = n / 8 * 8;
-        for i in (0..whole).step_by(8) {
-            // SAFETY: i + 8 <= n for both slices; unaligned loads and stores.
-            unsafe {
-                let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
-                _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
-            }
-        }
-        src[whole..n].convert_to_f32_slice(&mut dst[whole..n]);
-    }
-
-    #[target_feature(enable = "avx,f16c")]
-    pub(super) unsafe fn narrow(src: &[f32], dst: &mut [f16]) {
-        let n = src.len().min(dst.len());
-        let whole = n / 8 * 8;
-        for i in (0..whole).step_by(8) {
-            // SAFETY: as in `widen`.
-            unsafe {
-                let f = _mm256_loadu_ps(src.as_ptr().add(i));
-                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(f);
-                _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), h);
-            }
-        }
-        dst[whole..n].convert_from_f32_slice(&src[whole..n]);
-    }
-}
-
 /// In place, and for f16: each block is converted to f32 on the stack first, so the vectorized
 /// body reads and writes different memory; the copies stay in L1.
 const BLOCK: usize = 1024;
 
-fn run<T: Elem>(
+fn run<T: Element>(
     act: &Activation,
     mode: Mode,
     a: Src<T>,
@@ -312,112 +226,56 @@ fn run<T: Elem>(
     Ok(())
 }
 
-/// `f(x)` into `out` (same length).
-pub fn forward_into(act: &Activation, x: &[f32], out: &mut [f32]) -> Result<()> {
+/// `f(x)` into `out` (same length as `x`).
+pub fn forward_into<T: Element>(act: &Activation, x: &[T], out: &mut [T]) -> Result<()> {
     run(act, Mode::Forward, Src::Slice(x), None, out)
 }
 
-/// `f(x)`.
-pub fn forward(act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
-    let mut out = vec![0.0; x.len()];
+/// `f(x)` of a slice of f32 or f16 values (f16 computed in f32 and rounded once).
+///
+/// ```
+/// use wgpu_activations::{cpu, Activation};
+/// let y = cpu::forward(&Activation::by_name("gelu")?, &[-1.0f32, 0.0, 1.0])?;
+/// assert_eq!(y[1], 0.0);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
+pub fn forward<T: Element>(act: &Activation, x: &[T]) -> Result<Vec<T>> {
+    let mut out = vec![T::zeroed(); x.len()];
     forward_into(act, x, &mut out)?;
     Ok(out)
 }
 
-/// `x = f(x)`.
-pub fn forward_in_place(act: &Activation, x: &mut [f32]) -> Result<()> {
+/// `x = f(x)` in place.
+pub fn forward_in_place<T: Element>(act: &Activation, x: &mut [T]) -> Result<()> {
     run(act, Mode::Forward, Src::InPlace, None, x)
 }
 
 /// `f'(x)`.
-pub fn derivative(act: &Activation, x: &[f32]) -> Result<Vec<f32>> {
-    let mut out = vec![0.0; x.len()];
+pub fn derivative<T: Element>(act: &Activation, x: &[T]) -> Result<Vec<T>> {
+    let mut out = vec![T::zeroed(); x.len()];
     derivative_into(act, x, &mut out)?;
     Ok(out)
 }
 
-/// `f'(x)` into `out` (same length).
-pub fn derivative_into(act: &Activation, x: &[f32], out: &mut [f32]) -> Result<()> {
+/// `f'(x)` into `out` (same length as `x`).
+pub fn derivative_into<T: Element>(act: &Activation, x: &[T], out: &mut [T]) -> Result<()> {
     run(act, Mode::Derivative, Src::Slice(x), None, out)
 }
 
 /// The fused backward `dx = dy · f'(·)`; `saved` is `x`, or `y` where
 /// [`Spec::saved`](crate::Spec::saved) says so.
-pub fn backward(act: &Activation, saved: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
-    let mut out = vec![0.0; saved.len()];
-    run(act, Mode::Backward, Src::Slice(saved), Some(dy), &mut out)?;
+pub fn backward<T: Element>(act: &Activation, saved: &[T], dy: &[T]) -> Result<Vec<T>> {
+    let mut out = vec![T::zeroed(); saved.len()];
+    backward_into(act, saved, dy, &mut out)?;
     Ok(out)
 }
 
 /// The fused backward into `dx` (same length).
-pub fn backward_into(act: &Activation, saved: &[f32], dy: &[f32], dx: &mut [f32]) -> Result<()> {
-    run(act, Mode::Backward, Src::Slice(saved), Some(dy), dx)
-}
-
-// f16 slices: each block widened to f32 (exact), run through the f32 path, rounded once to f16
-// (half's conversion: to nearest, ties to even, overflow to infinity).
-
-pub(crate) fn widen(x: &[f16]) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(TASK)
-        .zip(x.par_chunks(TASK))
-        .for_each(|(o, i)| i.convert_to_f32_slice(o));
-    out
-}
-
-pub(crate) fn narrow_into(x: &[f32], out: &mut [f16]) {
-    out.par_chunks_mut(TASK)
-        .zip(x.par_chunks(TASK))
-        .for_each(|(o, i)| o.convert_from_f32_slice(i));
-}
-
-/// `f(x)` of f16 values: computed as in [`forward`], rounded once to f16.
-pub fn forward_f16(act: &Activation, x: &[f16]) -> Result<Vec<f16>> {
-    let mut out = vec![f16::ZERO; x.len()];
-    forward_into_f16(act, x, &mut out)?;
-    Ok(out)
-}
-
-/// `f(x)` of f16 values into `out` (same length).
-pub fn forward_into_f16(act: &Activation, x: &[f16], out: &mut [f16]) -> Result<()> {
-    run(act, Mode::Forward, Src::Slice(x), None, out)
-}
-
-/// `x = f(x)` of f16 values.
-pub fn forward_in_place_f16(act: &Activation, x: &mut [f16]) -> Result<()> {
-    run(act, Mode::Forward, Src::InPlace, None, x)
-}
-
-/// `f'(x)` of f16 values.
-pub fn derivative_f16(act: &Activation, x: &[f16]) -> Result<Vec<f16>> {
-    let mut out = vec![f16::ZERO; x.len()];
-    derivative_into_f16(act, x, &mut out)?;
-    Ok(out)
-}
-
-/// `f'(x)` of f16 values into `out` (same length).
-pub fn derivative_into_f16(act: &Activation, x: &[f16], out: &mut [f16]) -> Result<()> {
-    run(act, Mode::Derivative, Src::Slice(x), None, out)
-}
-
-/// The fused backward of f16 values (see [`backward`]).
-pub fn backward_f16(act: &Activation, saved: &[f16], dy: &[f16]) -> Result<Vec<f16>> {
-    let mut out = vec![f16::ZERO; saved.len()];
-    backward_into_f16(act, saved, dy, &mut out)?;
-    Ok(out)
-}
-
-/// The fused backward of f16 values into `dx` (same length).
-pub fn backward_into_f16(
+pub fn backward_into<T: Element>(
     act: &Activation,
-    saved: &[f16],
-    dy: &[f16],
-    dx: &mut [f16],
+    saved: &[T],
+    dy: &[T],
+    dx: &mut [T],
 ) -> Result<()> {
     run(act, Mode::Backward, Src::Slice(saved), Some(dy), dx)
-}
-
-/// prelu's gradient with respect to its slopes: `Σ_{x ≤ 0 in channel c} x·dy`, one value per slope.
-pub fn prelu_slope_grad(act: &Activation, x: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
-    crate::prelu::slope_grad_cpu(act, x, dy)
 }

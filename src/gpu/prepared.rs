@@ -33,8 +33,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::gpu::context::Context;
 
 /// One dispatch: its pipeline, its bind group 0 and its workgroup grid.
 pub(crate) struct Step {
@@ -174,7 +174,7 @@ impl Chain {
     /// chain owns and every record reuses. The returned handle refers to the same buffer: bind it
     /// in the links that write and read it, or read it back after a submission.
     pub fn scratch(&mut self, ctx: &Context, len: usize) -> Result<wgpu::Buffer> {
-        let buffer = ctx.create_tensor(len)?;
+        let buffer = ctx.create_tensor::<f32>(len)?;
         self.scratch.push(buffer.clone());
         Ok(buffer)
     }

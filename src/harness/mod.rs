@@ -4,9 +4,10 @@
 //! bound each mode is held to, and a measurement of the worst error against
 //! [`crate::reference`].
 
-use crate::activation::{Activation, Mode, OpKind, Saved};
+use crate::base::ulp::{ulp_error, ulp_error_f16, ulp_f16};
+use crate::ops::activation::Activation;
+use crate::ops::{Mode, OpKind, Saved};
 use crate::reference;
-use crate::ulp::{ulp_error, ulp_error_f16, ulp_f16};
 use half::f16;
 
 /// Values every op is tested on: signed zeros, subnormals, tiny values, the usual kinks and

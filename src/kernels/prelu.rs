@@ -5,12 +5,12 @@
 //! channel's partials. Tensors above the storage-binding limit are reduced chunk by chunk, each
 //! chunk a whole number of `[C, inner]` blocks, and pass 2 sums over every chunk's partials.
 
-use crate::activation::{Activation, OpKind};
-use crate::binding::{buffer_range as entry, storage_entry, uniform_entry};
-use crate::context::{Context, KernelKey, KernelSource};
-use crate::elementwise::{grid, Tensor};
-use crate::error::{Error, Result};
-use crate::source;
+use crate::base::error::{Error, Result};
+use crate::gpu::binding::{buffer_range as entry, storage_entry, uniform_entry};
+use crate::gpu::context::{Context, KernelSource};
+use crate::gpu::source;
+use crate::gpu::tensor::{check_tensor, grid, Tensor};
+use crate::ops::activation::Activation;
 
 /// Elements one pass-1 workgroup should cover at least, before another part is worth starting.
 const PER_PART: usize = 16 * 256;
@@ -32,6 +32,12 @@ struct Params {
     one: f32,
     off_out: u32,
     pad: u32,
+}
+
+/// The slope-gradient pipeline-cache key: pass 1 (partial sums) or 2 (combine).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct PreluKey {
+    pass: u8,
 }
 
 fn build(pass: u8) -> KernelSource {
@@ -65,26 +71,6 @@ fn build(pass: u8) -> KernelSource {
     }
 }
 
-/// The layout of a prelu call: channels, elements per channel block, and the block size.
-fn layout(act: &Activation, n: usize) -> Result<(usize, usize)> {
-    if act.op() != OpKind::Prelu {
-        return Err(Error::BadParameter {
-            op: act.op().name(),
-            message: "slope gradients exist only for prelu".into(),
-        });
-    }
-    act.validate()?;
-    let c = act.slopes().len();
-    let inner = if c == 1 { 1 } else { act.inner() };
-    if !n.is_multiple_of(c * inner) {
-        return Err(Error::ShapeMismatch(format!(
-            "prelu with {c} slopes and {inner} elements per channel needs a multiple of {} elements, got {n}",
-            c * inner
-        )));
-    }
-    Ok((c, inner))
-}
-
 impl Context {
     /// Record prelu's slope gradient into `encoder`: `out[c] = Σ_{x ≤ 0 in channel c} x·dy`, one
     /// value per slope of `act`. Creates one scratch buffer for the partial sums; no submit.
@@ -97,15 +83,15 @@ impl Context {
         out: Tensor,
     ) -> Result<()> {
         let n = x.len;
-        let (c, inner) = layout(act, n)?;
+        let (c, inner) = act.prelu_layout(n)?;
         if [x, dy, out].iter().any(|t| t.dtype != crate::DType::F32) {
             return Err(Error::DTypeMismatch(
                 "prelu's slope gradient takes f32 tensors only".into(),
             ));
         }
-        crate::elementwise::check_tensor("saved input x", &x, n)?;
-        crate::elementwise::check_tensor("dy", &dy, n)?;
-        crate::elementwise::check_tensor("slope gradient", &out, c)?;
+        check_tensor("saved input x", &x, n)?;
+        check_tensor("dy", &dy, n)?;
+        check_tensor("slope gradient", &out, c)?;
         if out.buffer == x.buffer || out.buffer == dy.buffer {
             return Err(Error::Aliasing(
                 "the slope gradient lies in the same buffer as an input".into(),
@@ -126,8 +112,8 @@ impl Context {
         let parts = (first / c).div_ceil(PER_PART).clamp(1, MAX_PARTS);
         let chunks = n.div_ceil(chunk);
         let total_parts = chunks * parts;
-        let p1 = self.kernel(KernelKey::PreluSlopeGrad { pass: 1 }, || Ok(build(1)))?;
-        let p2 = self.kernel(KernelKey::PreluSlopeGrad { pass: 2 }, || Ok(build(2)))?;
+        let p1 = self.kernel(PreluKey { pass: 1 }, || Ok(build(1)))?;
+        let p2 = self.kernel(PreluKey { pass: 2 }, || Ok(build(2)))?;
         let stride = (std::mem::size_of::<Params>() as u64)
             .next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
         let max_dim = limits.max_compute_workgroups_per_dimension;
@@ -245,64 +231,4 @@ impl Context {
             Ok(())
         })
     }
-
-    /// prelu's full backward on host slices: `(dx, d slopes)`.
-    pub fn prelu_backward(
-        &self,
-        act: &Activation,
-        x: &[f32],
-        dy: &[f32],
-    ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let (c, _) = layout(act, x.len())?;
-        let dx = self.backward(act, x, dy)?;
-        let xb = self.upload(x)?;
-        let dyb = self.upload(dy)?;
-        let out = self.create_tensor(c)?;
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("prelu_backward"),
-            });
-        self.record_prelu_slope_grad(
-            &mut encoder,
-            act,
-            Tensor::new(&xb, 0, x.len()),
-            Tensor::new(&dyb, 0, dy.len()),
-            Tensor::new(&out, 0, c),
-        )?;
-        self.scoped("prelu_backward", || self.submit_and_wait(encoder))?;
-        Ok((dx, self.read(&out, 0, c)?))
-    }
-}
-
-/// prelu's slope gradient on the CPU: f64 partial sums per rayon task, one value per slope.
-pub fn slope_grad_cpu(act: &Activation, x: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
-    use rayon::prelude::*;
-    let (c, inner) = layout(act, x.len())?;
-    if dy.len() != x.len() {
-        return Err(Error::LengthMismatch {
-            what: "dy",
-            got: dy.len(),
-            expected: x.len(),
-        });
-    }
-    let block = c * inner;
-    let blocks_per_task = (1usize << 16).div_ceil(block).max(1);
-    let sums = x
-        .par_chunks(block * blocks_per_task)
-        .zip(dy.par_chunks(block * blocks_per_task))
-        .map(|(xs, ds)| {
-            let mut acc = vec![0f64; c];
-            for (k, (&xv, &dv)) in xs.iter().zip(ds).enumerate() {
-                if xv <= 0.0 {
-                    acc[(k / inner) % c] += xv as f64 * dv as f64;
-                }
-            }
-            acc
-        })
-        .reduce(
-            || vec![0f64; c],
-            |a, b| a.iter().zip(&b).map(|(p, q)| p + q).collect(),
-        );
-    Ok(sums.into_iter().map(|v| v as f32).collect())
 }

@@ -47,11 +47,13 @@ use std::sync::mpsc;
 
 use rayon::prelude::*;
 
-use crate::activation::{Activation, Mode, OpKind};
-use crate::context::Context;
-use crate::elementwise::{DType, Element, Tensor};
-use crate::error::{Error, Result};
-use crate::softmax::Softmax;
+use crate::base::dtype::{DType, Element};
+use crate::base::error::{Error, Result};
+use crate::gpu::context::Context;
+use crate::gpu::tensor::Tensor;
+use crate::ops::activation::Activation;
+use crate::ops::softmax::Softmax;
+use crate::ops::{Mode, OpKind};
 
 /// How a chunk reaches the device buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

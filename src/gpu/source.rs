@@ -1,24 +1,24 @@
 //! Every WGSL source the crate compiles, and the one place that fills the kernel templates.
 //! Shader text is compiled into the crate with `include_str!`.
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// Shared numerics: range-reduced exp, expm1, log1p, erf, erfc, tanh and double-float helpers.
-pub const MATH: &str = include_str!("../shaders/math.wgsl");
+pub const MATH: &str = include_str!("../../shaders/math.wgsl");
 /// Every activation's `NAME_fwd`, `NAME_der` and `NAME_bwd`.
-pub const ACTIVATIONS: &str = include_str!("../shaders/activations.wgsl");
+pub const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
 /// prelu's slope-gradient reduction.
-pub const PRELU_GRAD: &str = include_str!("../shaders/prelu_grad.wgsl");
+pub const PRELU_GRAD: &str = include_str!("../../shaders/prelu_grad.wgsl");
 /// The softmax family (softmax, log_softmax, softmin; forward and backward).
-pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");
+pub const SOFTMAX: &str = include_str!("../../shaders/softmax.wgsl");
 /// The softmax rows kernel's lanes and reductions with subgroup operations.
-pub const SOFTMAX_SUBGROUP: &str = include_str!("../shaders/softmax_subgroup.wgsl");
+pub const SOFTMAX_SUBGROUP: &str = include_str!("../../shaders/softmax_subgroup.wgsl");
 /// The same through workgroup memory (no subgroups), and the other kernels' companion.
-pub const SOFTMAX_WORKGROUP: &str = include_str!("../shaders/softmax_workgroup.wgsl");
+pub const SOFTMAX_WORKGROUP: &str = include_str!("../../shaders/softmax_workgroup.wgsl");
 /// f16 storage: bit conversions between f16 halves of u32 words and f32.
-pub const F16: &str = include_str!("../shaders/f16.wgsl");
+pub const F16: &str = include_str!("../../shaders/f16.wgsl");
 /// The element-wise kernel template.
-pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
+pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
 
 /// Invocations per workgroup of the element-wise kernels; substituted into the WGSL as `{{WG}}`,
 /// so Rust and WGSL share the one value.

@@ -1,0 +1,130 @@
+//! Tensors: a typed range of a caller's buffer.
+
+use crate::base::dtype::DType;
+use crate::base::error::{Error, Result};
+
+/// A range of values inside a caller's buffer: `len` elements of `dtype` from byte `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tensor<'a> {
+    /// The buffer (needs `STORAGE`).
+    pub buffer: &'a wgpu::Buffer,
+    /// Byte offset of the first element; a multiple of the element size.
+    pub offset: u64,
+    /// Number of elements.
+    pub len: usize,
+    /// The element type (f32 unless made with [`Tensor::f16`]).
+    pub dtype: DType,
+}
+
+impl<'a> Tensor<'a> {
+    /// `len` f32 elements from byte `offset`.
+    pub fn new(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
+        Tensor {
+            buffer,
+            offset,
+            len,
+            dtype: DType::F32,
+        }
+    }
+    /// `len` f16 elements from byte `offset` (a multiple of 2). f16 tensors are read and written
+    /// in 4-byte words, so the word holding the last element must lie inside the buffer (buffers
+    /// from [`Context::create_tensor_f16`] and [`Context::upload_f16`] are padded so).
+    pub fn f16(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
+        Tensor {
+            buffer,
+            offset,
+            len,
+            dtype: DType::F16,
+        }
+    }
+    /// The whole buffer as f32s.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
+        Tensor::new(buffer, 0, (buffer.size() / 4) as usize)
+    }
+    /// The whole buffer as f16s.
+    pub fn whole_f16(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
+        Tensor::f16(buffer, 0, (buffer.size() / 2) as usize)
+    }
+}
+
+/// Check that `len` elements of `dtype` from byte `offset` lie inside `buffer`. f16 tensors are
+/// accessed in whole 4-byte words, so the range is rounded out to words.
+pub(crate) fn check_range_of(
+    what: &'static str,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    len: usize,
+    dtype: DType,
+) -> Result<()> {
+    let es = dtype.size();
+    if !offset.is_multiple_of(es) {
+        return Err(Error::Misaligned {
+            what,
+            offset,
+            align: es,
+        });
+    }
+    let end = (len as u64)
+        .checked_mul(es)
+        .and_then(|b| offset.checked_add(b))
+        .ok_or(Error::BufferTooSmall {
+            what,
+            offset,
+            end: u64::MAX,
+            size: buffer.size(),
+        })?;
+    let end = if dtype == DType::F16 && len > 0 {
+        end.next_multiple_of(4)
+    } else {
+        end
+    };
+    if end > buffer.size() {
+        return Err(Error::BufferTooSmall {
+            what,
+            offset,
+            end,
+            size: buffer.size(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_tensor(what: &'static str, t: &Tensor, expected: usize) -> Result<()> {
+    if t.len != expected {
+        return Err(Error::LengthMismatch {
+            what,
+            got: t.len,
+            expected,
+        });
+    }
+    check_range_of(what, t.buffer, t.offset, t.len, t.dtype)?;
+    if !t.buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+        return Err(Error::MissingUsage {
+            what,
+            usage: "STORAGE",
+        });
+    }
+    Ok(())
+}
+
+/// The workgroup grid for `groups` workgroups: `(x, y)` with `x` at most the device's
+/// per-dimension limit.
+pub(crate) fn grid(groups: u32, max_per_dim: u32) -> (u32, u32) {
+    if groups <= max_per_dim {
+        (groups.max(1), 1)
+    } else {
+        (max_per_dim, groups.div_ceil(max_per_dim))
+    }
+}
+
+impl<'a> Tensor<'a> {
+    /// `len` elements of `dtype` from byte `offset`.
+    pub fn of(buffer: &'a wgpu::Buffer, offset: u64, len: usize, dtype: DType) -> Tensor<'a> {
+        Tensor {
+            buffer,
+            offset,
+            len,
+            dtype,
+        }
+    }
+}

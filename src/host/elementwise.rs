@@ -1,0 +1,76 @@
+//! Element-wise ops on host slices: upload, run and read back through the streaming ring.
+
+use crate::base::dtype::Element;
+use crate::base::error::Result;
+use crate::gpu::context::Context;
+use crate::gpu::tensor::Tensor;
+use crate::host::stream::{no_progress, HostIo, StreamOptions};
+use crate::ops::activation::Activation;
+use crate::ops::Mode;
+
+impl Context {
+    /// `mode` over host slices through the streaming ring (default options: chunks of at most
+    /// 16 MiB, three in flight, overlapping upload, kernel and readback). `b` is dy for backward.
+    fn run_host<T: Element>(
+        &self,
+        act: &Activation,
+        mode: Mode,
+        io: HostIo<T>,
+        b: Option<&[T]>,
+    ) -> Result<()> {
+        self.stream_elementwise(act, mode, io, b, &StreamOptions::default(), no_progress)
+    }
+
+    /// `f(x)` of a host slice of f32 or f16 values on the GPU (f16 computed in f32 and rounded
+    /// once).
+    ///
+    /// ```no_run
+    /// use wgpu_activations::{Activation, Context};
+    /// let ctx = Context::new()?;
+    /// let y = ctx.forward(&Activation::by_name("silu")?, &[-1.0f32, 0.0, 1.0])?;
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
+    pub fn forward<T: Element>(&self, act: &Activation, x: &[T]) -> Result<Vec<T>> {
+        let mut out = vec![T::zeroed(); x.len()];
+        self.run_host(act, Mode::Forward, HostIo::Separate(x, &mut out), None)?;
+        Ok(out)
+    }
+
+    /// `x = f(x)` of a host slice on the GPU.
+    pub fn forward_in_place<T: Element>(&self, act: &Activation, x: &mut [T]) -> Result<()> {
+        self.run_host(act, Mode::Forward, HostIo::InPlace(x), None)
+    }
+
+    /// `f'(x)` of a host slice on the GPU.
+    pub fn derivative<T: Element>(&self, act: &Activation, x: &[T]) -> Result<Vec<T>> {
+        let mut out = vec![T::zeroed(); x.len()];
+        self.run_host(act, Mode::Derivative, HostIo::Separate(x, &mut out), None)?;
+        Ok(out)
+    }
+
+    /// The fused backward `dx = dy · f'(·)` of host slices on the GPU; `saved` is `x`, or `y`
+    /// where [`Spec::saved`](crate::Spec::saved) says so.
+    pub fn backward<T: Element>(&self, act: &Activation, saved: &[T], dy: &[T]) -> Result<Vec<T>> {
+        let mut out = vec![T::zeroed(); saved.len()];
+        self.run_host(
+            act,
+            Mode::Backward,
+            HostIo::Separate(saved, &mut out),
+            Some(dy),
+        )?;
+        Ok(out)
+    }
+
+    /// `f(x)` of a caller's buffer range into a new buffer (STORAGE, COPY_SRC, COPY_DST), submitted.
+    pub fn forward_to_new_buffer(&self, act: &Activation, x: Tensor) -> Result<wgpu::Buffer> {
+        let out = self.create_tensor_of(x.len, x.dtype)?;
+        let mut encoder = self
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgpu-activations"),
+            });
+        self.record_forward(&mut encoder, act, x, Tensor::of(&out, 0, x.len, x.dtype))?;
+        self.scoped("submit", || self.submit_and_wait(encoder))?;
+        Ok(out)
+    }
+}

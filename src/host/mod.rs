@@ -1,0 +1,6 @@
+//! Layer 6: host slices in and out: upload, run, read back, through the streaming ring.
+
+mod elementwise;
+mod prelu;
+mod softmax;
+pub mod stream;

@@ -1,0 +1,87 @@
+//! The softmax family on host tensors: along the last axis through the streaming ring, along
+//! another axis in one piece.
+
+use crate::base::dtype::Element;
+use crate::base::error::Result;
+use crate::gpu::context::Context;
+use crate::gpu::tensor::Tensor;
+use crate::host::stream::{no_progress, HostIo, StreamOptions};
+use crate::ops::softmax::{check_len, geometry, Softmax};
+
+impl Context {
+    /// `f(x)` along `axis` of a host tensor of `shape` (f32, or f16 with every reduction in f32
+    /// and the output rounded once), on the GPU (upload, run, read back).
+    pub fn softmax<T: Element>(
+        &self,
+        sm: &Softmax,
+        x: &[T],
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<T>> {
+        self.softmax_host(sm, x, None, shape, axis)
+    }
+
+    /// The forward (`dy` absent) or the backward (`x` is the saved output `y`) of host tensors:
+    /// along the last axis through the streaming ring, along another in one piece.
+    fn softmax_host<T: Element>(
+        &self,
+        sm: &Softmax,
+        x: &[T],
+        dy: Option<&[T]>,
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<T>> {
+        sm.validate()?;
+        let g = geometry(sm.kind.name(), shape, axis)?;
+        let what = if dy.is_some() { "saved output y" } else { "x" };
+        check_len(shape, &g, what, x.len())?;
+        if let Some(dy) = dy {
+            check_len(shape, &g, "dy", dy.len())?;
+        }
+        if g.n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![T::zeroed(); g.n];
+        if axis + 1 == shape.len() {
+            let io = HostIo::Separate(x, &mut out);
+            let opts = StreamOptions::default();
+            self.stream_softmax_io(sm, io, dy, shape[axis], &opts, no_progress)?;
+            return Ok(out);
+        }
+        let dtype = T::DTYPE;
+        let xb = self.upload(x)?;
+        let dyb = dy.map(|d| self.upload(d)).transpose()?;
+        let ob = self.create_tensor_of(g.n, dtype)?;
+        let mut encoder = self
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some(if dy.is_some() {
+                    "softmax_backward"
+                } else {
+                    "softmax"
+                }),
+            });
+        let t = |b| Tensor::of(b, 0, g.n, dtype);
+        match &dyb {
+            Some(d) => {
+                self.record_softmax_backward(&mut encoder, sm, t(&xb), t(d), t(&ob), shape, axis)?
+            }
+            None => self.record_softmax(&mut encoder, sm, t(&xb), t(&ob), shape, axis)?,
+        }
+        self.scoped("submit", || self.submit_and_wait(encoder))?;
+        self.read(&ob, 0, g.n)
+    }
+
+    /// The backward `dx` of `f` along `axis` from host tensors (the saved output `y` and `dy`),
+    /// on the GPU.
+    pub fn softmax_backward<T: Element>(
+        &self,
+        sm: &Softmax,
+        y: &[T],
+        dy: &[T],
+        shape: &[usize],
+        axis: usize,
+    ) -> Result<Vec<T>> {
+        self.softmax_host(sm, y, Some(dy), shape, axis)
+    }
+}
