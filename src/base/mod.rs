@@ -2,6 +2,7 @@
 
 pub mod dtype;
 pub mod error;
+pub(crate) mod exact;
 pub(crate) mod fastmath;
 pub(crate) mod fastmath64;
 pub mod philox;

@@ -1,7 +1,7 @@
 //! The fast CPU path, run over slices on every core with rayon, in loops the compiler
 //! vectorizes. The piecewise ops run the same f32 algorithms as the WGSL kernels; the
 //! transcendental ones (exponential, logistic, hyperbolic and Gaussian families) are evaluated in
-//! f64 and rounded once (`cpu_ops`, `fastmath64`), which is both faster and more accurate than
+//! f64 and rounded once (each op's module in `ops`, on `fastmath64`), which is both faster and more accurate than
 //! the GPU's f32 double-float algorithms on a CPU. On x86-64 the loops are compiled twice more and
 //! picked at run time: for AVX2 + FMA (the algorithms lean on fused multiply-add, which without
 //! hardware FMA is a slow library call) and for AVX-512 (eight f64 lanes per instruction: about
@@ -14,10 +14,8 @@ use rayon::prelude::*;
 use crate::base::dtype::Element;
 use crate::base::error::{Error, Result};
 use crate::ops::activation::Activation;
-use crate::ops::{Mode, OpKind};
-use ops::dispatch_op;
+use crate::ops::{dispatch_op, Mode, OpKind};
 
-pub(crate) mod ops;
 mod prelu;
 mod softmax;
 

@@ -111,6 +111,14 @@ impl SplitMix64 {
     }
 }
 
+/// The seed of an op's random inputs: FNV-1a of its name, so that adding an op (or reordering
+/// the registry) changes no other op's inputs.
+pub fn op_seed(op: OpKind) -> u64 {
+    op.name().bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// `n` seeded values over symmetric ranges, in turn: uniform in ±1, ±10 and ±100, and
 /// log-uniform magnitudes across the whole f32 range (subnormals to the largest finite value)
 /// with random signs.
@@ -138,7 +146,7 @@ pub fn random_inputs(seed: u64, n: usize) -> Vec<f32> {
 pub fn inputs(act: &Activation, n_random: usize) -> Vec<f32> {
     let mut v = hard_inputs();
     v.extend(kink_inputs(act));
-    v.extend(random_inputs(act.op() as u64 * 7919 + 1, n_random));
+    v.extend(random_inputs(op_seed(act.op()) + 1, n_random));
     v
 }
 
@@ -349,7 +357,7 @@ pub fn markdown_table(rows: &[OpAccuracy]) -> String {
         let three = |s: &[Summary; 3]| s.iter().map(fmt_ulps).collect::<Vec<_>>().join(" / ");
         out += &format!(
             "| `{}` | {} | {} | {} | {} | {} | {} |\n",
-            spec.name,
+            r.op.name(),
             spec.formula.replace('|', "\\|"),
             params,
             match spec.saved {
@@ -414,7 +422,7 @@ pub fn inputs_f16(act: &Activation, n_random: usize) -> Vec<f16> {
             }
         }
     }
-    v.extend(random_inputs_f16(act.op() as u64 * 7919 + 3, n_random));
+    v.extend(random_inputs_f16(op_seed(act.op()) + 3, n_random));
     v
 }
 

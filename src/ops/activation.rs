@@ -59,7 +59,7 @@ impl Activation {
             .iter()
             .position(|p| p.name == name)
             .ok_or_else(|| Error::BadParameter {
-                op: spec.name,
+                op: self.op.name(),
                 message: format!(
                     "unknown parameter `{name}` (known: {})",
                     if spec.params.is_empty() {
@@ -138,7 +138,7 @@ impl Activation {
         let spec = self.op.spec();
         let bad = |message: String| {
             Err(Error::BadParameter {
-                op: spec.name,
+                op: self.op.name(),
                 message,
             })
         };

@@ -1,7 +1,12 @@
-//! The one description of every activation: its name, parameters and PyTorch defaults, formula,
-//! which saved tensor its backward pass reads, the derivative's value at each kink and the roots
-//! of the derivative. The WGSL function names, the CPU paths, the CLI's op list, the tests and the
-//! README table are all generated from [`OpKind::ALL`] and [`OpKind::spec`].
+//! Layer 2: the op table. Every element-wise activation is one module in its family's file
+//! (`piecewise`, `exponential`, `logistic`, `hyperbolic`, `gaussian`), holding everything about
+//! it that is not WGSL: its [`Spec`] (parameters and PyTorch defaults, formula, which saved tensor
+//! its backward reads, the derivative at each kink, the roots of the derivative), its exact f64
+//! reference and its fast CPU body. Each family file also lists its ops for the registry below,
+//! from which the [`OpKind`] enum, its names, the spec lookup, the reference and CPU dispatch
+//! and the test lists ([`for_each_op!`](crate::for_each_op)) are generated: adding an op touches
+//! its family file, its WGSL fragment in `shaders/ops/`, and its independent mpmath formula in
+//! `scripts/gen_fixtures.py`. The softmax family's description is [`softmax`].
 
 use crate::base::error::{Error, Result};
 
@@ -53,8 +58,6 @@ pub struct ParamSpec {
 /// The static description of one activation.
 #[derive(Clone, Copy, Debug)]
 pub struct Spec {
-    /// Name as the CLI and the WGSL functions spell it (`gelu_tanh`).
-    pub name: &'static str,
     /// Scalar parameters, in the order they occupy the parameter vector.
     pub params: &'static [ParamSpec],
     /// The formula, for the docs.
@@ -73,43 +76,149 @@ pub struct Spec {
     pub piecewise_linear: bool,
 }
 
-const fn p(name: &'static str, default: f32) -> ParamSpec {
+/// A parameter with PyTorch's default, for a [`Spec`].
+pub(crate) const fn param(name: &'static str, default: f32) -> ParamSpec {
     ParamSpec { name, default }
 }
 
-/// The SELU constants, as in PyTorch.
-pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_284_817_042_991_671_7;
-/// The SELU scale, as in PyTorch.
-pub const SELU_SCALE: f64 = 1.050_700_987_355_480_493_419_334_985_294_6;
-/// quick_gelu's constant: `x·σ(1.702·x)`.
-pub const QUICK_GELU_C: f64 = 1.702;
-
-macro_rules! ops {
-    ($($variant:ident = $name:literal),* $(,)?) => {
-        /// Every activation, without parameter values: the pipeline-cache key's op.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum OpKind { $(
-            #[doc = concat!("`", $name, "`")]
-            $variant
-        ),* }
-        impl OpKind {
-            /// Every activation, in README order.
-            pub const ALL: &'static [OpKind] = &[$(OpKind::$variant),*];
-            /// The name as the CLI and WGSL spell it.
-            pub fn name(self) -> &'static str { match self { $(OpKind::$variant => $name),* } }
+// The shared shapes of an op module's CPU backward (each family file uses them).
+/// `bwd` = `der` (the backward reads `x`), `bwd_dy` = `dy·bwd` and `exact_bwd` = `exact_der`:
+/// the common case.
+macro_rules! backward_from_derivative {
+    () => {
+        /// The exact backward factor: `f'(x)`.
+        pub fn exact_bwd(s: f64, a: f64, b: f64) -> f64 {
+            exact_der(s, a, b)
+        }
+        #[inline(always)]
+        pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+            der(s, p)
+        }
+        /// The fused backward `dy·bwd(s)`.
+        #[inline(always)]
+        pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+            dy * bwd(s, p)
         }
     };
 }
 
-ops! {
-    Relu = "relu", Relu6 = "relu6", LeakyRelu = "leaky_relu", Rrelu = "rrelu", Prelu = "prelu",
-    Elu = "elu", Selu = "selu", Celu = "celu", Gelu = "gelu", GeluTanh = "gelu_tanh",
-    Sigmoid = "sigmoid", LogSigmoid = "logsigmoid", HardSigmoid = "hardsigmoid", Tanh = "tanh",
-    HardTanh = "hardtanh", Softsign = "softsign", Softplus = "softplus", Silu = "silu",
-    Mish = "mish", HardSwish = "hardswish", TanhShrink = "tanhshrink", HardShrink = "hardshrink",
-    SoftShrink = "softshrink", Threshold = "threshold", QuickGelu = "quick_gelu",
-    Swish = "swish", SquaredRelu = "squared_relu",
+/// `der`, `bwd` (= `der`, the backward reads `x`) and `bwd_dy` from a module's `der_dy`, and
+/// `exact_bwd` = `exact_der`.
+macro_rules! from_der_dy {
+    () => {
+        /// The exact backward factor: `f'(x)`.
+        pub fn exact_bwd(s: f64, a: f64, b: f64) -> f64 {
+            exact_der(s, a, b)
+        }
+        #[inline(always)]
+        pub fn der(x: f32, p: [f32; 4]) -> f32 {
+            der_dy(x, 1.0, p)
+        }
+        #[allow(dead_code)] // callers use `bwd_dy`
+        #[inline(always)]
+        pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+            der(s, p)
+        }
+        /// The fused backward `dy·f'(s)`, rounded once.
+        #[inline(always)]
+        pub fn bwd_dy(s: f32, dy: f32, p: [f32; 4]) -> f32 {
+            der_dy(s, dy, p)
+        }
+    };
 }
+
+/// `bwd` from a module's `bwd_dy` (ops whose backward reads `y`).
+macro_rules! bwd_from_bwd_dy {
+    () => {
+        #[allow(dead_code)] // callers use `bwd_dy`
+        #[inline(always)]
+        pub fn bwd(s: f32, p: [f32; 4]) -> f32 {
+            bwd_dy(s, 1.0, p)
+        }
+    };
+}
+
+#[macro_use]
+pub(crate) mod piecewise;
+#[macro_use]
+pub(crate) mod exponential;
+#[macro_use]
+pub(crate) mod logistic;
+#[macro_use]
+pub(crate) mod hyperbolic;
+#[macro_use]
+pub(crate) mod gaussian;
+
+/// Collects every family's registry entries (each family file's `FAMILY_ops!` appends its own)
+/// and hands them to [`registry!`]. `$d` carries a `$` token through, for the macros `registry!`
+/// defines.
+macro_rules! gather {
+    ($d:tt [$($done:tt)*]) => { registry! { $d $($done)* } };
+    ($d:tt [$($done:tt)*] $family:ident $($rest:ident)*) => {
+        $family! { gather $d [$($done)*] $($rest)* }
+    };
+}
+
+/// The registry: from `family::module = Variant` entries, the [`OpKind`] enum, its names and
+/// specs, `dispatch_op!` (the CPU and reference bodies of an op, by its module) and
+/// [`for_each_op!`](crate::for_each_op) (the per-op test lists).
+macro_rules! registry {
+    ($d:tt $($family:ident :: $module:ident = $variant:ident,)*) => {
+        /// Every element-wise activation, without parameter values: the pipeline-cache key's op.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum OpKind {
+            $(
+                #[doc = concat!("`", stringify!($module), "`")]
+                $variant,
+            )*
+        }
+
+        impl OpKind {
+            /// Every activation, family by family.
+            pub const ALL: &'static [OpKind] = &[$(OpKind::$variant),*];
+
+            /// The name as PyTorch (lower case), the CLI and the WGSL functions spell it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(OpKind::$variant => stringify!($module),)*
+                }
+            }
+
+            /// The static description.
+            pub fn spec(self) -> Spec {
+                match self {
+                    $(OpKind::$variant => $family::$module::SPEC,)*
+                }
+            }
+        }
+
+        /// Expands `$body` once per op with `$m` naming that op's module (its `fwd`, `der`,
+        /// `bwd_dy`, `exact_fwd`, ...), so that each op's loop is compiled for it alone.
+        macro_rules! dispatch_op {
+            ($d op:expr, $d m:ident => $d body:expr) => {{
+                match $d op {
+                    $($crate::ops::OpKind::$variant => {
+                        use $crate::ops::$family::$module as $d m;
+                        $d body
+                    })*
+                }
+            }};
+        }
+        pub(crate) use dispatch_op;
+
+        /// Calls `$callback! { module: Variant, ... }` with every element-wise op, for generating
+        /// one test (or bench) per op: `for_each_op!(op_tests)` with `op_tests` matching
+        /// `($($m:ident: $op:ident),* $(,)?)`.
+        #[macro_export]
+        macro_rules! for_each_op {
+            ($d callback:ident) => {
+                $d callback! { $($module: $variant,)* }
+            };
+        }
+    };
+}
+
+gather!($ [] piecewise_ops exponential_ops logistic_ops hyperbolic_ops gaussian_ops);
 
 impl OpKind {
     /// Look an op up by its name.
@@ -119,51 +228,5 @@ impl OpKind {
             .copied()
             .find(|o| o.name() == name)
             .ok_or_else(|| Error::UnknownOp(name.to_string()))
-    }
-
-    /// The static description.
-    pub fn spec(self) -> Spec {
-        use OpKind::*;
-        let s = |params, formula, derivative, saved, kinks, roots, pl| Spec {
-            name: self.name(),
-            params,
-            formula,
-            derivative,
-            saved,
-            kinks,
-            derivative_roots: roots,
-            piecewise_linear: pl,
-        };
-        const I: Saved = Saved::Input;
-        const O: Saved = Saved::Output;
-        match self {
-            Relu => s(&[], "max(0, x)", "x > 0 ? 1 : 0", I, "f'(0) = 0", &[], true),
-            Relu6 => s(&[], "min(max(0, x), 6)", "0 < x < 6 ? 1 : 0", I, "f'(0) = 0, f'(6) = 0", &[], true),
-            LeakyRelu => s({ const P: &[ParamSpec] = &[p("negative_slope", 0.01)]; P }, "x > 0 ? x : negative_slope·x", "x > 0 ? 1 : negative_slope", I, "f'(0) = negative_slope", &[], true),
-            Rrelu => s({ const P: &[ParamSpec] = &[p("lower", 1.0 / 8.0), p("upper", 1.0 / 3.0)]; P }, "x ≥ 0 ? x : a·x; eval a = (lower+upper)/2, training a ~ U(lower, upper) per element (Philox4x32-10 keyed by seed and index)", "x > 0 ? 1 : a", I, "f'(0) = a", &[], true),
-            Prelu => s(&[], "x > 0 ? x : a_c·x (one slope, or one per channel of [N, C, ...])", "x > 0 ? 1 : a_c; ∂/∂a_c = Σ x ≤ 0 ? x·dy : 0", I, "f'(0) = a_c", &[], true),
-            Elu => s({ const P: &[ParamSpec] = &[p("alpha", 1.0)]; P }, "x > 0 ? x : alpha·(exp(x) − 1)", "x > 0 ? 1 : alpha·exp(x)", I, "f'(0) = alpha", &[], false),
-            Selu => s(&[], "scale·(x > 0 ? x : α·(exp(x) − 1)), α ≈ 1.6733, scale ≈ 1.0507", "scale·(x > 0 ? 1 : α·exp(x))", I, "f'(0) = scale·α", &[], false),
-            Celu => s({ const P: &[ParamSpec] = &[p("alpha", 1.0)]; P }, "max(0, x) + min(0, alpha·(exp(x/alpha) − 1))", "x > 0 ? 1 : exp(x/alpha)", I, "f'(0) = 1", &[], false),
-            Gelu => s(&[], "x·Φ(x) = x/2·erfc(−x/√2)", "Φ(x) + x·φ(x)", I, "smooth", &[-0.751_791_524_693_564_5], false),
-            GeluTanh => s(&[], "x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))", "exact derivative of the tanh form", I, "smooth", &[-0.752_461_422_071_016_3], false),
-            Sigmoid => s(&[], "1/(1 + exp(−x))", "y·(1 − y)", O, "smooth", &[], false),
-            LogSigmoid => s(&[], "−softplus(−x) = min(x, 0) − log1p(exp(−|x|))", "σ(−x)", I, "smooth", &[], false),
-            HardSigmoid => s(&[], "x ≤ −3 ? 0 : x ≥ 3 ? 1 : x/6 + 1/2", "−3 < x < 3 ? 1/6 : 0", I, "f'(±3) = 0", &[], true),
-            Tanh => s(&[], "tanh(x)", "1 − y²", O, "smooth", &[], false),
-            HardTanh => s({ const P: &[ParamSpec] = &[p("min_val", -1.0), p("max_val", 1.0)]; P }, "min(max(x, min_val), max_val)", "min_val < x < max_val ? 1 : 0", I, "f'(min_val) = f'(max_val) = 0", &[], true),
-            Softsign => s(&[], "x/(1 + |x|)", "1/(1 + |x|)²", I, "smooth (f'(0) = 1)", &[], false),
-            Softplus => s({ const P: &[ParamSpec] = &[p("beta", 1.0), p("threshold", 20.0)]; P }, "beta·x > threshold ? x : log1p(exp(beta·x))/beta", "beta·x > threshold ? 1 : σ(beta·x)", I, "at beta·x = threshold: σ(threshold)", &[], false),
-            Silu => s(&[], "x·σ(x)", "σ(x)·(1 + x·(1 − σ(x)))", I, "smooth", &[-1.278_464_542_761_074], false),
-            Mish => s(&[], "x·tanh(softplus(x))", "t + x·σ(x)·(1 − t²), t = tanh(softplus(x))", I, "smooth", &[-1.192_379_902_662_759_3], false),
-            HardSwish => s(&[], "x ≤ −3 ? 0 : x ≥ 3 ? x : x·(x + 3)/6", "x < −3 ? 0 : x ≤ 3 ? x/3 + 1/2 : 1", I, "f'(−3) = −1/2, f'(3) = 3/2", &[-1.5], false),
-            TanhShrink => s(&[], "x − tanh(x)", "tanh²(x)", I, "smooth", &[], false),
-            HardShrink => s({ const P: &[ParamSpec] = &[p("lambd", 0.5)]; P }, "|x| > lambd ? x : 0", "|x| > lambd ? 1 : 0", I, "f'(±lambd) = 0", &[], true),
-            SoftShrink => s({ const P: &[ParamSpec] = &[p("lambd", 0.5)]; P }, "x > lambd ? x − lambd : x < −lambd ? x + lambd : 0", "|x| > lambd ? 1 : 0", I, "f'(±lambd) = 0", &[], true),
-            Threshold => s({ const P: &[ParamSpec] = &[p("threshold", 0.0), p("value", 0.0)]; P }, "x > threshold ? x : value", "x > threshold ? 1 : 0", I, "f'(threshold) = 0", &[], true),
-            QuickGelu => s(&[], "x·σ(1.702·x)", "σ(1.702x)·(1 + 1.702x·(1 − σ(1.702x)))", I, "smooth", &[-0.751_154_255_441_289], false),
-            Swish => s({ const P: &[ParamSpec] = &[p("beta", 1.0)]; P }, "x·σ(beta·x)", "σ(beta·x)·(1 + beta·x·(1 − σ(beta·x)))", I, "smooth", &[-1.278_464_542_761_074], false),
-            SquaredRelu => s(&[], "max(0, x)²", "2·max(0, x)", I, "f'(0) = 0", &[], false),
-        }
     }
 }
