@@ -8,7 +8,7 @@
 #   tar -xJf DIR.tar.xz      # if the archive was copied
 #   scripts/gpu-check.sh --prebuilt DIR
 #
-# The CLI tests call the binary at the path it had when they were built (tests/cli.rs:
+# The CLI tests call the binary at the path it had when they were built (cli/tests/cli.rs:
 # CARGO_BIN_EXE_wgpu-activations); that path is recorded in DIR/cli-path, and gpu-check.sh puts
 # the binary there when it is missing.
 set -euo pipefail

@@ -4,7 +4,6 @@
 //!
 //! Tests that need a GPU adapter return early (saying so) when `WGPU_ACTIVATIONS_SKIP_GPU=1`, as
 //! the library's GPU tests do.
-#![cfg(feature = "cli")]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -18,6 +18,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod accuracy_table;
 mod bench_cmd;
 mod softmax_cmd;
 
@@ -757,7 +758,7 @@ fn accuracy(args: &AccuracyArgs) -> Result<(), Failure> {
             args.random,
         )?);
     }
-    print!("{}", wgpu_activations::accuracy::markdown_table(&rows));
+    print!("{}", accuracy_table::markdown_table(&rows));
     Ok(())
 }
 
