@@ -1,7 +1,7 @@
 //! The README's accuracy table (`wgpu-activations accuracy`): the presentation of the library's
-//! measurements ([`wgpu_activations::accuracy::measure`]) as Markdown.
+//! measurements ([`wgpu_activations::harness::measure`]) as Markdown.
 
-use wgpu_activations::accuracy::{OpAccuracy, Summary};
+use wgpu_activations::harness::{OpAccuracy, Summary};
 use wgpu_activations::{OpKind, Saved};
 
 /// A worst error in ULPs, two decimals ("0" below 0.05), in bold with the count when values fell
@@ -42,7 +42,7 @@ pub(crate) fn markdown_table(rows: &[OpAccuracy]) -> String {
         let three = |s: &[Summary; 3]| s.iter().map(fmt_ulps).collect::<Vec<_>>().join(" / ");
         out += &format!(
             "| `{}` | {} | {} | {} | {} | {} | {} |\n",
-            spec.name,
+            r.op.name(),
             spec.formula.replace('|', "\\|"),
             params,
             match spec.saved {

@@ -27,8 +27,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use wgpu_activations::half::f16;
 use wgpu_activations::{
-    accuracy, cpu, softmax, wgpu, Activation, Context, DType, Mode, OpKind, Softmax, SoftmaxKind,
-    Tensor,
+    cpu, harness, wgpu, Activation, Context, DType, Mode, OpKind, Softmax, SoftmaxKind, Tensor,
 };
 
 use super::{parent_dir, print_stdout, runtime, usage, Failure, TempFile};
@@ -701,7 +700,7 @@ impl<'a> GpuTimer<'a> {
         // The two u64 ticks, read back as four 32-bit words (bits only: no float arithmetic).
         let w: Vec<u64> = self
             .ctx
-            .read(&ts.resolve, 0, 4)
+            .read::<f32>(&ts.resolve, 0, 4)
             .map_err(|e| runtime(format!("cannot read the GPU timestamps: {e}")))?
             .iter()
             .map(|v| u64::from(v.to_bits()))
@@ -814,16 +813,16 @@ fn e2e_op(
                 let sm = Softmax::new(kind);
                 let axis = shape.len() - 1;
                 match mode {
-                    Mode::Backward => ctx.softmax_backward_f16(&sm, x, dy, shape, axis)?,
-                    _ => ctx.softmax_f16(&sm, x, shape, axis)?,
+                    Mode::Backward => ctx.softmax_backward(&sm, x, dy, shape, axis)?,
+                    _ => ctx.softmax(&sm, x, shape, axis)?,
                 }
             }
             BenchOp::Act(kind) => {
                 let act = Activation::new(kind);
                 match mode {
-                    Mode::Forward => ctx.forward_f16(&act, x)?,
-                    Mode::Derivative => ctx.derivative_f16(&act, x)?,
-                    Mode::Backward => ctx.backward_f16(&act, x, dy)?,
+                    Mode::Forward => ctx.forward(&act, x)?,
+                    Mode::Derivative => ctx.derivative(&act, x)?,
+                    Mode::Backward => ctx.backward(&act, x, dy)?,
                 }
             }
         };
@@ -866,18 +865,16 @@ fn cpu_op_f16(
             let sm = Softmax::new(kind);
             let axis = shape.len() - 1;
             match mode {
-                Mode::Backward => {
-                    softmax::cpu::softmax_backward_into_f16(&sm, x, dy, shape, axis, out)?
-                }
-                _ => softmax::cpu::softmax_into_f16(&sm, x, shape, axis, out)?,
+                Mode::Backward => cpu::softmax_backward_into(&sm, x, dy, shape, axis, out)?,
+                _ => cpu::softmax_into(&sm, x, shape, axis, out)?,
             }
         }
         BenchOp::Act(kind) => {
             let act = Activation::new(kind);
             match mode {
-                Mode::Forward => cpu::forward_into_f16(&act, x, out)?,
-                Mode::Derivative => cpu::derivative_into_f16(&act, x, out)?,
-                Mode::Backward => cpu::backward_into_f16(&act, x, dy, out)?,
+                Mode::Forward => cpu::forward_into(&act, x, out)?,
+                Mode::Derivative => cpu::derivative_into(&act, x, out)?,
+                Mode::Backward => cpu::backward_into(&act, x, dy, out)?,
             }
         }
     }
@@ -898,10 +895,8 @@ fn cpu_op(
             let sm = Softmax::new(kind);
             let axis = shape.len() - 1;
             match mode {
-                Mode::Backward => {
-                    softmax::cpu::softmax_backward_into(&sm, x, dy, shape, axis, out)?
-                }
-                _ => softmax::cpu::softmax_into(&sm, x, shape, axis, out)?,
+                Mode::Backward => cpu::softmax_backward_into(&sm, x, dy, shape, axis, out)?,
+                _ => cpu::softmax_into(&sm, x, shape, axis, out)?,
             }
         }
         BenchOp::Act(kind) => {
@@ -1038,11 +1033,11 @@ fn sweep(
         let n = elements(shape) as usize;
         let label = size_label(shape);
         pb.set_message(format!("{label}: inputs and rooflines"));
-        let x: Vec<f32> = accuracy::random_inputs(1, n)
+        let x: Vec<f32> = harness::random_inputs(1, n)
             .into_iter()
             .map(|v| v.clamp(-30.0, 30.0))
             .collect();
-        let dy = accuracy::gradients(n);
+        let dy = harness::gradients(n);
         let half = plan.dtypes.contains(&DType::F16);
         let to_f16 = |v: &[f32]| -> Vec<f16> {
             if half {
@@ -1057,18 +1052,18 @@ fn sweep(
                 f32: GpuTensors {
                     x: ctx.upload(&x)?,
                     dy: ctx.upload(&dy)?,
-                    out: ctx.create_tensor(n)?,
+                    out: ctx.create_tensor::<f32>(n)?,
                 },
                 f16: if half {
                     Some(GpuTensors {
-                        x: ctx.upload_f16(&xh)?,
-                        dy: ctx.upload_f16(&dyh)?,
-                        out: ctx.create_tensor_f16(n)?,
+                        x: ctx.upload(&xh)?,
+                        dy: ctx.upload(&dyh)?,
+                        out: ctx.create_tensor::<f16>(n)?,
                     })
                 } else {
                     None
                 },
-                copy: ctx.create_tensor(n)?,
+                copy: ctx.create_tensor::<f32>(n)?,
             }),
             None => None,
         };

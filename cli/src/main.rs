@@ -698,7 +698,7 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
         let dy = dy
             .as_deref()
             .ok_or_else(|| usage("--backward needs --grad DY.npy"))?;
-        let y = Context::new()?.backward_f16(&act, &to_f16(&x.data), &to_f16(dy))?;
+        let y = Context::new()?.backward(&act, &to_f16(&x.data), &to_f16(dy))?;
         Some(from_f16(&y))
     } else {
         let out = compute(args.device, &act, mode, &x.data, dy.as_deref())?;
@@ -752,7 +752,7 @@ fn accuracy(args: &AccuracyArgs) -> Result<(), Failure> {
     }
     let mut rows = Vec::new();
     for &op in OpKind::ALL {
-        rows.push(wgpu_activations::accuracy::measure(
+        rows.push(wgpu_activations::harness::measure(
             ctx.as_ref(),
             &Activation::new(op),
             args.random,

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use wgpu_activations::softmax::{self, Softmax, SoftmaxKind};
 use wgpu_activations::Context;
+use wgpu_activations::{cpu, reference, Softmax, SoftmaxKind};
 
 use crate::{
     check_output_path, from_f16, read_npy, same_dtype, shape_text, to_f16, usage, write_npy_atomic,
@@ -123,7 +123,7 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
             )));
         }
         match args.device {
-            Device::Gpu if main.half => from_f16(&Context::new()?.softmax_backward_f16(
+            Device::Gpu if main.half => from_f16(&Context::new()?.softmax_backward(
                 &sm,
                 &to_f16(&main.data),
                 &to_f16(&dy.data),
@@ -133,9 +133,9 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
             Device::Gpu => {
                 Context::new()?.softmax_backward(&sm, &main.data, &dy.data, &shape, axis)?
             }
-            Device::Cpu => softmax::cpu::softmax_backward(&sm, &main.data, &dy.data, &shape, axis)?,
+            Device::Cpu => cpu::softmax_backward(&sm, &main.data, &dy.data, &shape, axis)?,
             Device::Reference => {
-                softmax::reference_backward_exact(&sm, &main.data, &dy.data, &shape, axis)?
+                reference::softmax_backward_exact(&sm, &main.data, &dy.data, &shape, axis)?
                     .into_iter()
                     .map(|v| v as f32)
                     .collect()
@@ -158,12 +158,12 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
         }
     } else if args.device == Device::Gpu && main.half {
         // f16 along another axis: f16 tensors in device memory, in one piece (not streamed).
-        from_f16(&Context::new()?.softmax_f16(&sm, &to_f16(&main.data), &shape, axis)?)
+        from_f16(&Context::new()?.softmax(&sm, &to_f16(&main.data), &shape, axis)?)
     } else {
         match args.device {
             Device::Gpu => Context::new()?.softmax(&sm, &main.data, &shape, axis)?,
-            Device::Cpu => softmax::cpu::softmax(&sm, &main.data, &shape, axis)?,
-            Device::Reference => softmax::reference_forward_exact(&sm, &main.data, &shape, axis)?
+            Device::Cpu => cpu::softmax(&sm, &main.data, &shape, axis)?,
+            Device::Reference => reference::softmax_exact(&sm, &main.data, &shape, axis)?
                 .into_iter()
                 .map(|v| v as f32)
                 .collect(),

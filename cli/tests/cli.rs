@@ -1092,7 +1092,11 @@ fn bench_writes_table_json_and_svg() {
 
 #[test]
 fn softmax_command_matches_the_reference() {
-    use wgpu_activations::softmax::{reference_backward_exact, reference_forward_exact, Softmax};
+    use wgpu_activations::reference::{
+        softmax_backward_exact as reference_backward_exact,
+        softmax_exact as reference_forward_exact,
+    };
+    use wgpu_activations::Softmax;
     let dir = tempfile::tempdir().expect("tempdir");
     let shape = [2u64, 3, 5];
     let x: Vec<f32> = (0..30)
@@ -1254,7 +1258,7 @@ fn read_npy_f16(path: &Path) -> (Vec<u64>, Vec<wgpu_activations::half::f16>) {
 /// values (forward, derivative, backward; GPU and CPU).
 #[test]
 fn apply_f16_files() {
-    use wgpu_activations::accuracy::{gradients_f16, inputs_f16, judge_f16, saved_tensor_f16};
+    use wgpu_activations::harness::{gradients_f16, inputs_f16, judge_f16, saved_tensor_f16};
     use wgpu_activations::Mode;
     let dir = tempfile::tempdir().expect("tempdir");
     let devices: &[&str] = if skip_gpu("apply_f16_files") {
@@ -1347,13 +1351,12 @@ fn softmax_f16_files() {
     write_npy(&dyp, &shape64, &dy);
     for axis in [2usize, 1] {
         let sm = Softmax::softmax();
-        let exact =
-            wgpu_activations::softmax::reference_forward_exact(&sm, &xf, &shape, axis).unwrap();
+        let exact = wgpu_activations::reference::softmax_exact(&sm, &xf, &shape, axis).unwrap();
         let ys: Vec<f16> = exact.iter().map(|&v| f16::from_f64(v)).collect();
         let ysf: Vec<f32> = ys.iter().map(|v| v.to_f32()).collect();
         write_npy(&yp, &shape64, &ys);
         let exact_dx =
-            wgpu_activations::softmax::reference_backward_exact(&sm, &ysf, &dyf, &shape, axis)
+            wgpu_activations::reference::softmax_backward_exact(&sm, &ysf, &dyf, &shape, axis)
                 .unwrap();
         for device in devices {
             let out = dir.path().join("out.npy");

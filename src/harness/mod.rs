@@ -321,57 +321,6 @@ pub fn measure(
     })
 }
 
-fn fmt_ulps(s: &Summary) -> String {
-    let v = if s.max_ulps < 0.05 {
-        "0".to_string()
-    } else {
-        format!("{:.2}", s.max_ulps)
-    };
-    if s.failures > 0 {
-        format!("**{v} ({} out of bound)**", s.failures)
-    } else {
-        v
-    }
-}
-
-/// The README's table of activations: formula, defaults, the tensor backward reads, the
-/// derivative at each kink, and the measured worst error in ULPs (forward / derivative /
-/// backward) on the GPU and on the CPU path.
-pub fn markdown_table(rows: &[OpAccuracy]) -> String {
-    let mut out = String::from(
-        "| op | formula | parameters (default) | backward reads | derivative at kinks | max ULP GPU (fwd / der / bwd) | max ULP CPU (fwd / der / bwd) |\n|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        let spec = r.op.spec();
-        let params = if r.op == OpKind::Prelu {
-            "slopes: 1 or C (0.25)".to_string()
-        } else if spec.params.is_empty() {
-            "—".to_string()
-        } else {
-            spec.params
-                .iter()
-                .map(|p| format!("{} ({})", p.name, p.default))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let three = |s: &[Summary; 3]| s.iter().map(fmt_ulps).collect::<Vec<_>>().join(" / ");
-        out += &format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
-            r.op.name(),
-            spec.formula.replace('|', "\\|"),
-            params,
-            match spec.saved {
-                Saved::Input => "x",
-                Saved::Output => "y",
-            },
-            spec.kinks,
-            r.gpu.as_ref().map_or("not measured".to_string(), three),
-            three(&r.cpu),
-        );
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------------
 // f16: inputs representable in f16, and the bound of 1 ULP of f16.
 
