@@ -1,9 +1,19 @@
-// Element-wise activation kernel template. `elementwise.rs` prepends math.wgsl and
-// activations.wgsl and fills the double-braced tokens (workgroup size, bindings, slope, body,
-// loop); a token left over is an error. Tensors are read as f32 or, where every tensor is 16-byte
-// aligned, as vec4<f32>; f16 tensors as packed u32 words (f16.wgsl is prepended), one word (two
-// elements) per invocation or, 16-byte aligned, a vec4<u32> (eight elements). A grid of more than 65,535 workgroups folds into 2-D, and `row_stride`
-// (grid width × workgroup size) turns it back into an index.
+// Element-wise activation kernel template. `kernels/elementwise.rs` prepends math.wgsl and every
+// op family's file under ops/, which define for each op NAME
+//   fn NAME_fwd(x, p) -> f(x)
+//   fn NAME_der(x, p) -> f'(x)
+//   fn NAME_bwd(s, p) -> the factor dy is multiplied by, from the saved tensor s (x, or y for
+//                        sigmoid and tanh)
+//   fn NAME_bwd_dy(s, dy, p) -> the fused backward: dy * NAME_bwd(s, p), except squared_relu's
+//                        2 (dy s), which does not overflow where 2s alone would
+// with p the parameter vector in Spec order (leaky_relu, prelu, rrelu: p.x is the element's
+// slope); the piecewise ops run the same algorithms, in the same order of operations, as their
+// CPU bodies in src/ops/. NaN inputs are handled here, by bit tests. The template then fills the
+// double-braced tokens (workgroup size, bindings, slope, body, loop); a token left over is an
+// error. Tensors are read as f32 or, where every tensor is 16-byte aligned, as vec4<f32>; f16
+// tensors as packed u32 words (f16.wgsl is prepended), one word (two elements) per invocation or,
+// 16-byte aligned, a vec4<u32> (eight elements). A grid of more than 65,535 workgroups folds into
+// 2-D, and `row_stride` (grid width × workgroup size) turns it back into an index.
 
 struct TplParams {
     p: vec4<f32>,

@@ -561,3 +561,6 @@ fn erf(x: f32) -> f32 {
     let big = copysign(1.0 - erfc(a), xs);
     return select(big, small, a < 0.9375);
 }
+
+// 2^64: a bound for clamping finite inputs whose results have long saturated.
+const TWO64: f32 = 0x1p64f;

@@ -228,7 +228,7 @@ fn check_cases(cases: &[Case], n_random: usize) {
 // The grid.
 
 /// Magnitudes across the f32 range: zero, subnormals, tiny, ordinary, kinks, huge.
-const MAGS: [f32; 17] = [
+const MAGS: [f32; 18] = [
     0.0,
     1.4e-45,
     1e-40,
@@ -241,6 +241,7 @@ const MAGS: [f32; 17] = [
     2.0,
     3.0,
     10.0,
+    20.0,
     88.0,
     1e3,
     1e10,
@@ -259,17 +260,31 @@ fn signed() -> Vec<f32> {
     v
 }
 
+/// Every parameterised op of the registry over the grid: each parameter over `signed()`, pairs of
+/// parameters over half of `signed()²` (every other first value, and the diagonal); combinations
+/// the op rejects (`lower > upper`, `beta = 0`, ...) are left out. prelu's slopes (one, and one
+/// per channel) and rrelu's training draws, which are not scalar parameters, are swept too.
 fn grid() -> Vec<Case> {
     let s = signed();
-    let nonneg: Vec<f32> = MAGS.to_vec();
     let mut cases = Vec::new();
-    for &a in &s {
-        cases.push(Case::new("leaky_relu", &[("negative_slope", a)]));
-        cases.push(Case::new("elu", &[("alpha", a)]));
-        if a != 0.0 {
-            cases.push(Case::new("celu", &[("alpha", a)]));
-            cases.push(Case::new("swish", &[("beta", a)]));
+    for &op in OpKind::ALL {
+        let name = op.name();
+        match op.spec().params {
+            [] => {}
+            [p] => cases.extend(s.iter().map(|&a| Case::new(name, &[(p.name, a)]))),
+            [p, q] => {
+                for (i, &a) in s.iter().enumerate() {
+                    for &b in &s {
+                        if i % 2 == 0 || a == b {
+                            cases.push(Case::new(name, &[(p.name, a), (q.name, b)]));
+                        }
+                    }
+                }
+            }
+            more => panic!("{name}: no sweep for {} parameters", more.len()),
         }
+    }
+    for &a in &s {
         let mut c = Case::new("prelu", &[]);
         c.slopes = Some((vec![a], 1));
         cases.push(c);
@@ -277,34 +292,16 @@ fn grid() -> Vec<Case> {
     let mut c = Case::new("prelu", &[]);
     c.slopes = Some((s.clone(), 3));
     cases.push(c);
-    for &l in &nonneg {
-        cases.push(Case::new("hardshrink", &[("lambd", l)]));
-        cases.push(Case::new("softshrink", &[("lambd", l)]));
-    }
-    for (i, &a) in s.iter().enumerate() {
-        for &b in &s[..] {
-            if a <= b && (i % 2 == 0 || b == a) {
-                cases.push(Case::new("hardtanh", &[("min_val", a), ("max_val", b)]));
-                cases.push(Case::new("rrelu", &[("lower", a), ("upper", b)]));
-                let mut t = Case::new("rrelu", &[("lower", a), ("upper", b)]);
-                t.seed = Some(5);
-                cases.push(t);
-            }
-        }
-    }
-    for &a in &s {
-        for &b in &[0.0, -1.0, 0.5, 1e-30, -1e30, 20.0, f32::MAX] {
-            cases.push(Case::new("threshold", &[("threshold", a), ("value", b)]));
-        }
-    }
-    for &beta in &s {
-        if beta == 0.0 {
-            continue;
-        }
-        for &t in &[20.0, 0.0, -20.0, 1.0, 1e-30, 88.0, 1e30, -1e30, f32::MAX] {
-            cases.push(Case::new("softplus", &[("beta", beta), ("threshold", t)]));
-        }
-    }
+    let training: Vec<Case> = cases
+        .iter()
+        .filter(|c| c.op == "rrelu")
+        .map(|c| Case {
+            seed: Some(5),
+            ..c.clone()
+        })
+        .collect();
+    cases.extend(training);
+    cases.retain(|c| c.activation().is_ok());
     cases
 }
 
@@ -329,13 +326,7 @@ fn sweep() {
         if only.as_deref().is_some_and(|o| o != case.op) {
             continue;
         }
-        let act = match case.activation() {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("REJECTED {}: {e}", case.label());
-                continue;
-            }
-        };
+        let act = case.activation().expect("the grid holds only valid cases");
         for (dev, mode, o) in run_case(ctx, &act, n_random) {
             let w = worst
                 .entry((case.op.to_string(), dev, mode.name()))

@@ -142,7 +142,7 @@ impl Prepared {
 /// let ctx = Context::new()?;
 /// let (rows, len) = (64, 128);
 /// let x = ctx.upload(&vec![0.5f32; rows * len])?;
-/// let y = ctx.create_tensor(rows * len)?;
+/// let y = ctx.create_tensor::<f32>(rows * len)?;
 /// let mut chain = Chain::new("gelu then softmax");
 /// let h = chain.scratch(&ctx, rows * len)?; // owned by the chain, reused by every record
 /// let n = rows * len;

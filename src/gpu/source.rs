@@ -5,8 +5,15 @@ use crate::base::error::{Error, Result};
 
 /// Shared numerics: range-reduced exp, expm1, log1p, erf, erfc, tanh and double-float helpers.
 pub const MATH: &str = include_str!("../../shaders/math.wgsl");
-/// Every activation's `NAME_fwd`, `NAME_der` and `NAME_bwd`.
-pub const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
+/// Every activation's `NAME_fwd`, `NAME_der`, `NAME_bwd` and `NAME_bwd_dy`, one file per family
+/// (the families of `src/ops/`).
+pub const OPS: [&str; 5] = [
+    include_str!("../../shaders/ops/piecewise.wgsl"),
+    include_str!("../../shaders/ops/exponential.wgsl"),
+    include_str!("../../shaders/ops/logistic.wgsl"),
+    include_str!("../../shaders/ops/hyperbolic.wgsl"),
+    include_str!("../../shaders/ops/gaussian.wgsl"),
+];
 /// prelu's slope-gradient reduction.
 pub const PRELU_GRAD: &str = include_str!("../../shaders/prelu_grad.wgsl");
 /// The softmax family (softmax, log_softmax, softmin; forward and backward).

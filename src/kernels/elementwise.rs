@@ -219,7 +219,7 @@ fn build_elementwise(
     let wgsl = format!(
         "{}\n{}\n{}\n{}",
         source::MATH,
-        source::ACTIVATIONS,
+        source::OPS.join("\n"),
         f16,
         template
     );
