@@ -8,7 +8,7 @@
 //!
 //! 1. `base`: [`Error`], ULP metrics ([`ulp`]), Philox ([`philox`]), the f32 and f64 numerics.
 //! 2. `ops`: the op table: [`OpKind`] and its registry, [`Spec`], [`Activation`], [`Softmax`].
-//! 3. [`reference`] (exact f64) and [`cpu`] (the fast CPU path).
+//! 3. [`reference`](mod@reference) (exact f64) and [`cpu`] (the fast CPU path).
 //! 4. `gpu`: the runtime: [`Context`], the pipeline cache, [`Tensor`], [`Prepared`], shader sources.
 //! 5. `kernels`: the GPU kernel families (element-wise, softmax, prelu): `record_*` / `prepare_*`.
 //! 6. `host`: upload, run and read back host slices; [`stream`]ing.

@@ -107,7 +107,7 @@ pub enum Error {
     #[error("aliasing: {0}")]
     Aliasing(String),
     /// A stream was cancelled by its progress callback: the first `processed_elements` elements
-    /// hold results, the rest are untouched (see [`crate::stream`]).
+    /// hold results, the rest are untouched (see the `stream` module).
     #[error("cancelled after {processed_elements} elements")]
     Cancelled {
         /// Elements written back before the cancel.

@@ -3,7 +3,7 @@
 //!
 //! Why f64: an f32 result within ~0.5 ULP needs about 30 correct bits before the final rounding.
 //! In f32 that takes double-float arithmetic (error-free transformations, as in
-//! [`crate::fastmath`] and the WGSL), several times the work; f64 has them for free, and its
+//! `base::fastmath` and the WGSL), several times the work; f64 has them for free, and its
 //! range holds every f32 subnormal result and every product like `dy·x·e^−z` as a normal number,
 //! so no scaled products are needed either. AVX2 does four f64 lanes per instruction, and the
 //! code below is branch-free (clamps and selects, bit casts, integer shifts), so the loops in

@@ -314,14 +314,14 @@ impl Context {
     /// (0 removes the cap). Larger tensors are split into more dispatches; tests use this to
     /// exercise the split without gigabyte tensors. The cap is raised to at least four times the
     /// storage offset alignment.
+    #[cfg(feature = "testing")]
     pub fn set_max_binding_bytes(&self, bytes: u64) {
         self.binding_cap.store(bytes, Ordering::Relaxed);
     }
 
     /// Workgroups an element-wise dispatch uses at most (each invocation loops over the tensor).
     /// A software rasterizer pays a fixed cost per workgroup, so it gets few; a GPU gets enough to
-    /// fill every multiprocessor many times over. Overridable for testing with
-    /// [`Context::set_max_elementwise_groups`].
+    /// fill every multiprocessor many times over. Tests override it (feature `testing`).
     pub(crate) fn max_elementwise_groups(&self) -> u32 {
         match self.group_cap.load(Ordering::Relaxed) {
             0 if self.is_software() => 4096,
@@ -332,6 +332,7 @@ impl Context {
 
     /// Cap the workgroups of one element-wise dispatch (0 restores the default). More than 65,535
     /// fold into a 2-D grid.
+    #[cfg(feature = "testing")]
     pub fn set_max_elementwise_groups(&self, groups: u32) {
         self.group_cap.store(groups as u64, Ordering::Relaxed);
     }
@@ -339,12 +340,13 @@ impl Context {
     /// Allow (the default) or forbid subgroup operations. Forbidden, or on a device without
     /// `SUBGROUP`, the kernels that use them take their workgroup-memory fallback; tests use this to
     /// exercise both paths on one adapter.
+    #[cfg(feature = "testing")]
     pub fn set_subgroups(&self, allow: bool) {
         self.subgroups.store(allow, Ordering::Relaxed);
     }
 
-    /// Whether kernels use subgroup operations: the device has `SUBGROUP` and
-    /// [`Context::set_subgroups`] has not forbidden them.
+    /// Whether kernels use subgroup operations: the device has `SUBGROUP` (and, with the
+    /// `testing` feature, `set_subgroups` has not forbidden them).
     pub fn subgroups(&self) -> bool {
         self.subgroups.load(Ordering::Relaxed)
             && self.device.features().contains(wgpu::Features::SUBGROUP)

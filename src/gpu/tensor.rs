@@ -28,7 +28,7 @@ impl<'a> Tensor<'a> {
     }
     /// `len` f16 elements from byte `offset` (a multiple of 2). f16 tensors are read and written
     /// in 4-byte words, so the word holding the last element must lie inside the buffer (buffers
-    /// from [`Context::create_tensor`] and [`Context::upload`] are padded so).
+    /// from [`Context::create_tensor`](crate::Context::create_tensor) and [`Context::upload`](crate::Context::upload) are padded so).
     pub fn f16(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
         Tensor {
             buffer,

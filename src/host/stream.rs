@@ -27,7 +27,7 @@
 //! # Chunks
 //!
 //! A chunk holds at most [`StreamOptions::chunk_bytes`], and never more than one storage binding
-//! ([`Context::set_max_binding_bytes`] lowers that limit for tests) so that each chunk is one
+//! (tests lower that limit) so that each chunk is one
 //! dispatch. An array under four chunks is cut into quarters (of at least [`MIN_CHUNK_BYTES`]) so
 //! that its chunks still overlap. Softmax chunks hold whole rows; a row longer than a chunk gets a chunk of its own,
 //! which the split-row kernel handles as long as it fits one buffer (else [`Error::TooLarge`]
@@ -190,7 +190,7 @@ impl Context {
     }
 
     /// `x = f(x)` over a host slice of any length, streamed through the device in chunks (see
-    /// the [module documentation](crate::stream)). `progress(done, total)` runs after each chunk
+    /// the [module documentation](crate::host::stream)). `progress(done, total)` runs after each chunk
     /// is written back; [`ControlFlow::Break`] cancels with [`Error::Cancelled`].
     ///
     /// `T` is `f32` or [`half::f16`].
@@ -276,7 +276,7 @@ impl Context {
     }
 
     /// `f(x)` along the last axis of a host tensor stored as rows of `row_len`, in place, streamed
-    /// through the device in chunks of whole rows (see the [module documentation](crate::stream)).
+    /// through the device in chunks of whole rows (see the [module documentation](crate::host::stream)).
     ///
     /// `T` is `f32` or [`half::f16`] (reductions in f32 on the device).
     pub fn stream_softmax<T: Element>(

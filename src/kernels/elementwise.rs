@@ -280,7 +280,7 @@ impl Context {
     }
 
     /// Prepare `y = f(x)` once for these buffer ranges, to record any number of times with
-    /// [`Prepared::record`] or [`Prepared::record_in_pass`] (see [`crate::prepared`]).
+    /// [`Prepared::record`] or [`Prepared::record_in_pass`] (see [`Prepared`](crate::Prepared)).
     pub fn prepare_forward(&self, act: &Activation, x: Tensor, y: Tensor) -> Result<Prepared> {
         self.prepare_elementwise(act, Mode::Forward, x, None, Some(y), 0)
     }

@@ -6,7 +6,7 @@
 //! - **rows kernel** (`inner == 1`, rows up to [`Tuning`]'s `rows_max_len`: 1024 on a GPU, any
 //!   unsplit length on a software rasterizer): a group of lanes per row, on its own — a subgroup
 //!   where the device has `SUBGROUP` (subgroup reductions, no barriers, any subgroup size from 4
-//!   to 128), else `TJ` lanes with reductions in workgroup memory ([`Context::set_subgroups`]
+//!   to 128), else `TJ` lanes with reductions in workgroup memory (`set_subgroups`, feature `testing`,
 //!   forces this fallback). The row's maximum comes first (no exp), then the sum relative to it
 //!   (one exp per element, no rescaling), then the output; a row of up to `CACHE` elements per
 //!   lane is read once and keeps its `e^d` in private memory for the output.
@@ -642,7 +642,7 @@ impl Context {
     }
 
     /// Prepare `y = f(x)` along `axis` once for these buffer ranges (arguments as
-    /// [`Context::record_softmax`]), to record any number of times (see [`crate::prepared`]).
+    /// [`Context::record_softmax`]), to record any number of times (see [`Prepared`](crate::Prepared)).
     /// Split rows get scratch buffers of their own, owned by the prepared op.
     pub fn prepare_softmax(
         &self,

@@ -95,7 +95,7 @@ impl Activation {
     pub fn op(&self) -> OpKind {
         self.op
     }
-    /// The scalar parameters in [`Spec::params`] order, padded with zeros.
+    /// The scalar parameters in [`Spec::params`](crate::Spec::params) order, padded with zeros.
     pub fn params(&self) -> [f32; 4] {
         self.params
     }

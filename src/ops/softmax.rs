@@ -1,7 +1,7 @@
 //! The softmax family — softmax, log_softmax and softmin (PyTorch semantics), forward and
 //! backward, for f32 tensors of any shape along any axis, with an optional temperature
 //! (the function of `x / T`) — on the GPU (`kernels::softmax`), on the fast CPU path
-//! ([`crate::cpu::softmax`]) and as an exact f64 reference ([`crate::reference::softmax_exact`]).
+//! (`cpu::softmax`) and as an exact f64 reference (`reference::softmax_exact`).
 //!
 //! The row statistics follow Milakov & Gimelshein, *Online normalizer calculation for softmax*
 //! (arXiv 1805.02867): a running (max, sum) per invocation, merged as

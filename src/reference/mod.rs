@@ -58,8 +58,8 @@ pub fn derivative_exact(op: OpKind, p: [f32; 4], x: f32) -> f64 {
 }
 
 /// The factor the fused backward multiplies `dy` by, from the saved tensor `s`: `s = x` for
-/// [`Saved::Input`] ops (then equal to [`derivative_exact`]), `s = y`, the forward output, for
-/// [`Saved::Output`] ops (sigmoid: `y·(1 − y)`, tanh: `1 − y²`).
+/// [`Saved::Input`](crate::Saved::Input) ops (then equal to [`derivative_exact`]), `s = y`, the forward output, for
+/// [`Saved::Output`](crate::Saved::Output) ops (sigmoid: `y·(1 − y)`, tanh: `1 − y²`).
 pub fn backward_factor_exact(op: OpKind, p: [f32; 4], s: f32) -> f64 {
     if s.is_nan() {
         return f64::NAN;
