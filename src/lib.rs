@@ -34,5 +34,5 @@ pub use host::stream;
 pub use host::stream::StreamOptions;
 pub use ops::activation::Activation;
 pub use ops::softmax::{Softmax, SoftmaxKind};
-pub use ops::{Mode, OpKind, ParamSpec, Saved, Spec};
+pub use ops::{Kink, Mode, OpKind, ParamRule, ParamSpec, Saved, Spec};
 pub use wgpu;

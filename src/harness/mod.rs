@@ -79,15 +79,13 @@ pub fn hard_inputs() -> Vec<f32> {
 /// The kinks of `act` (for its parameter values), each with its neighbours one ULP away.
 pub fn kink_inputs(act: &Activation) -> Vec<f32> {
     let p = act.params();
-    let kinks: Vec<f32> = match act.op() {
-        OpKind::Relu6 => vec![0.0, 6.0],
-        OpKind::HardSigmoid | OpKind::HardSwish => vec![-3.0, 3.0],
-        OpKind::HardTanh => vec![p[0], p[1]],
-        OpKind::HardShrink | OpKind::SoftShrink => vec![-p[0], p[0]],
-        OpKind::Threshold => vec![p[0]],
-        OpKind::Softplus => vec![p[1] / p[0]],
-        _ => vec![0.0],
-    };
+    let kinks: Vec<f32> = act
+        .op()
+        .spec()
+        .kink_points
+        .iter()
+        .map(|k| k.at(p))
+        .collect();
     kinks
         .into_iter()
         .flat_map(|k| [k, k.next_up(), k.next_down()])

@@ -1,6 +1,6 @@
 //! An activation with its parameter values: what a user asks for.
 
-use super::OpKind;
+use super::{OpKind, ParamRule};
 use crate::base::error::{Error, Result};
 
 /// An activation with its parameter values: what a user asks for.
@@ -147,21 +147,23 @@ impl Activation {
                 return bad(format!("{} = {v} is not finite", ps.name));
             }
         }
-        let [a, b, _, _] = self.params;
+        for (ps, v) in spec.params.iter().zip(self.params) {
+            match ps.rule {
+                ParamRule::NonZero if v == 0.0 => {
+                    return bad(format!("{} = 0 divides by zero", ps.name))
+                }
+                ParamRule::NonNegative if v < 0.0 => {
+                    return bad(format!("{} = {v} is negative", ps.name))
+                }
+                _ => {}
+            }
+        }
+        if let ([lo, hi, ..], [a, b, ..]) = (spec.params, self.params) {
+            if spec.params_ordered && a > b {
+                return bad(format!("{} = {a} is above {} = {b}", lo.name, hi.name));
+            }
+        }
         match self.op {
-            OpKind::Rrelu if a > b => return bad(format!("lower = {a} is above upper = {b}")),
-            OpKind::HardTanh if a > b => {
-                return bad(format!("min_val = {a} is above max_val = {b}"))
-            }
-            OpKind::Elu | OpKind::Celu if self.op == OpKind::Celu && a == 0.0 => {
-                return bad("alpha = 0 divides by zero".into())
-            }
-            OpKind::Softplus | OpKind::Swish if a == 0.0 => {
-                return bad("beta = 0 divides by zero".into())
-            }
-            OpKind::HardShrink | OpKind::SoftShrink if a < 0.0 => {
-                return bad(format!("lambd = {a} is negative"))
-            }
             OpKind::Prelu => {
                 if self.slopes.is_empty() {
                     return bad("no slopes given".into());

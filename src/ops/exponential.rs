@@ -21,7 +21,7 @@ macro_rules! exponential_ops {
 /// `elu`
 pub mod elu {
     use crate::base::fastmath64::*;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("alpha", 1.0)],
@@ -31,6 +31,8 @@ pub mod elu {
         kinks: "f'(0) = alpha",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -77,7 +79,7 @@ pub mod elu {
 pub mod selu {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -87,6 +89,8 @@ pub mod selu {
         kinks: "f'(0) = scale·α",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -136,16 +140,18 @@ pub mod selu {
 pub mod celu {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
-        params: &[param("alpha", 1.0)],
+        params: &[param("alpha", 1.0).with_rule(ParamRule::NonZero)],
         formula: "max(0, x) + min(0, alpha·(exp(x/alpha) − 1))",
         derivative: "x > 0 ? 1 : exp(x/alpha)",
         saved: Saved::Input,
         kinks: "f'(0) = 1",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).

@@ -21,7 +21,7 @@ macro_rules! gaussian_ops {
 pub mod gelu {
     use crate::base::exact as ex;
     use crate::base::fastmath64::{at_least, at_most, gelu_der_tail, gelu_tail, GELU_U_MAX};
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -31,6 +31,8 @@ pub mod gelu {
         kinks: "smooth",
         derivative_roots: &[-0.751_791_524_693_564_5],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -82,7 +84,7 @@ pub mod gelu {
 /// `gelu_tanh`
 pub mod gelu_tanh {
     use crate::base::exact as ex;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -92,6 +94,8 @@ pub mod gelu_tanh {
         kinks: "smooth",
         derivative_roots: &[-0.752_461_422_071_016_3],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).

@@ -22,7 +22,7 @@ macro_rules! hyperbolic_ops {
 /// `tanh`
 pub mod tanh {
     use crate::base::fastmath64::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -32,6 +32,8 @@ pub mod tanh {
         kinks: "smooth",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -76,7 +78,7 @@ pub mod tanhshrink {
     use crate::base::exact as ex;
     use crate::base::fastmath::*;
     use crate::base::fastmath64::{at_most, expm1_nonpos, finite64};
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -86,6 +88,8 @@ pub mod tanhshrink {
         kinks: "smooth",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -136,7 +140,7 @@ pub mod tanhshrink {
 /// `softsign`
 pub mod softsign {
     use crate::base::fastmath64::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -146,6 +150,8 @@ pub mod softsign {
         kinks: "smooth (f'(0) = 1)",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -181,7 +187,7 @@ pub mod softsign {
 pub mod mish {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -191,6 +197,8 @@ pub mod mish {
         kinks: "smooth",
         derivative_roots: &[-1.192_379_902_662_759_3],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).

@@ -54,7 +54,7 @@ pub(crate) fn x_sigmoid_der(z: f64, g: f64, dy: f32) -> f32 {
 pub mod sigmoid {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -64,6 +64,8 @@ pub mod sigmoid {
         kinks: "smooth",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -105,7 +107,7 @@ pub mod sigmoid {
 pub mod logsigmoid {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -115,6 +117,8 @@ pub mod logsigmoid {
         kinks: "smooth",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -149,16 +153,21 @@ pub mod logsigmoid {
 pub mod softplus {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
-        params: &[param("beta", 1.0), param("threshold", 20.0)],
+        params: &[
+            param("beta", 1.0).with_rule(ParamRule::NonZero),
+            param("threshold", 20.0),
+        ],
         formula: "beta·x > threshold ? x : log1p(exp(beta·x))/beta",
         derivative: "beta·x > threshold ? 1 : σ(beta·x)",
         saved: Saved::Input,
         kinks: "at beta·x = threshold: σ(threshold)",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::Ratio(1, 0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -222,7 +231,7 @@ pub mod softplus {
 /// `silu`
 pub mod silu {
     use crate::base::exact as ex;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -232,6 +241,8 @@ pub mod silu {
         kinks: "smooth",
         derivative_roots: &[-1.278_464_542_761_074],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -262,16 +273,18 @@ pub mod silu {
 /// `swish`
 pub mod swish {
     use crate::base::exact as ex;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
-        params: &[param("beta", 1.0)],
+        params: &[param("beta", 1.0).with_rule(ParamRule::NonZero)],
         formula: "x·σ(beta·x)",
         derivative: "σ(beta·x)·(1 + beta·x·(1 − σ(beta·x)))",
         saved: Saved::Input,
         kinks: "smooth",
         derivative_roots: &[-1.278_464_542_761_074],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -316,7 +329,7 @@ pub mod swish {
 /// `quick_gelu`
 pub mod quick_gelu {
     use crate::base::exact as ex;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -326,6 +339,8 @@ pub mod quick_gelu {
         kinks: "smooth",
         derivative_roots: &[-0.751_154_255_441_289],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).

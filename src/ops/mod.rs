@@ -53,6 +53,44 @@ pub struct ParamSpec {
     pub name: &'static str,
     /// Default value.
     pub default: f32,
+    /// The values it may take, besides being finite.
+    pub rule: ParamRule,
+}
+
+/// What values a parameter may take, besides being finite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamRule {
+    /// Any finite value.
+    Any,
+    /// Not 0 (the op divides by it).
+    NonZero,
+    /// At least 0.
+    NonNegative,
+}
+
+/// Where an op has a kink (a point its tests probe with both neighbours), given its parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kink {
+    /// At a fixed point.
+    At(f32),
+    /// At parameter `i`.
+    Param(usize),
+    /// At minus parameter `i`.
+    NegParam(usize),
+    /// At parameter `i` divided by parameter `j` (softplus: `threshold / beta`).
+    Ratio(usize, usize),
+}
+
+impl Kink {
+    /// The point, for the parameter vector `p`.
+    pub fn at(self, p: [f32; 4]) -> f32 {
+        match self {
+            Kink::At(v) => v,
+            Kink::Param(i) => p[i],
+            Kink::NegParam(i) => -p[i],
+            Kink::Ratio(i, j) => p[i] / p[j],
+        }
+    }
 }
 
 /// The static description of one activation.
@@ -74,11 +112,26 @@ pub struct Spec {
     pub derivative_roots: &'static [f64],
     /// Piecewise-linear: results are exact (correctly rounded).
     pub piecewise_linear: bool,
+    /// The points the tests probe with both neighbours: the kinks, or 0 for a smooth op.
+    pub kink_points: &'static [Kink],
+    /// The first parameter may not exceed the second (`lower ≤ upper`).
+    pub params_ordered: bool,
 }
 
 /// A parameter with PyTorch's default, for a [`Spec`].
 pub(crate) const fn param(name: &'static str, default: f32) -> ParamSpec {
-    ParamSpec { name, default }
+    ParamSpec {
+        name,
+        default,
+        rule: ParamRule::Any,
+    }
+}
+
+impl ParamSpec {
+    /// The same parameter, restricted by `rule`.
+    pub(crate) const fn with_rule(self, rule: ParamRule) -> ParamSpec {
+        ParamSpec { rule, ..self }
+    }
 }
 
 // The shared shapes of an op module's CPU backward (each family file uses them).

@@ -78,7 +78,7 @@ fn div6(h: f32, l: f32) -> f32 {
 /// `relu`
 pub mod relu {
     use crate::base::exact as ex;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -88,6 +88,8 @@ pub mod relu {
         kinks: "f'(0) = 0",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -125,7 +127,7 @@ pub mod relu {
 /// `relu6`
 pub mod relu6 {
     use crate::base::exact as ex;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -135,6 +137,8 @@ pub mod relu6 {
         kinks: "f'(0) = 0, f'(6) = 0",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::At(0.0), Kink::At(6.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -169,7 +173,7 @@ pub mod relu6 {
 /// `leaky_relu`
 pub mod leaky_relu {
     use crate::base::exact as ex;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("negative_slope", 0.01)],
@@ -179,6 +183,8 @@ pub mod leaky_relu {
         kinks: "f'(0) = negative_slope",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -212,7 +218,7 @@ pub mod leaky_relu {
 /// `prelu`
 pub mod prelu {
     use crate::base::exact as ex;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -222,6 +228,8 @@ pub mod prelu {
         kinks: "f'(0) = a_c",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -255,7 +263,7 @@ pub mod prelu {
 /// `rrelu`
 pub mod rrelu {
     use crate::base::exact as ex;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("lower", 1.0 / 8.0), param("upper", 1.0 / 3.0)],
@@ -265,6 +273,8 @@ pub mod rrelu {
         kinks: "f'(0) = a",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: true,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -299,7 +309,7 @@ pub mod rrelu {
 /// `hardtanh`
 pub mod hardtanh {
     use crate::base::exact as ex;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("min_val", -1.0), param("max_val", 1.0)],
@@ -309,6 +319,8 @@ pub mod hardtanh {
         kinks: "f'(min_val) = f'(max_val) = 0",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::Param(0), Kink::Param(1)],
+        params_ordered: true,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -350,16 +362,18 @@ pub mod hardtanh {
 /// `hardshrink`
 pub mod hardshrink {
     use crate::base::exact as ex;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
-        params: &[param("lambd", 0.5)],
+        params: &[param("lambd", 0.5).with_rule(ParamRule::NonNegative)],
         formula: "|x| > lambd ? x : 0",
         derivative: "|x| > lambd ? 1 : 0",
         saved: Saved::Input,
         kinks: "f'(±lambd) = 0",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::NegParam(0), Kink::Param(0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -398,16 +412,18 @@ pub mod hardshrink {
 pub mod softshrink {
     use crate::base::exact as ex;
     use crate::base::fastmath::*;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
-        params: &[param("lambd", 0.5)],
+        params: &[param("lambd", 0.5).with_rule(ParamRule::NonNegative)],
         formula: "x > lambd ? x − lambd : x < −lambd ? x + lambd : 0",
         derivative: "|x| > lambd ? 1 : 0",
         saved: Saved::Input,
         kinks: "f'(±lambd) = 0",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::NegParam(0), Kink::Param(0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -450,7 +466,7 @@ pub mod softshrink {
 /// `threshold`
 pub mod threshold {
     use crate::base::exact as ex;
-    use crate::ops::{param, Saved, Spec};
+    use crate::ops::{param, Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("threshold", 0.0), param("value", 0.0)],
@@ -460,6 +476,8 @@ pub mod threshold {
         kinks: "f'(threshold) = 0",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::Param(0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -497,7 +515,7 @@ pub mod threshold {
 /// `hardsigmoid`
 pub mod hardsigmoid {
     use crate::base::fastmath::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -507,6 +525,8 @@ pub mod hardsigmoid {
         kinks: "f'(±3) = 0",
         derivative_roots: &[],
         piecewise_linear: true,
+        kink_points: &[Kink::At(-3.0), Kink::At(3.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -555,7 +575,7 @@ pub mod hardsigmoid {
 /// `hardswish`
 pub mod hardswish {
     use crate::base::fastmath::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -565,6 +585,8 @@ pub mod hardswish {
         kinks: "f'(−3) = −1/2, f'(3) = 3/2",
         derivative_roots: &[-1.5],
         piecewise_linear: false,
+        kink_points: &[Kink::At(-3.0), Kink::At(3.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
@@ -622,7 +644,7 @@ pub mod hardswish {
 /// `squared_relu`
 pub mod squared_relu {
     use crate::base::fastmath::*;
-    use crate::ops::{Saved, Spec};
+    use crate::ops::{Kink, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -632,6 +654,8 @@ pub mod squared_relu {
         kinks: "f'(0) = 0",
         derivative_roots: &[],
         piecewise_linear: false,
+        kink_points: &[Kink::At(0.0)],
+        params_ordered: false,
     };
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
