@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Fit the polynomials of src/fastmath64.rs (the fast CPU path's f64 math) with mpmath.
+"""Fit the polynomials of src/base/fastmath64.rs (the fast CPU path's f64 math) with mpmath.
 
 Each fit is a near-minimax polynomial: interpolation at Chebyshev nodes followed by a few Remez
 exchange steps on a dense grid, in 60-digit arithmetic. The script prints the coefficients (as
 Rust f64 literals, highest degree first, the order of the Horner chains) and the worst error of
 the fit (coefficients rounded to f64) measured on a denser grid; the unit tests in
-src/fastmath64.rs measure the whole f64 evaluation.
+src/base/fastmath64.rs measure the whole f64 evaluation.
 
 Usage: python3 scripts/fit_fastmath64.py   (needs mpmath; takes a minute or two)
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate tests/fixtures/reference_mpmath.tsv: exact values of every activation, for the tests of
-the f64 reference (src/reference.rs) in tests/reference_fixtures.rs.
+the f64 reference (each op's exact_* functions in src/ops/) in tests/reference_fixtures.rs.
 
 For every op (default parameters plus a few non-default sets) and mode (forward, derivative, and the
 backward factor from the saved output for sigmoid and tanh) it evaluates the function with mpmath at
@@ -10,7 +10,7 @@ Each value is computed at 50 significant digits and again at 100, 200, ... until
 precisions agree to 40 digits, so cancellations (x - tanh x at x = 1e-45, derivatives next to
 their roots) are resolved exactly. Formulas are written in mathematically identical forms that do
 not need absurd precision (1 + tanh u = 2/(1 + e^-2u), 1 - sigma(x) = sigma(-x)), and follow the
-kink conventions of src/activation.rs (PyTorch's backward kernels).
+kink conventions of the ops' specs in src/ops/ (PyTorch's backward kernels).
 
 Columns (tab-separated, one header line):
   op       the op name (OpKind::name)
