@@ -156,6 +156,16 @@ impl Context {
     /// encoders and submits only in the convenient (slice) layer — and once here, a one-element
     /// kernel that probes whether the device fuses `fma`. It also installs a device-lost
     /// callback, so that calls after a loss return [`Error::DeviceLost`].
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// // A device the caller already owns (an engine's), adopted as it is.
+    /// let instance = wgpu::Instance::default();
+    /// let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    /// let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    /// let ctx = Context::from_device(device, queue);
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
         let lost = Arc::new(Mutex::new(None));
         let flag = lost.clone();
@@ -511,6 +521,15 @@ impl Context {
 
     /// Copy `len` elements of `T` (f32 or f16) starting at byte `offset` (a multiple of the
     /// element size) of `buffer`, which needs `COPY_SRC`, back to the host.
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let buffer = ctx.upload(&[1.0f32, 2.0, 3.0])?;
+    /// let tail: Vec<f32> = ctx.read(&buffer, 4, 2)?; // from byte 4
+    /// assert_eq!(tail, [2.0, 3.0]);
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn read<T: Element>(
         &self,
         buffer: &wgpu::Buffer,
@@ -588,6 +607,15 @@ impl Context {
 
     /// Create a storage buffer holding `data` (f32 or f16), padded to whole 4-byte words (usages
     /// STORAGE, COPY_SRC, COPY_DST).
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// use wgpu_activations::half::f16;
+    /// let ctx = Context::new()?;
+    /// let h = ctx.upload(&[f16::from_f32(0.5); 3])?; // three halves, padded to two words
+    /// let t = Tensor::f16(&h, 0, 3);
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn upload<T: Element>(&self, data: &[T]) -> Result<wgpu::Buffer> {
         self.checked_bytes_of(data.len(), T::DTYPE)?;
         self.buffer_init_bytes("wgpu-activations tensor", bytemuck::cast_slice(data))
@@ -595,6 +623,13 @@ impl Context {
 
     /// Create an uninitialised storage buffer for `len` elements of `T` (f32 or f16), padded to
     /// whole 4-byte words (usages STORAGE, COPY_SRC, COPY_DST).
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let y = ctx.create_tensor::<f32>(1024)?;
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn create_tensor<T: Element>(&self, len: usize) -> Result<wgpu::Buffer> {
         self.create_tensor_of(len, T::DTYPE)
     }

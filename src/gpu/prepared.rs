@@ -45,6 +45,20 @@ pub(crate) struct Step {
 
 /// An op ready to record: built once by a `Context::prepare_*` call, recorded any number of times
 /// with no allocation and no pipeline, bind-group or buffer creation.
+///
+/// ```no_run
+/// # use wgpu_activations::*;
+/// let ctx = Context::new()?;
+/// let (x, y) = (ctx.create_tensor::<f32>(4096)?, ctx.create_tensor::<f32>(4096)?);
+/// // Built once: pipeline, bind groups, uniforms.
+/// let gelu = ctx.prepare_forward(&Activation::by_name("gelu")?, Tensor::whole(&x), Tensor::whole(&y))?;
+/// for _frame in 0..3 {
+///     let mut encoder = ctx.device().create_command_encoder(&Default::default());
+///     gelu.record(&mut encoder)?; // records only: no new wgpu object
+///     ctx.queue().submit([encoder.finish()]);
+/// }
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
 pub struct Prepared {
     label: String,
     steps: Vec<Step>,

@@ -4,6 +4,17 @@ use crate::base::dtype::DType;
 use crate::base::error::{Error, Result};
 
 /// A range of values inside a caller's buffer: `len` elements of `dtype` from byte `offset`.
+///
+/// ```no_run
+/// # use wgpu_activations::*;
+/// let ctx = Context::new()?;
+/// let (x, y) = (ctx.create_tensor::<f32>(1000)?, ctx.create_tensor::<f32>(500)?);
+/// let tail = Tensor::new(&x, 2000, 500); // bytes 2000.., elements 500..1000 of x
+/// let mut encoder = ctx.device().create_command_encoder(&Default::default());
+/// ctx.record_forward(&mut encoder, &Activation::by_name("tanh")?, tail, Tensor::whole(&y))?;
+/// ctx.queue().submit([encoder.finish()]);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Tensor<'a> {
     /// The buffer (needs `STORAGE`).

@@ -37,11 +37,28 @@ impl Context {
     }
 
     /// `x = f(x)` of a host slice on the GPU.
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let mut x = vec![-2.0f32, 0.5, 3.0];
+    /// ctx.forward_in_place(&Activation::by_name("relu")?, &mut x)?;
+    /// assert_eq!(x, [0.0, 0.5, 3.0]);
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn forward_in_place<T: Element>(&self, act: &Activation, x: &mut [T]) -> Result<()> {
         self.run_host(act, Mode::Forward, HostIo::InPlace(x), None)
     }
 
     /// `f'(x)` of a host slice on the GPU.
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let d = ctx.derivative(&Activation::by_name("tanh")?, &[0.0f32])?;
+    /// assert_eq!(d, [1.0]);
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn derivative<T: Element>(&self, act: &Activation, x: &[T]) -> Result<Vec<T>> {
         let mut out = vec![T::zeroed(); x.len()];
         self.run_host(act, Mode::Derivative, HostIo::Separate(x, &mut out), None)?;
@@ -50,6 +67,16 @@ impl Context {
 
     /// The fused backward `dx = dy · f'(·)` of host slices on the GPU; `saved` is `x`, or `y`
     /// where [`Spec::saved`](crate::Spec::saved) says so.
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let sigmoid = Activation::by_name("sigmoid")?; // its backward reads the saved output y
+    /// let y = ctx.forward(&sigmoid, &[0.0f32, 2.0])?;
+    /// let dx = ctx.backward(&sigmoid, &y, &[1.0, 1.0])?;
+    /// assert_eq!(dx[0], 0.25);
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn backward<T: Element>(&self, act: &Activation, saved: &[T], dy: &[T]) -> Result<Vec<T>> {
         let mut out = vec![T::zeroed(); saved.len()];
         self.run_host(
@@ -62,6 +89,15 @@ impl Context {
     }
 
     /// `f(x)` of a caller's buffer range into a new buffer (STORAGE, COPY_SRC, COPY_DST), submitted.
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let x = ctx.upload(&[1.0f32, -1.0])?;
+    /// let y = ctx.forward_to_new_buffer(&Activation::by_name("silu")?, Tensor::whole(&x))?;
+    /// let y: Vec<f32> = ctx.read(&y, 0, 2)?;
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn forward_to_new_buffer(&self, act: &Activation, x: Tensor) -> Result<wgpu::Buffer> {
         let out = self.create_tensor_of(x.len, x.dtype)?;
         let mut encoder = self

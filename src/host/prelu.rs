@@ -7,6 +7,17 @@ use crate::ops::activation::Activation;
 
 impl Context {
     /// prelu's full backward on host slices: `(dx, d slopes)`.
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// // [N = 1, C = 2, 2 elements per channel], one slope per channel.
+    /// let prelu = Activation::by_name("prelu")?.with_slopes(vec![0.25, 0.5], 2);
+    /// let (dx, da) = ctx.prelu_backward(&prelu, &[-1.0, 2.0, -4.0, 1.0], &[1.0; 4])?;
+    /// assert_eq!(dx, [0.25, 1.0, 0.5, 1.0]);
+    /// assert_eq!(da, [-1.0, -4.0]);
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn prelu_backward(
         &self,
         act: &Activation,

@@ -11,6 +11,15 @@ use crate::ops::softmax::{check_len, geometry, Softmax};
 impl Context {
     /// `f(x)` along `axis` of a host tensor of `shape` (f32, or f16 with every reduction in f32
     /// and the output rounded once), on the GPU (upload, run, read back).
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let logits = [1.0f32, 2.0, 3.0, 1.0, 1.0, 1.0];
+    /// let p = ctx.softmax(&Softmax::softmax().with_temperature(0.7), &logits, &[2, 3], 1)?;
+    /// assert!((p[3] - 1.0 / 3.0).abs() < 1e-7);
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn softmax<T: Element>(
         &self,
         sm: &Softmax,
@@ -74,6 +83,15 @@ impl Context {
 
     /// The backward `dx` of `f` along `axis` from host tensors (the saved output `y` and `dy`),
     /// on the GPU.
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let sm = Softmax::log_softmax();
+    /// let y = ctx.softmax(&sm, &[0.5f32, -0.5], &[2], 0)?;
+    /// let dx = ctx.softmax_backward(&sm, &y, &[1.0, 0.0], &[2], 0)?;
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn softmax_backward<T: Element>(
         &self,
         sm: &Softmax,

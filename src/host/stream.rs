@@ -70,6 +70,15 @@ pub enum Upload {
 pub const MIN_CHUNK_BYTES: u64 = 1 << 20;
 
 /// How a stream is cut and pipelined.
+///
+/// ```
+/// # use wgpu_activations::*;
+/// let opts = StreamOptions::default()
+///     .with_chunk_bytes(4 << 20)
+///     .with_depth(4)
+///     .with_upload(stream::Upload::Mapped);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamOptions {
     /// Bytes of one chunk (at most; rounded down to whole elements, whole softmax rows). Capped
@@ -194,6 +203,19 @@ impl Context {
     /// is written back; [`ControlFlow::Break`] cancels with [`Error::Cancelled`].
     ///
     /// `T` is `f32` or [`half::f16`].
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// use std::ops::ControlFlow;
+    /// let ctx = Context::new()?;
+    /// let mut data = vec![0.5f32; 1 << 20]; // any length: larger than the GPU's memory works too
+    /// let opts = StreamOptions::default().with_chunk_bytes(1 << 20);
+    /// ctx.stream_forward(&Activation::by_name("gelu")?, &mut data, &opts, |done, total| {
+    ///     eprintln!("{done}/{total}");
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn stream_forward<T: Element>(
         &self,
         act: &Activation,
@@ -212,6 +234,14 @@ impl Context {
     }
 
     /// `x = f'(x)` over a host slice of any length, streamed like [`Context::stream_forward`].
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let mut data = vec![0.0f32; 4096];
+    /// ctx.stream_derivative(&Activation::by_name("mish")?, &mut data, &StreamOptions::default(), stream::no_progress)?;
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn stream_derivative<T: Element>(
         &self,
         act: &Activation,
@@ -279,6 +309,14 @@ impl Context {
     /// through the device in chunks of whole rows (see the [module documentation](crate::host::stream)).
     ///
     /// `T` is `f32` or [`half::f16`] (reductions in f32 on the device).
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new()?;
+    /// let mut logits = vec![0.0f32; 8 * 50_257]; // 8 rows of a vocabulary
+    /// ctx.stream_softmax(&Softmax::softmax(), &mut logits, 50_257, &StreamOptions::default(), stream::no_progress)?;
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn stream_softmax<T: Element>(
         &self,
         sm: &Softmax,

@@ -8,6 +8,17 @@ use crate::base::error::{Error, Result};
 /// Build one with [`Activation::new`] (PyTorch's defaults) and [`Activation::with`], or parse
 /// `name` plus `NAME=VALUE` pairs with [`Activation::parse`]. `prelu`'s slopes and `rrelu`'s
 /// training seed live here too.
+///
+/// ```
+/// # use wgpu_activations::*;
+/// let leaky = Activation::by_name("leaky_relu")?.with("negative_slope", 0.2)?;
+/// assert_eq!(leaky.param("negative_slope"), Some(0.2));
+/// let softplus = Activation::parse("softplus", &[("beta".into(), 2.0)])?;
+/// let rrelu = Activation::new(OpKind::Rrelu).training(42); // Philox slopes keyed by (42, index)
+/// let prelu = Activation::new(OpKind::Prelu).with_slopes(vec![0.1, 0.2, 0.3], 16); // [N, 3, 16]
+/// assert!(Activation::by_name("softplus")?.with("beta", 0.0)?.validate().is_err());
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Activation {
     op: OpKind,

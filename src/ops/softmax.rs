@@ -70,6 +70,14 @@ impl SoftmaxKind {
 }
 
 /// A softmax-family function: its kind, temperature and masking behaviour.
+///
+/// ```
+/// # use wgpu_activations::*;
+/// let sm = Softmax::log_softmax().with_temperature(0.5);
+/// let masked = Softmax::softmax().with_safe(true); // an all −∞ row gives zeros, not NaN
+/// assert_eq!(Softmax::new(SoftmaxKind::from_name("softmin")?), Softmax::softmin());
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Softmax {
     /// softmax, log_softmax or softmin.

@@ -89,6 +89,16 @@ pub fn params_at(act: &Activation, i: usize) -> [f32; 4] {
 }
 
 /// The reference forward pass: [`forward_exact`] rounded once to `f32`, per element.
+///
+/// ```
+/// # use wgpu_activations::*;
+/// let gelu = Activation::by_name("gelu")?;
+/// let exact = reference::forward(&gelu, &[1.0]);
+/// assert_eq!(exact[0], 0.841_344_75); // x·Φ(x), rounded once
+/// let e = reference::forward_exact(OpKind::Gelu, gelu.params(), 1.0); // the f64 value
+/// assert!((e - 0.841_344_746_068_543).abs() < 1e-15);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
 pub fn forward(act: &Activation, x: &[f32]) -> Vec<f32> {
     x.iter()
         .enumerate()

@@ -6,6 +6,13 @@ use crate::ops::softmax::{check_len, geometry, Geometry, Softmax, SoftmaxKind};
 /// The exact `f(x)` along `axis` (f64, before rounding to f32): the function of the f32 inputs
 /// divided by the temperature in real arithmetic, with a compensated sum; the special rows as
 /// the module documentation says.
+///
+/// ```
+/// # use wgpu_activations::*;
+/// let p = reference::softmax_exact(&Softmax::softmax(), &[0.0, 0.0], &[2], 0)?;
+/// assert_eq!(p, [0.5, 0.5]);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
 pub fn softmax_exact(sm: &Softmax, x: &[f32], shape: &[usize], axis: usize) -> Result<Vec<f64>> {
     sm.validate()?;
     let g = geometry(sm.kind.name(), shape, axis)?;
