@@ -281,6 +281,9 @@ impl From<wgpu_activations::Error> for Failure {
             E::ShaderCompile { label, message, .. } => {
                 format!("kernel {label} failed to compile: {message}")
             }
+            E::UnknownOp(name) => {
+                format!("unknown activation `{name}` (`wgpu-activations ops` lists them)")
+            }
             other => other.to_string(),
         };
         let code = match e {
@@ -585,8 +588,8 @@ pub(crate) fn same_dtype(main: &Array, other: &Array, what: &str) -> Result<(), 
     Ok(())
 }
 
-/// Parse `NAME=VALUE`.
-fn parse_param(s: &str) -> Result<(String, f32), Failure> {
+/// Parse `NAME=VALUE`: a number, or one of PyTorch's string options (`approximate=tanh`).
+fn parse_param(s: &str) -> Result<(String, String), Failure> {
     let (name, value) = s
         .split_once('=')
         .ok_or_else(|| usage(format!("--param `{s}` is not NAME=VALUE")))?;
@@ -594,13 +597,13 @@ fn parse_param(s: &str) -> Result<(String, f32), Failure> {
     if name.is_empty() {
         return Err(usage(format!("--param `{s}` has no parameter name")));
     }
-    let v: f32 = value.trim().parse().map_err(|_| {
-        usage(format!(
+    if name != "approximate" && value.trim().parse::<f32>().is_err() {
+        return Err(usage(format!(
             "--param {name}: `{}` is not a number",
             value.trim()
-        ))
-    })?;
-    Ok((name.to_string(), v))
+        )));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
 }
 
 fn apply(args: &ApplyArgs) -> Result<(), Failure> {
@@ -619,7 +622,12 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
         .iter()
         .map(|s| parse_param(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut act = Activation::parse(op.name(), &settings)?;
+    let settings: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut act = Activation::parse_text(op.name(), &settings)?;
+    let op = act.op(); // `approximate=tanh` turns gelu into gelu_tanh
     if args.training {
         if op != OpKind::Rrelu {
             return Err(usage(format!(

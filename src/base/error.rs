@@ -17,7 +17,7 @@ pub enum Error {
     #[error("dtype: {0}")]
     DTypeMismatch(String),
     /// An op name that does not exist.
-    #[error("unknown activation `{0}` (see `wgpu-activations apply --help` for the list)")]
+    #[error("unknown activation `{0}`")]
     UnknownOp(String),
     /// A parameter that makes no sense for the op.
     #[error("bad parameter for {op}: {message}")]

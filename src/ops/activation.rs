@@ -47,7 +47,8 @@ impl Activation {
         }
     }
 
-    /// By name with default parameters.
+    /// By name with default parameters. Names are PyTorch's, in any case, with or without
+    /// underscores (`gelu`, `GELU`, `LeakyReLU`, `leaky_relu`, `SiLU`); see [`OpKind::from_name`].
     pub fn by_name(name: &str) -> Result<Activation> {
         Ok(Activation::new(OpKind::from_name(name)?))
     }
@@ -57,6 +58,27 @@ impl Activation {
         let mut a = Activation::by_name(name)?;
         for (k, v) in settings {
             a = a.with(k, *v)?;
+        }
+        a.validate()?;
+        Ok(a)
+    }
+
+    /// Parse a name and `NAME=VALUE` settings given as text: numbers for the scalar parameters,
+    /// and PyTorch's string options (`gelu`'s `approximate` = `none` or `tanh`), as
+    /// `F.gelu(x, approximate='tanh')` spells them.
+    ///
+    /// ```
+    /// use wgpu_activations::{Activation, OpKind};
+    /// let g = Activation::parse_text("GELU", &[("approximate", "tanh")])?;
+    /// assert_eq!(g.op(), OpKind::GeluTanh);
+    /// let s = Activation::parse_text("Softplus", &[("beta", "2"), ("threshold", "10")])?;
+    /// assert_eq!(s, Activation::softplus(2.0, 10.0));
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
+    pub fn parse_text(name: &str, settings: &[(&str, &str)]) -> Result<Activation> {
+        let mut a = Activation::by_name(name)?;
+        for &(k, v) in settings {
+            a = a.set(k, v)?;
         }
         a.validate()?;
         Ok(a)
@@ -86,6 +108,36 @@ impl Activation {
             })?;
         self.params[i] = value;
         Ok(self)
+    }
+
+    /// Set one setting given as text: a scalar parameter (`"0.2"`), or one of PyTorch's string
+    /// options: `approximate` (`"none"` or `"tanh"`) for `gelu`, which picks the exact or the
+    /// tanh form.
+    pub fn set(self, name: &str, value: &str) -> Result<Activation> {
+        if name == "approximate" && matches!(self.op, OpKind::Gelu | OpKind::GeluTanh) {
+            return match value.trim().trim_matches(|c| c == '\'' || c == '"') {
+                "none" => Ok(Activation::new(OpKind::Gelu)),
+                "tanh" => Ok(Activation::new(OpKind::GeluTanh)),
+                other => Err(Error::BadParameter {
+                    op: self.op.name(),
+                    message: format!("approximate = `{other}` is neither `none` nor `tanh`"),
+                }),
+            };
+        }
+        match value.trim().parse::<f32>() {
+            Ok(v) => self.with(name, v),
+            Err(_) => Err(Error::BadParameter {
+                op: self.op.name(),
+                message: format!("{name} = `{}` is not a number", value.trim()),
+            }),
+        }
+    }
+
+    /// The scalar parameters in [`Spec::params`](crate::Spec::params) order (the typed
+    /// constructors' arguments).
+    pub(crate) fn with_values(mut self, values: &[f32]) -> Activation {
+        self.params[..values.len()].copy_from_slice(values);
+        self
     }
 
     /// `rrelu` in training mode with this seed (per-element slopes drawn from Philox4x32-10).

@@ -35,6 +35,13 @@ pub mod elu {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `elu` (PyTorch's `torch.nn.ELU`). PyTorch's defaults: `alpha` = 1.0.
+        pub fn elu(alpha: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Elu).with_values(&[alpha])
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, _b: f64) -> f64 {
         if x > 0.0 {
@@ -92,6 +99,13 @@ pub mod selu {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `selu` (PyTorch's `torch.nn.SELU`).
+        pub fn selu() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Selu)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
@@ -153,6 +167,13 @@ pub mod celu {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `celu` (PyTorch's `torch.nn.CELU`). PyTorch's defaults: `alpha` = 1.0.
+        pub fn celu(alpha: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Celu).with_values(&[alpha])
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, _b: f64) -> f64 {

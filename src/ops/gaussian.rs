@@ -35,6 +35,13 @@ pub mod gelu {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `gelu` (PyTorch's `torch.nn.GELU`).
+        pub fn gelu() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Gelu)
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
         let inf = x.is_infinite();
@@ -97,6 +104,13 @@ pub mod gelu_tanh {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `gelu_tanh` (PyTorch's `torch.nn.GELU(approximate='tanh')`).
+        pub fn gelu_tanh() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::GeluTanh)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {

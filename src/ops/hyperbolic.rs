@@ -36,6 +36,13 @@ pub mod tanh {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `tanh` (PyTorch's `torch.nn.Tanh`).
+        pub fn tanh() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Tanh)
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
         x.tanh()
@@ -91,6 +98,13 @@ pub mod tanhshrink {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `tanhshrink` (PyTorch's `torch.nn.Tanhshrink`).
+        pub fn tanhshrink() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::TanhShrink)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
@@ -154,6 +168,13 @@ pub mod softsign {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `softsign` (PyTorch's `torch.nn.Softsign`).
+        pub fn softsign() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Softsign)
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
         let inf = x.is_infinite();
@@ -200,6 +221,13 @@ pub mod mish {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `mish` (PyTorch's `torch.nn.Mish`).
+        pub fn mish() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Mish)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {

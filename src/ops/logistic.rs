@@ -68,6 +68,13 @@ pub mod sigmoid {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `sigmoid` (PyTorch's `torch.nn.Sigmoid`).
+        pub fn sigmoid() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Sigmoid)
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
         ex::sigmoid(x)
@@ -121,6 +128,13 @@ pub mod logsigmoid {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `logsigmoid` (PyTorch's `torch.nn.LogSigmoid`).
+        pub fn logsigmoid() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::LogSigmoid)
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
         if x >= 0.0 {
@@ -169,6 +183,14 @@ pub mod softplus {
         kink_points: &[Kink::Ratio(1, 0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `softplus` (PyTorch's `torch.nn.Softplus`). PyTorch's defaults: `beta` = 1.0, `threshold` = 20.0.
+        pub fn softplus(beta: f32, threshold: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Softplus)
+                .with_values(&[beta, threshold])
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, b: f64) -> f64 {
@@ -245,6 +267,13 @@ pub mod silu {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `silu` (PyTorch's `torch.nn.SiLU`).
+        pub fn silu() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Silu)
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
         let inf = x.is_infinite();
@@ -286,6 +315,13 @@ pub mod swish {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `swish` (not in `torch.nn`). PyTorch's defaults: `beta` = 1.0.
+        pub fn swish(beta: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Swish).with_values(&[beta])
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, _b: f64) -> f64 {
@@ -342,6 +378,13 @@ pub mod quick_gelu {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `quick_gelu` (not in `torch.nn`).
+        pub fn quick_gelu() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::QuickGelu)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {

@@ -274,12 +274,31 @@ macro_rules! registry {
 gather!($ [] piecewise_ops exponential_ops logistic_ops hyperbolic_ops gaussian_ops);
 
 impl OpKind {
-    /// Look an op up by its name.
+    /// Look an op up by its name: PyTorch's, in any case, with or without underscores and
+    /// hyphens (`relu`, `ReLU`, `LeakyReLU`, `leaky_relu`, `SiLU`, `Hardswish`, `hard_swish`,
+    /// `LogSigmoid`, `QuickGELU`).
+    ///
+    /// ```
+    /// use wgpu_activations::OpKind;
+    /// assert_eq!(OpKind::from_name("LeakyReLU")?, OpKind::LeakyRelu);
+    /// assert_eq!(OpKind::from_name("gelu_tanh")?, OpKind::GeluTanh);
+    /// assert!(OpKind::from_name("gelux").is_err());
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
     pub fn from_name(name: &str) -> Result<OpKind> {
+        let key = normalized(name);
         OpKind::ALL
             .iter()
             .copied()
-            .find(|o| o.name() == name)
+            .find(|o| normalized(o.name()) == key)
             .ok_or_else(|| Error::UnknownOp(name.to_string()))
     }
+}
+
+/// A name folded for lookup: lower case, without `_`, `-` and spaces.
+pub(crate) fn normalized(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
 }

@@ -92,6 +92,13 @@ pub mod relu {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `relu` (PyTorch's `torch.nn.ReLU`).
+        pub fn relu() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Relu)
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
         if x > 0.0 {
@@ -141,6 +148,13 @@ pub mod relu6 {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `relu6` (PyTorch's `torch.nn.ReLU6`).
+        pub fn relu6() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Relu6)
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
         x.clamp(0.0, 6.0)
@@ -187,6 +201,14 @@ pub mod leaky_relu {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `leaky_relu` (PyTorch's `torch.nn.LeakyReLU`). PyTorch's defaults: `negative_slope` = 0.01.
+        pub fn leaky_relu(negative_slope: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::LeakyRelu)
+                .with_values(&[negative_slope])
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, _b: f64) -> f64 {
         if x > 0.0 {
@@ -231,6 +253,15 @@ pub mod prelu {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `prelu` (PyTorch's `torch.nn.PReLU`) with one slope, or one per channel `C` of an `[N, C, inner...]`
+        /// layout where `inner` is the number of elements after the channel dimension.
+        pub fn prelu(slopes: Vec<f32>, inner: usize) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Prelu)
+                .with_slopes(slopes, inner)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, _b: f64) -> f64 {
@@ -277,6 +308,14 @@ pub mod rrelu {
         params_ordered: true,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `rrelu` (PyTorch's `torch.nn.RReLU`). PyTorch's defaults: `lower` = 1.0 / 8.0, `upper` = 1.0 / 3.0.
+        pub fn rrelu(lower: f32, upper: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Rrelu)
+                .with_values(&[lower, upper])
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, _b: f64) -> f64 {
         if x >= 0.0 {
@@ -322,6 +361,14 @@ pub mod hardtanh {
         kink_points: &[Kink::Param(0), Kink::Param(1)],
         params_ordered: true,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `hardtanh` (PyTorch's `torch.nn.Hardtanh`). PyTorch's defaults: `min_val` = -1.0, `max_val` = 1.0.
+        pub fn hardtanh(min_val: f32, max_val: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::HardTanh)
+                .with_values(&[min_val, max_val])
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, b: f64) -> f64 {
@@ -376,6 +423,14 @@ pub mod hardshrink {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `hardshrink` (PyTorch's `torch.nn.Hardshrink`). PyTorch's defaults: `lambd` = 0.5.
+        pub fn hardshrink(lambd: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::HardShrink)
+                .with_values(&[lambd])
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, _b: f64) -> f64 {
         if x.abs() > a {
@@ -425,6 +480,14 @@ pub mod softshrink {
         kink_points: &[Kink::NegParam(0), Kink::Param(0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `softshrink` (PyTorch's `torch.nn.Softshrink`). PyTorch's defaults: `lambd` = 0.5.
+        pub fn softshrink(lambd: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::SoftShrink)
+                .with_values(&[lambd])
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, _b: f64) -> f64 {
@@ -480,6 +543,14 @@ pub mod threshold {
         params_ordered: false,
     };
 
+    impl crate::ops::activation::Activation {
+        /// `threshold` (PyTorch's `torch.nn.Threshold`). PyTorch's defaults: `threshold` = 0.0, `value` = 0.0.
+        pub fn threshold(threshold: f32, value: f32) -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::Threshold)
+                .with_values(&[threshold, value])
+        }
+    }
+
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, a: f64, b: f64) -> f64 {
         if x > a {
@@ -528,6 +599,13 @@ pub mod hardsigmoid {
         kink_points: &[Kink::At(-3.0), Kink::At(3.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `hardsigmoid` (PyTorch's `torch.nn.Hardsigmoid`).
+        pub fn hardsigmoid() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::HardSigmoid)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
@@ -588,6 +666,13 @@ pub mod hardswish {
         kink_points: &[Kink::At(-3.0), Kink::At(3.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `hardswish` (PyTorch's `torch.nn.Hardswish`).
+        pub fn hardswish() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::HardSwish)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {
@@ -657,6 +742,13 @@ pub mod squared_relu {
         kink_points: &[Kink::At(0.0)],
         params_ordered: false,
     };
+
+    impl crate::ops::activation::Activation {
+        /// `squared_relu` (not in `torch.nn`).
+        pub fn squared_relu() -> crate::ops::activation::Activation {
+            crate::ops::activation::Activation::new(crate::ops::OpKind::SquaredRelu)
+        }
+    }
 
     /// The exact `f(x)` (`x` not NaN; `a`, `b` the first two parameters).
     pub fn exact_fwd(x: f64, _a: f64, _b: f64) -> f64 {

@@ -51,14 +51,14 @@ impl SoftmaxKind {
         }
     }
 
-    /// The kind with that PyTorch name.
+    /// The kind with that PyTorch name, in any case, with or without underscores
+    /// (`log_softmax`, `LogSoftmax`).
     pub fn from_name(name: &str) -> Result<SoftmaxKind> {
-        match name {
-            "softmax" => Ok(SoftmaxKind::Softmax),
-            "log_softmax" => Ok(SoftmaxKind::LogSoftmax),
-            "softmin" => Ok(SoftmaxKind::Softmin),
-            _ => Err(Error::UnknownOp(name.to_string())),
-        }
+        let key = super::normalized(name);
+        SoftmaxKind::ALL
+            .into_iter()
+            .find(|k| super::normalized(k.name()) == key)
+            .ok_or_else(|| Error::UnknownOp(name.to_string()))
     }
 
     /// Every kind.
