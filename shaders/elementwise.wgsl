@@ -8,42 +8,29 @@
 //                        2 (dy s), which does not overflow where 2s alone would
 // with p the parameter vector in Spec order (leaky_relu, prelu, rrelu: p.x is the element's
 // slope); the piecewise ops run the same algorithms, in the same order of operations, as their
-// CPU bodies in src/ops/. NaN inputs are handled here, by bit tests. The template then fills the
-// double-braced tokens (workgroup size, bindings, slope, body, loop); a token left over is an
-// error. Tensors are read as f32 or, where every tensor is 16-byte aligned, as vec4<f32>; f16
-// tensors as packed u32 words (f16.wgsl is prepended), one word (two elements) per invocation or,
-// 16-byte aligned, a vec4<u32> (eight elements). A grid of more than 65,535 workgroups folds into
-// 2-D, and `row_stride` (grid width × workgroup size) turns it back into an index.
+// CPU bodies in src/ops/. NaN inputs are handled here, by bit tests. It prepends f16.wgsl for
+// f16, appends the tensors' files (below), and fills the
+// double-braced tokens: the uniform block (generated from the Rust struct), the workgroup size,
+// the op's name, the mode and the slope source; a token left over is an error.
+//
+// The tensors' files: one per element layout, which declares `TplElem` (the arrays' element type)
+// and `tpl_step(i)`, the work of one invocation on array element i: elementwise_f32.wgsl (f32),
+// elementwise_f32_vec4.wgsl (vec4<f32>, where every tensor is 16-byte aligned),
+// elementwise_f16.wgsl (f16 packed in u32 words, one word, two elements, per invocation) and
+// elementwise_f16_vec4.wgsl (a vec4<u32>, eight elements); one per binding layout, which binds x
+// and the output and defines `tpl_out_*` (elementwise_out_of_place.wgsl, elementwise_in_place.wgsl:
+// the output overwrites x); and one for the second operand `tpl_ld_b` (elementwise_grad.wgsl: dy
+// in backward; elementwise_no_grad.wgsl: zero, never used by the op). A grid of more than 65,535
+// workgroups folds into 2-D, and `row_stride` (grid width × workgroup size) turns it back into an
+// index.
 
-struct TplParams {
-    p: vec4<f32>,
-    // Array elements (f32 or vec4<f32>) in this dispatch.
-    n: u32,
-    // Offsets, in array elements, inside the bound ranges: bindings start at aligned offsets, a
-    // caller's offset need only be a multiple of 4 bytes.
-    off_a: u32,
-    off_b: u32,
-    off_out: u32,
-    // Index of this dispatch's first element in the whole tensor (rrelu's counter, prelu's channel).
-    base: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    // prelu: number of slopes, and elements per channel block.
-    channels: u32,
-    inner: u32,
-    row_stride: u32,
-    // 1.0, from the host: the shader compiler cannot see through it, so `v * one` keeps an
-    // error-free transformation from being simplified away (see math.wgsl).
-    one: f32,
-    // Invocations in the whole grid: the grid-stride loop's step.
-    stride: u32,
-    // f16 word kernel: elements in this dispatch (`n` counts the words that hold them).
-    count: u32,
-}
-
+{{PARAMS}}
 @group(0) @binding(0) var<uniform> tpl: TplParams;
 var<private> math_one: f32;
-{{BINDINGS}}
+// prelu's slopes, one per channel (bound for prelu only: `tpl_slope_prelu`).
+@group(0) @binding(4) var<storage, read> slopes: array<f32>;
+
+const WG: u32 = {{WG}}u;
 
 fn tpl_is_nan(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
@@ -91,22 +78,54 @@ fn tpl_rrelu_slope(index: u32) -> f32 {
     return select((dh + 0.5 * tpl.p.x) * 2.0, (d * u) * math_one + tpl.p.x, !is_inf(d));
 }
 
-// One element: the op's body with NaN propagated by bit tests (implementations may assume NaN
-// never occurs, so `x != x` is not enough). `b` is dy in backward; `index` is the element's
-// position in the whole tensor (rrelu's counter, prelu's channel).
-fn tpl_apply(a: f32, b: f32, index: u32) -> f32 {
-    var p = tpl.p;
-    {{SLOPE}}
-    {{BODY}}
+// Where p.x, the op's first parameter, comes from: the uniform (`tpl_slope_param`), prelu's slope
+// of the element's channel (one slope arrives in p.x; the buffer is read only per channel), or
+// rrelu's Philox slope in training.
+fn tpl_slope_param(s: f32, index: u32) -> f32 {
+    return s;
 }
 
-@compute @workgroup_size({{WG}})
+fn tpl_slope_prelu(s: f32, index: u32) -> f32 {
+    if (tpl.channels > 1u) {
+        return slopes[(index / tpl.inner) % tpl.channels];
+    }
+    return s;
+}
+
+fn tpl_slope_rrelu(s: f32, index: u32) -> f32 {
+    return tpl_rrelu_slope(index);
+}
+
+// The op in each mode, with NaN propagated by bit tests (implementations may assume NaN never
+// occurs, so `x != x` is not enough). `b` is dy in backward.
+fn tpl_forward(a: f32, b: f32, p: vec4<f32>) -> f32 {
+    return select({{OP}}_fwd(a, p), a, tpl_is_nan(a));
+}
+
+fn tpl_derivative(a: f32, b: f32, p: vec4<f32>) -> f32 {
+    return select({{OP}}_der(a, p), a, tpl_is_nan(a));
+}
+
+fn tpl_backward(a: f32, b: f32, p: vec4<f32>) -> f32 {
+    var r = {{OP}}_bwd_dy(a, b, p);
+    r = select(r, a, tpl_is_nan(a));
+    return select(r, b, tpl_is_nan(b));
+}
+
+// One element: `index` is its position in the whole tensor (rrelu's counter, prelu's channel).
+fn tpl_apply(a: f32, b: f32, index: u32) -> f32 {
+    var p = tpl.p;
+    p.x = {{SLOPE}}(p.x, index);
+    return tpl_{{MODE}}(a, b, p);
+}
+
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = tpl.one;
     // A grid-stride loop: the grid is sized to the device, not to the tensor, so per-workgroup
     // overhead is paid a bounded number of times. `n` and the offsets count array elements
-    // (f32 or vec4<f32>).
-    for (var i = wg.y * tpl.row_stride + wg.x * {{WG}}u + li; i < tpl.n; i = i + tpl.stride) {
-        {{LOOP}}
+    // (`TplElem`).
+    for (var i = wg.y * tpl.row_stride + wg.x * WG + li; i < tpl.n; i = i + tpl.stride) {
+        tpl_step(i);
     }
 }

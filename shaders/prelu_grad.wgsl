@@ -3,35 +3,15 @@
 // workgroup a contiguous share of the channel's elements, accumulated with Kahan compensation and
 // combined by a tree in workgroup memory; `combine` sums a channel's partials the same way.
 
-struct Params {
-    // Elements of one channel in this chunk (N·inner), and the layout.
-    per_channel: u32,
-    channels: u32,
-    inner: u32,
-    // Workgroups per channel in pass 1, and partials per channel in pass 2.
-    parts: u32,
-    // Element offsets inside the bound ranges (binding alignment slack).
-    off_x: u32,
-    off_dy: u32,
-    // Where this chunk's partials start, and the grid width of the (folded) dispatch.
-    partial_base: u32,
-    grid_x: u32,
-    // Partials per channel over all chunks (pass 2).
-    total_parts: u32,
-    one: f32,
-    // Element offset of the result inside its binding.
-    off_out: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> prm: Params;
+{{PARAMS}}
+@group(0) @binding(0) var<uniform> prm: PreluParams;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<storage, read> dys: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(4) var<storage, read_write> result: array<f32>;
 
-const WG: u32 = 256u;
-var<workgroup> sums: array<f32, 256>;
+const WG: u32 = {{WG}}u;
+var<workgroup> sums: array<f32, WG>;
 
 fn tree_sum(li: u32, v: f32) -> f32 {
     sums[li] = v;
@@ -45,7 +25,7 @@ fn tree_sum(li: u32, v: f32) -> f32 {
     return sums[0];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let linear = wg.y * prm.grid_x + wg.x;
     let c = linear / prm.parts;
@@ -75,7 +55,7 @@ fn partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let c = wg.y * prm.grid_x + wg.x;
     if (c >= prm.channels) {

@@ -1,10 +1,12 @@
 // The softmax family: softmax, log_softmax and softmin (softmax of -x), forward and backward,
 // along any axis of an f32 or f16 tensor (f16 computed in f32), with a temperature T (the function of x / T). `softmax.rs`
-// prepends math.wgsl (and f16.wgsl for f16) and fills {{LOG}} (true: log-probabilities out, or
-// log_softmax's backward), {{UNIT}} (true: T = 1) and the IO token (the tensors' bindings).
+// prepends math.wgsl (and f16.wgsl for f16) and fills the PARAMS token (the uniform block,
+// generated from the Rust struct), WG (the workgroup size), {{LOG}} (true: log-probabilities out,
+// or log_softmax's backward), {{UNIT}} (true: T = 1) and the IO token (the tensors' bindings:
+// softmax_io_*.wgsl).
 //
 // The tensor is seen as [outer, len, inner] with the reduced axis in the middle; a row is the `len`
-// elements of one (outer, inner) pair, `s_j` apart. A workgroup of 256 invocations is TI lanes
+// elements of one (outer, inner) pair, `s_j` apart. A workgroup of WG (256) invocations is TI lanes
 // across rows times TJ lanes along a row (both powers of two, TJ about len / 16): lanes along a
 // row are adjacent (`tj_stride` 1) where rows are contiguous, lanes across rows are adjacent
 // (`ti_stride` 1) where the axis is not the last, so that reads stay coalesced without a
@@ -29,7 +31,7 @@
 // p = (s + t) * (1/S) * 2^k is rounded once. No -inf or NaN is ever produced by arithmetic: special
 // values are classified by bit tests and selected as bit patterns.
 
-const WG: u32 = 256u;
+const WG: u32 = {{WG}}u;
 const LOG_OUT: bool = {{LOG}};
 // T = 1: (x - m)/T = 2 * ((x - m)/2), exact without TwoProd.
 const UNIT_T: bool = {{UNIT}};
@@ -45,53 +47,7 @@ const RESCALE: f32 = 32.0;
 const F_BAD: u32 = 1u;
 const F_ANY: u32 = 2u;
 
-struct SmParams {
-    // The dispatch's view: `rows` rows of `len` elements, row r = o * inner + i, element j of it
-    // at o * s_o + j * s_j + i * s_i.
-    rows: u32,
-    len: u32,
-    inner: u32,
-    s_o: u32,
-    s_j: u32,
-    s_i: u32,
-    // Offsets inside the bound ranges (bindings start at aligned offsets).
-    off_src: u32,
-    off_dy: u32,
-    off_dst: u32,
-    // Lanes across rows and along a row, and how far apart they are in the local index.
-    ti: u32,
-    tj: u32,
-    ti_stride: u32,
-    tj_stride: u32,
-    // Workgroups: ceil(rows / ti) blocks of rows, times `chunks` chunks of `chunk` elements.
-    i_blocks: u32,
-    chunk: u32,
-    chunks: u32,
-    groups: u32,
-    grid_x: u32,
-    // Split rows: the global index of the dispatch's first row, its first chunk, chunks per row.
-    row_base: u32,
-    part_base: u32,
-    part_total: u32,
-    // 0x80000000 for softmin (x -> -x, a sign flip), else 0.
-    flip: u32,
-    // 1: a fully masked row gives 0 (log_softmax: -inf, backward: 0) instead of NaN.
-    safe: u32,
-    // 1.0: the shader compiler cannot see through it (see math.wgsl's `opaque`).
-    one: f32,
-    // 2/T, as a double-float: (x - m)/T = ((x - m)/2) * (2/T).
-    g_hi: f32,
-    g_lo: f32,
-    // Backward's factor: 1/T, or -1/T for softmin, as a double-float.
-    b_hi: f32,
-    b_lo: f32,
-    // Largest |(x - m)/2| whose product with g_hi stays finite; beyond it e^d = 0 and log p = -inf.
-    lim_a: f32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
-
+{{PARAMS}}
 @group(0) @binding(0) var<uniform> prm: SmParams;
 // x (forward) or the saved output y (backward), dy, and the output, with their accessors
 // `ld_src(i)`, `ld_grad(i)` and `st_dst(i, v)`: f32 arrays, or (PACKED) f16 packed in u32 words
@@ -110,9 +66,9 @@ struct SmParams {
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4<u32>>;
 var<private> math_one: f32;
 
-var<workgroup> w_m: array<f32, 256>;
-var<workgroup> w_s: array<vec2<f32>, 256>;
-var<workgroup> w_f: array<u32, 256>;
+var<workgroup> w_m: array<f32, WG>;
+var<workgroup> w_s: array<vec2<f32>, WG>;
+var<workgroup> w_f: array<u32, WG>;
 
 fn sm_nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
@@ -489,7 +445,7 @@ fn sm_unpack(q: vec4<u32>) -> RowAcc {
     return RowAcc(bitcast<f32>(q.x), vec2<f32>(bitcast<f32>(q.y), bitcast<f32>(q.z)), q.w);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fwd_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let w = wg.y * prm.grid_x + wg.x;
@@ -501,7 +457,7 @@ fn fwd_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     fwd_pass2(t, row_stats(r));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fwd_partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let w = wg.y * prm.grid_x + wg.x;
@@ -515,9 +471,9 @@ fn fwd_partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
 }
 
-// One workgroup per row (tj = 256 lanes, tj_stride 1): M = max of the chunks' maxima, then every
+// One workgroup per row (tj = WG lanes, tj_stride 1): M = max of the chunks' maxima, then every
 // chunk's S rescaled once to M and summed.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fwd_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let row = wg.y * prm.grid_x + wg.x;
@@ -549,7 +505,7 @@ fn fwd_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let w = wg.y * prm.grid_x + wg.x;
@@ -688,7 +644,7 @@ fn bwd_pass2(t: Task, r: SumFlags) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bwd_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let w = wg.y * prm.grid_x + wg.x;
@@ -701,7 +657,7 @@ fn bwd_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     bwd_pass2(t, r);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bwd_partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let w = wg.y * prm.grid_x + wg.x;
@@ -716,7 +672,7 @@ fn bwd_partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bwd_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let row = wg.y * prm.grid_x + wg.x;
@@ -737,7 +693,7 @@ fn bwd_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let w = wg.y * prm.grid_x + wg.x;

@@ -4,7 +4,7 @@
 // however many subgroups it has. The double-float sum is a butterfly of `subgroupShuffleXor`
 // (subgroup sizes are powers of two): each step adds two partial sums, and since dd_add is
 // commutative bit for bit, every lane ends with the same sum in the same order. It needs full
-// subgroups, which a workgroup of 256 invocations has on every device with subgroups of 4 to 128.
+// subgroups, which a workgroup of WG (256) invocations has on every device with subgroups of 4 to 128.
 
 var<private> sg_size: u32;
 
@@ -44,7 +44,7 @@ fn row_store(g0: u32, j: u32, ok: bool, v: f32, lane: u32, lanes: u32, carry: pt
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fwd_rows(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
@@ -64,7 +64,7 @@ fn fwd_rows(
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bwd_rows(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
@@ -88,7 +88,7 @@ fn bwd_rows(
 // `partials` one (a workgroup per chunk, ti = 1), whose first subgroup does the work while the
 // others return at once; only for a software rasterizer, where an idle subgroup costs next to
 // nothing and barriers (the `partials` kernels' tree reductions) cost most.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fwd_partials_sg(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
@@ -108,7 +108,7 @@ fn fwd_partials_sg(
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bwd_partials_sg(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,

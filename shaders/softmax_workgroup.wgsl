@@ -1,5 +1,5 @@
 // The rows kernel of softmax.wgsl without subgroup operations: a row's lanes are TJ (`prm.tj`)
-// adjacent invocations of the workgroup, TI = 256 / TJ rows per workgroup, and the reductions go
+// adjacent invocations of the workgroup, TI = WG / TJ rows per workgroup, and the reductions go
 // through workgroup memory (two barriers each, in uniform control flow: every invocation takes
 // part, with or without a row).
 
@@ -19,7 +19,7 @@ fn row_store(g0: u32, j: u32, ok: bool, v: f32, lane: u32, lanes: u32, carry: pt
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fwd_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let w = wg.y * prm.grid_x + wg.x;
@@ -31,7 +31,7 @@ fn fwd_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     fwd_row(slot < prm.ti && r < prm.rows, r * prm.s_i, li % prm.tj, prm.tj, li);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bwd_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     math_one = prm.one;
     let w = wg.y * prm.grid_x + wg.x;

@@ -197,16 +197,9 @@ impl Context {
     /// context makes on its own, at construction.
     fn probe(&self) -> Result<(bool, bool)> {
         let wgsl = format!(
-            "{}\n@group(0) @binding(0) var<uniform> one: vec4<f32>;\n\
-             @group(0) @binding(1) var<storage, read_write> out: array<f32>;\n\
-             var<private> math_one: f32;\n\
-             @compute @workgroup_size(1)\n\
-             fn main() {{\n\
-               math_one = one.x;\n\
-               out[0] = select(0.0, 1.0, math_fma_probe(one.x));\n\
-               out[1] = select(0.0, 1.0, bitcast<u32>(one.w * one.x) == 0u);\n\
-             }}\n",
-            crate::gpu::source::MATH
+            "{}\n{}",
+            crate::gpu::source::MATH,
+            crate::gpu::source::PROBE
         );
         let entries = vec![
             wgpu::BindGroupLayoutEntry {

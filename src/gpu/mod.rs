@@ -6,3 +6,4 @@ pub(crate) mod context;
 pub(crate) mod prepared;
 pub(crate) mod source;
 pub(crate) mod tensor;
+pub(crate) mod uniform;

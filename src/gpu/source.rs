@@ -24,12 +24,39 @@ pub const SOFTMAX_SUBGROUP: &str = include_str!("../../shaders/softmax_subgroup.
 pub const SOFTMAX_WORKGROUP: &str = include_str!("../../shaders/softmax_workgroup.wgsl");
 /// f16 storage: bit conversions between f16 halves of u32 words and f32.
 pub const F16: &str = include_str!("../../shaders/f16.wgsl");
-/// The element-wise kernel template.
+/// The element-wise kernel template (the op, its mode and slope; the tensors' files below).
 pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
+/// Element-wise tensors as f32 arrays.
+pub const ELEMENTWISE_F32: &str = include_str!("../../shaders/elementwise_f32.wgsl");
+/// Element-wise tensors as vec4<f32> arrays.
+pub const ELEMENTWISE_F32_VEC4: &str = include_str!("../../shaders/elementwise_f32_vec4.wgsl");
+/// Element-wise f16 tensors, a u32 word (two elements) per invocation.
+pub const ELEMENTWISE_F16: &str = include_str!("../../shaders/elementwise_f16.wgsl");
+/// Element-wise f16 tensors, a vec4<u32> (eight elements) per invocation.
+pub const ELEMENTWISE_F16_VEC4: &str = include_str!("../../shaders/elementwise_f16_vec4.wgsl");
+/// Element-wise bindings: separate input and output.
+pub const ELEMENTWISE_OUT_OF_PLACE: &str =
+    include_str!("../../shaders/elementwise_out_of_place.wgsl");
+/// Element-wise bindings: the output overwrites the input.
+pub const ELEMENTWISE_IN_PLACE: &str = include_str!("../../shaders/elementwise_in_place.wgsl");
+/// Element-wise second operand: dy (backward).
+pub const ELEMENTWISE_GRAD: &str = include_str!("../../shaders/elementwise_grad.wgsl");
+/// Element-wise second operand: none (forward, derivative).
+pub const ELEMENTWISE_NO_GRAD: &str = include_str!("../../shaders/elementwise_no_grad.wgsl");
+/// The softmax tensors as f32 arrays (softmax.wgsl's `{{IO}}`).
+pub const SOFTMAX_IO_F32: &str = include_str!("../../shaders/softmax_io_f32.wgsl");
+/// The softmax tensors as vec4<f32> arrays.
+pub const SOFTMAX_IO_VEC4: &str = include_str!("../../shaders/softmax_io_vec4.wgsl");
+/// The softmax tensors as f16 packed in u32 words.
+pub const SOFTMAX_IO_F16: &str = include_str!("../../shaders/softmax_io_f16.wgsl");
+/// The softmax quad accessors as four element accesses (f32 and f16 arrays).
+pub const SOFTMAX_IO_QUADS: &str = include_str!("../../shaders/softmax_io_quads.wgsl");
+/// The context's one-invocation probe of fused fma and subnormal flushing.
+pub const PROBE: &str = include_str!("../../shaders/probe.wgsl");
 
-/// Invocations per workgroup of the element-wise kernels; substituted into the WGSL as `{{WG}}`,
-/// so Rust and WGSL share the one value.
-pub const ELEMENTWISE_WG: u32 = 256;
+/// Invocations per workgroup of every kernel: substituted into each shader as `{{WG}}` (its
+/// `const WG`), and used by every launch computation that depends on it.
+pub const WORKGROUP_SIZE: u32 = 256;
 
 /// Replace each `{{TOKEN}}` of `template` and check that none is left.
 pub fn fill(label: &str, template: &str, tokens: &[(&str, &str)]) -> Result<String> {
@@ -46,4 +73,31 @@ pub fn fill(label: &str, template: &str, tokens: &[(&str, &str)]) -> Result<Stri
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The context's probe kernel parses and validates (the kernel families' WGSL is checked in
+    /// `kernels::tests`).
+    #[test]
+    fn probe_wgsl_validates() {
+        let wgsl = format!("{}\n{}", super::MATH, super::PROBE);
+        let module = naga::front::wgsl::parse_str(&wgsl)
+            .unwrap_or_else(|e| panic!("probe: {}", e.emit_to_string(&wgsl))); // ok: unit test
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("probe: {}", e.emit_to_string(&wgsl))); // ok: unit test
+    }
+
+    /// A token left unfilled is an error that names it.
+    #[test]
+    fn fill_reports_unfilled_tokens() {
+        let e = super::fill("t", "a {{X}} b {{Y}}", &[("X", "1")]).unwrap_err(); // ok: unit test
+        assert!(e.to_string().contains("{{Y}}"), "{e}");
+        assert_eq!(super::fill("t", "{{X}}{{X}}", &[("X", "1")]).unwrap(), "11");
+        // ok: unit test
+    }
 }

@@ -13,8 +13,9 @@ use crate::base::error::{Error, Result};
 use crate::gpu::binding::{buffer_range, storage_entry, uniform_entry};
 use crate::gpu::context::{Context, KernelSource};
 use crate::gpu::prepared::{Prepared, Step};
-use crate::gpu::source::{self, ELEMENTWISE_WG};
+use crate::gpu::source::{self, WORKGROUP_SIZE};
 use crate::gpu::tensor::{check_tensor, grid, Tensor};
+use crate::gpu::uniform::{uniform, Pad, Uniform};
 use crate::ops::activation::Activation;
 use crate::ops::{Mode, OpKind, Saved};
 
@@ -39,29 +40,41 @@ struct ElementwiseKey {
     dtype: DType,
 }
 
-/// The uniform block of `elementwise.wgsl` (`TplParams`), one per dispatch.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct TplParams {
-    p: [f32; 4],
-    n: u32,
-    off_a: u32,
-    off_b: u32,
-    off_out: u32,
-    base: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    channels: u32,
-    inner: u32,
-    row_stride: u32,
-    one: f32,
-    stride: u32,
-    count: u32,
-    pad: [u32; 3],
+uniform! {
+    /// The uniform block of `elementwise.wgsl` (`TplParams`), one per dispatch.
+    pub(super) struct TplParams {
+        p: [f32; 4],
+        /// Array elements (`TplElem`: f32, vec4<f32>, or u32 words of f16) in this dispatch.
+        n: u32,
+        /// Offsets, in array elements, inside the bound ranges: bindings start at aligned offsets,
+        /// a caller's offset need only be a multiple of 4 bytes.
+        off_a: u32,
+        off_b: u32,
+        off_out: u32,
+        /// Index of this dispatch's first element in the whole tensor (rrelu's counter, prelu's
+        /// channel).
+        base: u32,
+        seed_lo: u32,
+        seed_hi: u32,
+        /// prelu: number of slopes, and elements per channel block.
+        channels: u32,
+        inner: u32,
+        row_stride: u32,
+        /// 1.0, from the host: the shader compiler cannot see through it, so `v * one` keeps an
+        /// error-free transformation from being simplified away (see math.wgsl).
+        one: f32,
+        /// Invocations in the whole grid: the grid-stride loop's step.
+        stride: u32,
+        /// f16 word kernel: elements in this dispatch (`n` counts the words that hold them).
+        count: u32,
+        pad: Pad<3>,
+    }
 }
 
-/// The generated WGSL and bind-group layout of one element-wise kernel.
-fn build_elementwise(
+/// The generated WGSL and bind-group layout of one element-wise kernel: the template filled
+/// with the op, mode and slope source, then the files of the element layout, the binding layout
+/// and the second operand (see shaders/elementwise.wgsl).
+pub(super) fn build_elementwise(
     op: OpKind,
     mode: Mode,
     layout: Layout,
@@ -83,146 +96,66 @@ fn build_elementwise(
         if dtype == DType::F16 { "/f16" } else { "" },
     );
     let half = dtype == DType::F16;
-    let mut entries = vec![uniform_entry(std::mem::size_of::<TplParams>())];
-    // f16: packed words (see shaders/f16.wgsl), 8 elements per vec4<u32>.
-    let elem = match (half, vec4) {
-        (false, false) => "f32",
-        (false, true) => "vec4<f32>",
-        (true, false) => "u32",
-        (true, true) => "vec4<u32>",
-    };
-    let mut bindings = String::new();
     let in_place = layout == Layout::InPlace;
-    let access = if in_place { "read_write" } else { "read" };
-    bindings += &format!("@group(0) @binding(1) var<storage, {access}> src_a: array<{elem}>;\n");
-    entries.push(storage_entry(1, !in_place));
     let backward = mode == Mode::Backward;
+    let mut entries = vec![
+        uniform_entry(std::mem::size_of::<TplParams>()),
+        storage_entry(1, !in_place),
+    ];
     if backward {
-        bindings += &format!("@group(0) @binding(2) var<storage, read> src_b: array<{elem}>;\n");
         entries.push(storage_entry(2, true));
     }
     if !in_place {
-        bindings +=
-            &format!("@group(0) @binding(3) var<storage, read_write> dst: array<{elem}>;\n");
         entries.push(storage_entry(3, false));
     }
     let slope = match op {
         OpKind::Prelu => {
-            bindings += "@group(0) @binding(4) var<storage, read> slopes: array<f32>;\n";
             entries.push(storage_entry(4, true));
-            // One slope arrives in p.x; the buffer is read only per channel.
-            "if (tpl.channels > 1u) { p.x = slopes[(index / tpl.inner) % tpl.channels]; }"
+            "tpl_slope_prelu"
         }
-        OpKind::Rrelu if training => "p.x = tpl_rrelu_slope(index);",
-        _ => "",
+        OpKind::Rrelu if training => "tpl_slope_rrelu",
+        _ => "tpl_slope_param",
     };
-    let body = match mode {
-        Mode::Forward => format!("return select({name}_fwd(a, p), a, tpl_is_nan(a));"),
-        Mode::Derivative => format!("return select({name}_der(a, p), a, tpl_is_nan(a));"),
-        Mode::Backward => format!(
-            "var r = {name}_bwd_dy(a, b, p);\n    r = select(r, a, tpl_is_nan(a));\n    return select(r, b, tpl_is_nan(b));"
-        ),
+    let mode_fn = match mode {
+        Mode::Forward => "forward",
+        Mode::Derivative => "derivative",
+        Mode::Backward => "backward",
     };
-    let (store_arr, off_store) = if in_place {
-        ("src_a", "tpl.off_a")
-    } else {
-        ("dst", "tpl.off_out")
-    };
-    let store = format!("{store_arr}[{off_store} + i]");
-    let lp = if half {
-        // One element of the tensor (index j of this dispatch), from f16 bits to f16 bits.
-        let b_elem = if backward {
-            "h16_to_f32(h16_half(src_b[(tpl.off_b + j) >> 1u], tpl.off_b + j))"
-        } else {
-            "0.0"
-        };
-        if !vec4 {
-            bindings += &format!(
-            "fn tpl_elem16(j: u32) -> u32 {{\n    let ia = tpl.off_a + j;\n    \
-             return h16_from_f32(tpl_apply(h16_to_f32(h16_half(src_a[ia >> 1u], ia)), {b_elem}, tpl.base + j));\n}}\n"
-        );
-        }
-        // Two elements of one word: half 0 of `wa` (and `wb`) is element k.
-        let b_lo = if backward {
-            "h16_to_f32(wb & 0xffffu)"
-        } else {
-            "0.0"
-        };
-        let b_hi = if backward {
-            "h16_to_f32(wb >> 16u)"
-        } else {
-            "0.0"
-        };
-        if vec4 {
-            bindings += &format!(
-                "fn tpl_pair16(wa: u32, wb: u32, k: u32) -> u32 {{\n    \
-             let lo = h16_from_f32(tpl_apply(h16_to_f32(wa & 0xffffu), {b_lo}, k));\n    \
-             let hi = h16_from_f32(tpl_apply(h16_to_f32(wa >> 16u), {b_hi}, k + 1u));\n    \
-             return lo | (hi << 16u);\n}}\n"
-            );
-        }
-        if vec4 {
-            let b = if backward {
-                "src_b[tpl.off_b + i]"
-            } else {
-                "vec4<u32>()"
-            };
-            format!(
-                "let a = src_a[tpl.off_a + i];\n        let b = {b};\n        let k = tpl.base + 8u * i;\n        \
-                 {store} = vec4<u32>(tpl_pair16(a.x, b.x, k), tpl_pair16(a.y, b.y, k + 2u), tpl_pair16(a.z, b.z, k + 4u), tpl_pair16(a.w, b.w, k + 6u));"
-            )
-        } else {
-            // Word w holds binding elements 2w and 2w + 1; this dispatch's elements start at
-            // `off_store` and number `count`. A word shared with a neighbour keeps the neighbour's
-            // half (the kernel is the only writer of that word during the dispatch).
-            format!(
-                "let w = ({off_store} >> 1u) + i;\n        let lo = 2u * w;\n        \
-                 let in_lo = lo >= {off_store} && lo - {off_store} < tpl.count;\n        \
-                 let in_hi = lo + 1u - {off_store} < tpl.count;\n        \
-                 var word = 0u;\n        \
-                 if (!(in_lo && in_hi)) {{ word = {store_arr}[w]; }}\n        \
-                 if (in_lo) {{ word = (word & 0xffff0000u) | tpl_elem16(lo - {off_store}); }}\n        \
-                 if (in_hi) {{ word = (word & 0xffffu) | (tpl_elem16(lo + 1u - {off_store}) << 16u); }}\n        \
-                 {store_arr}[w] = word;"
-            )
-        }
-    } else {
-        let b = if backward {
-            "src_b[tpl.off_b + i]"
-        } else if vec4 {
-            "vec4<f32>()"
-        } else {
-            "0.0"
-        };
-        if vec4 {
-            format!(
-                "let a = src_a[tpl.off_a + i];\n        let b = {b};\n        let k = tpl.base + 4u * i;\n        \
-                 {store} = vec4<f32>(tpl_apply(a.x, b.x, k), tpl_apply(a.y, b.y, k + 1u), tpl_apply(a.z, b.z, k + 2u), tpl_apply(a.w, b.w, k + 3u));"
-            )
-        } else {
-            format!("{store} = tpl_apply(src_a[tpl.off_a + i], {b}, tpl.base + i);")
-        }
-    };
-    let wg = ELEMENTWISE_WG.to_string();
     let template = source::fill(
         &label,
         source::ELEMENTWISE,
         &[
-            ("WG", &wg),
-            ("BINDINGS", &bindings),
+            ("PARAMS", &TplParams::wgsl()),
+            ("WG", &WORKGROUP_SIZE.to_string()),
+            ("OP", name),
+            ("MODE", mode_fn),
             ("SLOPE", slope),
-            ("BODY", &body),
-            ("LOOP", &lp),
         ],
     )?;
+    let elements = match (half, vec4) {
+        (false, false) => source::ELEMENTWISE_F32,
+        (false, true) => source::ELEMENTWISE_F32_VEC4,
+        (true, false) => source::ELEMENTWISE_F16,
+        (true, true) => source::ELEMENTWISE_F16_VEC4,
+    };
+    let bindings = if in_place {
+        source::ELEMENTWISE_IN_PLACE
+    } else {
+        source::ELEMENTWISE_OUT_OF_PLACE
+    };
+    let grad = if backward {
+        source::ELEMENTWISE_GRAD
+    } else {
+        source::ELEMENTWISE_NO_GRAD
+    };
     let f16 = if half { source::F16 } else { "" };
-    let wgsl = format!(
-        "{}\n{}\n{}\n{}",
-        source::MATH,
-        source::OPS.join("\n"),
-        f16,
-        template
-    );
+    let wgsl = [source::MATH]
+        .iter()
+        .chain(&source::OPS)
+        .chain(&[f16, template.as_str(), elements, bindings, grad])
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
     Ok(KernelSource {
         label,
         wgsl,
@@ -455,7 +388,7 @@ impl Context {
                 } else {
                     (count / width as usize) as u32
                 };
-                let groups = items.div_ceil(ELEMENTWISE_WG).min(max_groups);
+                let groups = items.div_ceil(WORKGROUP_SIZE).min(max_groups);
                 let (gx, gy) = grid(groups, limits.max_compute_workgroups_per_dimension);
                 let params = TplParams {
                     p,
@@ -468,11 +401,11 @@ impl Context {
                     seed_hi: (seed >> 32) as u32,
                     channels: channels as u32,
                     inner: inner as u32,
-                    row_stride: gx * ELEMENTWISE_WG,
+                    row_stride: gx * WORKGROUP_SIZE,
                     one: 1.0,
-                    stride: gx * gy * ELEMENTWISE_WG,
+                    stride: gx * gy * WORKGROUP_SIZE,
                     count: count as u32,
-                    pad: [0; 3],
+                    pad: Pad::ZERO,
                 };
                 let at = k * ubo_stride as usize;
                 ubo[at..at + std::mem::size_of::<TplParams>()]
@@ -550,4 +483,41 @@ impl Context {
             Ok(Prepared::new(self, label.clone(), steps, owned))
         })
     }
+}
+
+/// Every element-wise kernel the key space allows: each op × mode × binding layout (backward
+/// only out of place) × rrelu's training flag × vec4 × dtype.
+#[cfg(test)]
+pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
+    let mut keys = Vec::new();
+    for &op in OpKind::ALL {
+        for mode in Mode::ALL {
+            for layout in [Layout::OutOfPlace, Layout::InPlace] {
+                if mode == Mode::Backward && layout == Layout::InPlace {
+                    continue;
+                }
+                let trainings: &[bool] = if op == OpKind::Rrelu {
+                    &[false, true]
+                } else {
+                    &[false]
+                };
+                for &training in trainings {
+                    for vec4 in [false, true] {
+                        for dtype in [DType::F32, DType::F16] {
+                            keys.push(ElementwiseKey {
+                                op,
+                                mode,
+                                layout,
+                                training,
+                                vec4,
+                                dtype,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    keys.into_iter()
+        .map(|k| build_elementwise(k.op, k.mode, k.layout, k.training, k.vec4, k.dtype))
 }

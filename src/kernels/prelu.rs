@@ -8,30 +8,38 @@
 use crate::base::error::{Error, Result};
 use crate::gpu::binding::{buffer_range as entry, storage_entry, uniform_entry};
 use crate::gpu::context::{Context, KernelSource};
-use crate::gpu::source;
+use crate::gpu::source::{self, WORKGROUP_SIZE};
 use crate::gpu::tensor::{check_tensor, grid, Tensor};
+use crate::gpu::uniform::{uniform, Pad, Uniform};
 use crate::ops::activation::Activation;
 
 /// Elements one pass-1 workgroup should cover at least, before another part is worth starting.
-const PER_PART: usize = 16 * 256;
+const PER_PART: usize = 16 * WORKGROUP_SIZE as usize;
 /// Upper bound of parts per channel.
 const MAX_PARTS: usize = 64;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    per_channel: u32,
-    channels: u32,
-    inner: u32,
-    parts: u32,
-    off_x: u32,
-    off_dy: u32,
-    partial_base: u32,
-    grid_x: u32,
-    total_parts: u32,
-    one: f32,
-    off_out: u32,
-    pad: u32,
+uniform! {
+    /// The uniform block of `prelu_grad.wgsl`, one per chunk (pass 1) and one for pass 2.
+    pub(super) struct PreluParams {
+        /// Elements of one channel in this chunk (N·inner), and the layout.
+        per_channel: u32,
+        channels: u32,
+        inner: u32,
+        /// Workgroups per channel in pass 1, and partials per channel in pass 2.
+        parts: u32,
+        /// Element offsets inside the bound ranges (binding alignment slack).
+        off_x: u32,
+        off_dy: u32,
+        /// Where this chunk's partials start, and the grid width of the (folded) dispatch.
+        partial_base: u32,
+        grid_x: u32,
+        /// Partials per channel over all chunks (pass 2).
+        total_parts: u32,
+        one: f32,
+        /// Element offset of the result inside its binding.
+        off_out: u32,
+        pad: Pad<1>,
+    }
 }
 
 /// The slope-gradient pipeline-cache key: pass 1 (partial sums) or 2 (combine).
@@ -40,12 +48,13 @@ struct PreluKey {
     pass: u8,
 }
 
-fn build(pass: u8) -> KernelSource {
+/// The WGSL and bind-group layout of pass 1 (`partials`) or 2 (`combine`).
+pub(super) fn build(pass: u8) -> Result<KernelSource> {
     let (label, entries, entry_point) = if pass == 1 {
         (
             "prelu_slope_grad/partials",
             vec![
-                uniform_entry(std::mem::size_of::<Params>()),
+                uniform_entry(std::mem::size_of::<PreluParams>()),
                 storage_entry(1, true),
                 storage_entry(2, true),
                 storage_entry(3, false),
@@ -56,19 +65,27 @@ fn build(pass: u8) -> KernelSource {
         (
             "prelu_slope_grad/combine",
             vec![
-                uniform_entry(std::mem::size_of::<Params>()),
+                uniform_entry(std::mem::size_of::<PreluParams>()),
                 storage_entry(3, false),
                 storage_entry(4, false),
             ],
             "combine",
         )
     };
-    KernelSource {
+    let wgsl = source::fill(
+        label,
+        source::PRELU_GRAD,
+        &[
+            ("PARAMS", &PreluParams::wgsl()),
+            ("WG", &WORKGROUP_SIZE.to_string()),
+        ],
+    )?;
+    Ok(KernelSource {
         label: label.into(),
-        wgsl: source::PRELU_GRAD.into(),
+        wgsl,
         entries,
         entry_point,
-    }
+    })
 }
 
 impl Context {
@@ -112,9 +129,9 @@ impl Context {
         let parts = (first / c).div_ceil(PER_PART).clamp(1, MAX_PARTS);
         let chunks = n.div_ceil(chunk);
         let total_parts = chunks * parts;
-        let p1 = self.kernel(PreluKey { pass: 1 }, || Ok(build(1)))?;
-        let p2 = self.kernel(PreluKey { pass: 2 }, || Ok(build(2)))?;
-        let stride = (std::mem::size_of::<Params>() as u64)
+        let p1 = self.kernel(PreluKey { pass: 1 }, || build(1))?;
+        let p2 = self.kernel(PreluKey { pass: 2 }, || build(2))?;
+        let stride = (std::mem::size_of::<PreluParams>() as u64)
             .next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
         let max_dim = limits.max_compute_workgroups_per_dimension;
 
@@ -142,7 +159,7 @@ impl Context {
             let starts: Vec<usize> = (0..n).step_by(chunk).collect();
             for (j, &start) in starts.iter().enumerate() {
                 let len = chunk.min(n - start);
-                params.push(Params {
+                params.push(PreluParams {
                     per_channel: (len / c) as u32,
                     channels: c as u32,
                     inner: inner as u32,
@@ -154,10 +171,10 @@ impl Context {
                     total_parts: total_parts as u32,
                     one: 1.0,
                     off_out: 0,
-                    pad: 0,
+                    pad: Pad::ZERO,
                 });
             }
-            params.push(Params {
+            params.push(PreluParams {
                 per_channel: 0,
                 channels: c as u32,
                 inner: inner as u32,
@@ -169,12 +186,12 @@ impl Context {
                 total_parts: if n == 0 { 0 } else { total_parts as u32 },
                 one: 1.0,
                 off_out: out_bind.2,
-                pad: 0,
+                pad: Pad::ZERO,
             });
             let mut bytes = vec![0u8; stride as usize * params.len()];
             for (k, prm) in params.iter().enumerate() {
                 let at = k * stride as usize;
-                bytes[at..at + std::mem::size_of::<Params>()]
+                bytes[at..at + std::mem::size_of::<PreluParams>()]
                     .copy_from_slice(bytemuck::bytes_of(prm));
             }
             let ubo = wgpu::util::DeviceExt::create_buffer_init(
@@ -185,7 +202,7 @@ impl Context {
                     usage: wgpu::BufferUsages::UNIFORM,
                 },
             );
-            let psize = std::mem::size_of::<Params>() as u64;
+            let psize = std::mem::size_of::<PreluParams>() as u64;
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("prelu_slope_grad"),
                 timestamp_writes: None,
@@ -231,4 +248,10 @@ impl Context {
             Ok(())
         })
     }
+}
+
+/// Both passes.
+#[cfg(test)]
+pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
+    [1, 2].into_iter().map(build)
 }

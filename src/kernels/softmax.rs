@@ -10,10 +10,10 @@
 //!   forces this fallback). The row's maximum comes first (no exp), then the sum relative to it
 //!   (one exp per element, no rescaling), then the output; a row of up to `CACHE` elements per
 //!   lane is read once and keeps its `e^d` in private memory for the output.
-//! - **rows, fused** (`inner == 1`, longer rows): a workgroup of 256 invocations handles `256 / TJ` rows with
-//!   `TJ` invocations each (`TJ` ≈ `len / 16` on a GPU, `len / 64` on a software rasterizer,
-//!   from 1 up to 256): one invocation per row for short rows, one workgroup per row for long
-//!   ones. An online (max, sum) pass, a two-level reduction in workgroup memory (two barriers),
+//! - **rows, fused** (`inner == 1`, longer rows): a workgroup of `WG` invocations
+//!   ([`WORKGROUP_SIZE`], 256) handles `WG / TJ` rows with `TJ` invocations each (`TJ` ≈
+//!   `len / 16` on a GPU, `len / 64` on a software rasterizer, from 1 up to `WG`): one
+//!   invocation per row for short rows, one workgroup per row for long ones. An online (max, sum) pass, a two-level reduction in workgroup memory (two barriers),
 //!   then the output pass: two reads and one write, one dispatch.
 //! - **columns, fused** (`inner > 1`, a non-last axis): lanes across `inner` are adjacent, so
 //!   reads stay coalesced without a transpose; lanes left over go along the row, or to further
@@ -40,8 +40,9 @@ use crate::base::error::{Error, Result};
 use crate::gpu::binding::{buffer_range as buffer_entry, storage_entry, uniform_entry};
 use crate::gpu::context::{Context, KernelSource};
 use crate::gpu::prepared::{Prepared, Step};
-use crate::gpu::source;
+use crate::gpu::source::{self, WORKGROUP_SIZE};
 use crate::gpu::tensor::{check_range_of, grid, Tensor};
+use crate::gpu::uniform::{uniform, Pad, Uniform};
 use crate::ops::softmax::{check_len, geometry, Consts, Geometry, Softmax};
 
 // ---------------------------------------------------------------------------------------------
@@ -72,7 +73,7 @@ const STAGE_ROWS_SUBGROUP: u8 = 5;
 const STAGE_PARTIALS_SUBGROUP: u8 = 6;
 
 /// Invocations per workgroup (`WG` in the WGSL).
-const WG: usize = 256;
+const WG: usize = WORKGROUP_SIZE as usize;
 /// Rows longer than this may be split into chunks (see [`Tuning`]).
 const SPLIT_MIN_LEN: usize = 8192;
 /// The smallest chunk of a split row.
@@ -120,40 +121,55 @@ const SOFTWARE_TUNING: Tuning = Tuning {
     split_subgroup: true,
 };
 
-/// The uniform block of `softmax.wgsl` (`SmParams`), one per dispatch.
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct SmParams {
-    rows: u32,
-    len: u32,
-    inner: u32,
-    s_o: u32,
-    s_j: u32,
-    s_i: u32,
-    off_src: u32,
-    off_dy: u32,
-    off_dst: u32,
-    ti: u32,
-    tj: u32,
-    ti_stride: u32,
-    tj_stride: u32,
-    i_blocks: u32,
-    chunk: u32,
-    chunks: u32,
-    groups: u32,
-    grid_x: u32,
-    row_base: u32,
-    part_base: u32,
-    part_total: u32,
-    flip: u32,
-    safe: u32,
-    one: f32,
-    g_hi: f32,
-    g_lo: f32,
-    b_hi: f32,
-    b_lo: f32,
-    lim_a: f32,
-    pad: [u32; 3],
+uniform! {
+    /// The uniform block of `softmax.wgsl` (`SmParams`), one per dispatch.
+    #[derive(Default)]
+    pub(super) struct SmParams {
+        /// The dispatch's view: `rows` rows of `len` elements, row r = o * inner + i, element j
+        /// of it at o * s_o + j * s_j + i * s_i.
+        rows: u32,
+        len: u32,
+        inner: u32,
+        s_o: u32,
+        s_j: u32,
+        s_i: u32,
+        /// Offsets inside the bound ranges (bindings start at aligned offsets).
+        off_src: u32,
+        off_dy: u32,
+        off_dst: u32,
+        /// Lanes across rows and along a row, and how far apart they are in the local index.
+        ti: u32,
+        tj: u32,
+        ti_stride: u32,
+        tj_stride: u32,
+        /// Workgroups: ceil(rows / ti) blocks of rows, times `chunks` chunks of `chunk` elements.
+        i_blocks: u32,
+        chunk: u32,
+        chunks: u32,
+        groups: u32,
+        grid_x: u32,
+        /// Split rows: the global index of the dispatch's first row, its first chunk, chunks per
+        /// row.
+        row_base: u32,
+        part_base: u32,
+        part_total: u32,
+        /// 0x80000000 for softmin (x -> -x, a sign flip), else 0.
+        flip: u32,
+        /// 1: a fully masked row gives 0 (log_softmax: -inf, backward: 0) instead of NaN.
+        safe: u32,
+        /// 1.0: the shader compiler cannot see through it (see math.wgsl's `opaque`).
+        one: f32,
+        /// 2/T, as a double-float: (x - m)/T = ((x - m)/2) * (2/T).
+        g_hi: f32,
+        g_lo: f32,
+        /// Backward's factor: 1/T, or -1/T for softmin, as a double-float.
+        b_hi: f32,
+        b_lo: f32,
+        /// Largest |(x - m)/2| whose product with g_hi stays finite; beyond it e^d = 0 and
+        /// log p = -inf.
+        lim_a: f32,
+        pad: Pad<3>,
+    }
 }
 
 fn stage_name(stage: u8) -> &'static str {
@@ -168,104 +184,17 @@ fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-/// The quad accessors of softmax.wgsl where the tensors are not bound as vec4 arrays: four
-/// element accesses (the kernels take them only where `VEC4` holds).
-const IO_QUADS_SCALAR: &str = "const VEC4: bool = false;
-fn ld_src4(q: u32) -> vec4<f32> {
-    let i = 4u * q;
-    return vec4<f32>(ld_src(i), ld_src(i + 1u), ld_src(i + 2u), ld_src(i + 3u));
-}
-fn ld_grad4(q: u32) -> vec4<f32> {
-    let i = 4u * q;
-    return vec4<f32>(ld_grad(i), ld_grad(i + 1u), ld_grad(i + 2u), ld_grad(i + 3u));
-}
-fn st_dst4(q: u32, v: vec4<f32>) {
-    let i = 4u * q;
-    st_dst(i, v.x);
-    st_dst(i + 1u, v.y);
-    st_dst(i + 2u, v.z);
-    st_dst(i + 3u, v.w);
-}
-";
-
 /// The tensors' bindings and accessors of softmax.wgsl (its `{{IO}}`); `vec4`: f32 tensors bound
 /// as vec4 arrays (every bound range 16-byte aligned, a multiple of 16 bytes long).
 fn io_wgsl(dtype: DType, vec4: bool) -> String {
-    if dtype == DType::F32 && vec4 {
-        return "@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
-const PACKED: bool = false;
-const VEC4: bool = true;
-fn ld_src(i: u32) -> f32 { return src[i >> 2u][i & 3u]; }
-fn ld_grad(i: u32) -> f32 { return grad[i >> 2u][i & 3u]; }
-fn st_dst(i: u32, v: f32) { dst[i >> 2u][i & 3u] = v; }
-fn ld_src_pair(i: u32) -> vec2<f32> { return vec2<f32>(ld_src(i), ld_src(i + 1u)); }
-fn ld_grad_pair(i: u32) -> vec2<f32> { return vec2<f32>(ld_grad(i), ld_grad(i + 1u)); }
-fn st_word(w: u32, lo: f32, hi: f32) { st_dst(2u * w, lo); st_dst(2u * w + 1u, hi); }
-fn ld_src4(q: u32) -> vec4<f32> { return src[q]; }
-fn ld_grad4(q: u32) -> vec4<f32> { return grad[q]; }
-fn st_dst4(q: u32, v: vec4<f32>) { dst[q] = v; }
-"
-        .to_string();
+    match (dtype, vec4) {
+        (DType::F32, true) => source::SOFTMAX_IO_VEC4.to_string(),
+        (DType::F32, false) => format!("{}\n{}", source::SOFTMAX_IO_F32, source::SOFTMAX_IO_QUADS),
+        (DType::F16, _) => format!("{}\n{}", source::SOFTMAX_IO_F16, source::SOFTMAX_IO_QUADS),
     }
-    let io = match dtype {
-        DType::F32 => {
-            "@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-const PACKED: bool = false;
-fn ld_src(i: u32) -> f32 { return src[i]; }
-fn ld_grad(i: u32) -> f32 { return grad[i]; }
-fn st_dst(i: u32, v: f32) { dst[i] = v; }
-fn ld_src_pair(i: u32) -> vec2<f32> { return vec2<f32>(src[i], src[i + 1u]); }
-fn ld_grad_pair(i: u32) -> vec2<f32> { return vec2<f32>(grad[i], grad[i + 1u]); }
-fn st_word(w: u32, lo: f32, hi: f32) { dst[2u * w] = lo; dst[2u * w + 1u] = hi; }
-"
-        }
-        // `st_dst` clears and sets only its own half, so the two atomics of neighbouring elements
-        // commute; `st_word` writes a whole word (both halves in one invocation's hands) plainly.
-        // The `_pair` loads read elements i and i + 1 (one word when i is even).
-        DType::F16 => {
-            "@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read> grad: array<u32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<atomic<u32>>;
-const PACKED: bool = true;
-fn ld_src(i: u32) -> f32 { return h16_to_f32(h16_half(src[i >> 1u], i)); }
-fn ld_grad(i: u32) -> f32 { return h16_to_f32(h16_half(grad[i >> 1u], i)); }
-fn st_dst(i: u32, v: f32) {
-    let sh = (i & 1u) * 16u;
-    atomicAnd(&dst[i >> 1u], ~(0xffffu << sh));
-    atomicOr(&dst[i >> 1u], h16_from_f32(v) << sh);
-}
-fn h16_pair(a: u32, b: u32, i: u32) -> vec2<f32> {
-    let w = select(a, (a >> 16u) | (b << 16u), (i & 1u) != 0u);
-    return vec2<f32>(h16_to_f32(w & 0xffffu), h16_to_f32(w >> 16u));
-}
-fn ld_src_pair(i: u32) -> vec2<f32> {
-    var b = 0u;
-    if ((i & 1u) != 0u) {
-        b = src[(i >> 1u) + 1u];
-    }
-    return h16_pair(src[i >> 1u], b, i);
-}
-fn ld_grad_pair(i: u32) -> vec2<f32> {
-    var b = 0u;
-    if ((i & 1u) != 0u) {
-        b = grad[(i >> 1u) + 1u];
-    }
-    return h16_pair(grad[i >> 1u], b, i);
-}
-fn st_word(w: u32, lo: f32, hi: f32) {
-    atomicStore(&dst[w], h16_from_f32(lo) | (h16_from_f32(hi) << 16u));
-}
-"
-        }
-    };
-    format!("{io}{IO_QUADS_SCALAR}")
 }
 
-fn build(
+pub(super) fn build(
     log: bool,
     backward: bool,
     unit: bool,
@@ -314,6 +243,8 @@ fn build(
         &label,
         source::SOFTMAX,
         &[
+            ("PARAMS", &SmParams::wgsl()),
+            ("WG", &WORKGROUP_SIZE.to_string()),
             ("LOG", bool_str(log)),
             ("UNIT", bool_str(unit)),
             ("CACHE", &cache.to_string()),
@@ -968,6 +899,40 @@ impl Context {
     }
 }
 
+/// Every softmax kernel the key space allows: each stage × forward/backward × log/probabilities
+/// × unit temperature or not × dtype × vec4 (f32 only), at both tunings' `CACHE`.
+#[cfg(test)]
+pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
+    let mut out = Vec::new();
+    for stage in [
+        STAGE_FUSED,
+        STAGE_PARTIALS,
+        STAGE_COMBINE,
+        STAGE_WRITE,
+        STAGE_ROWS,
+        STAGE_ROWS_SUBGROUP,
+        STAGE_PARTIALS_SUBGROUP,
+    ] {
+        for backward in [false, true] {
+            for log in [false, true] {
+                for unit in [false, true] {
+                    for (dtype, vec4) in
+                        [(DType::F32, false), (DType::F32, true), (DType::F16, false)]
+                    {
+                        for cache in [GPU_TUNING.cache, SOFTWARE_TUNING.cache] {
+                            out.push((log, backward, unit, stage, cache, dtype, vec4));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(log, backward, unit, stage, cache, dtype, vec4)| {
+            build(log, backward, unit, stage, cache, dtype, vec4)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -986,14 +951,14 @@ mod tests {
         };
         // Short rows: many per workgroup; long rows: one workgroup each.
         let p = plan_gpu(&g(100, 7, 1), 1 << 20).unwrap(); // ok: unit test
-        assert_eq!((p.ti, p.tj, p.split, p.pieces.len()), (256, 1, None, 1));
+        assert_eq!((p.ti, p.tj, p.split, p.pieces.len()), (WG, 1, None, 1));
         let p = plan_gpu(&g(4096, 1024, 1), 1 << 30).unwrap(); // ok: unit test
         assert_eq!((p.ti, p.tj, p.split), (4, 64, None));
         let p = plan_gpu(&g(10, 5000, 1), 1 << 30).unwrap(); // ok: unit test
-        assert_eq!((p.ti, p.tj, p.split), (1, 256, None));
+        assert_eq!((p.ti, p.tj, p.split), (1, WG, None));
         // A single long row is split.
         let p = plan_gpu(&g(1, 1 << 20, 1), 1 << 30).unwrap(); // ok: unit test
-        assert_eq!((p.ti, p.tj), (1, 256));
+        assert_eq!((p.ti, p.tj), (1, WG));
         let (chunk, parts) = p.split.unwrap(); // ok: unit test
         assert!(chunk >= MIN_CHUNK && parts * chunk >= 1 << 20);
         // A row above the binding limit is cut into pieces that are whole chunks.
@@ -1009,7 +974,7 @@ mod tests {
         assert_eq!((p.ti, p.tj, p.split), (8, 32, None));
         // Short columns: lanes go to further rows.
         let p = plan_gpu(&g(70_000, 2, 2), 1 << 30).unwrap(); // ok: unit test
-        assert_eq!((p.ti, p.tj, p.split), (256, 1, None));
+        assert_eq!((p.ti, p.tj, p.split), (WG, 1, None));
         // The rows kernel: short contiguous rows, a subgroup each (workgroups hold as many rows
         // as subgroups of the smallest size), or TJ lanes each without subgroups.
         let p = plan_gpu(&g(100, 7, 1), 1 << 20).unwrap(); // ok: unit test
