@@ -31,6 +31,8 @@ pub use gpu::prepared::{Chain, Prepared};
 pub use gpu::tensor::Tensor;
 pub use half;
 pub use host::stream;
+#[cfg(feature = "baselines")]
+pub use kernels::elementwise::Baseline;
 pub use host::stream::StreamOptions;
 pub use ops::activation::Activation;
 pub use ops::softmax::{Softmax, SoftmaxKind};

@@ -14,6 +14,9 @@ pub const OPS: [&str; 5] = [
     include_str!("../../shaders/ops/hyperbolic.wgsl"),
     include_str!("../../shaders/ops/gaussian.wgsl"),
 ];
+/// The bench's baseline bodies of the element-wise template: `copy` and the textbook
+/// `naive_NAME` of each transcendental op.
+pub const BASELINES: &str = include_str!("../../shaders/baselines.wgsl");
 /// prelu's slope-gradient reduction.
 pub const PRELU_GRAD: &str = include_str!("../../shaders/prelu_grad.wgsl");
 /// The softmax family (softmax, log_softmax, softmin; forward and backward).

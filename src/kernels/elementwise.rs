@@ -28,10 +28,49 @@ pub(crate) enum Layout {
     InPlace,
 }
 
+/// Which body an element-wise kernel runs: the op's accurate one, or a bench baseline of the
+/// same dispatch (see [`Baseline`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "baselines"), allow(dead_code))]
+pub(crate) enum Body {
+    /// The op (`NAME_fwd`, ... in shaders/ops/).
+    Accurate,
+    /// The op's textbook formula with WGSL's builtins (`naive_NAME_fwd`, ... in baselines.wgsl).
+    Naive,
+    /// A copy (`copy_fwd`, ...): the roofline of this dispatch shape.
+    Copy,
+}
+
+/// A baseline kernel for the benchmarks (feature `baselines`): the same dispatch as an op's
+/// kernel (workgroups, elements per invocation, vec4, binding splits) with another body, so
+/// that the op's speed can be read as a fraction of what this dispatch shape reaches on the
+/// device ([`Baseline::Copy`]) and the price of its accuracy as a fraction of the textbook
+/// formula ([`Baseline::Naive`]).
+#[cfg(feature = "baselines")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Baseline {
+    /// The op's textbook formula with WGSL's builtins (`exp`, `tanh`, `log`; gelu as its tanh
+    /// form, WGSL having no `erf`): fast, and neither accurate nor safe at the extremes. Only the
+    /// transcendental ops have one ([`Baseline::has_naive`]).
+    Naive,
+    /// `y = x` (forward, derivative: `1`), `dx = dy` (backward): the memory traffic of the op's
+    /// kernel with no arithmetic.
+    Copy,
+}
+
+#[cfg(feature = "baselines")]
+impl Baseline {
+    /// Whether `op` has a naive baseline: the transcendental ops.
+    pub fn has_naive(op: OpKind) -> bool {
+        !op.spec().piecewise_linear && !matches!(op, OpKind::HardSwish | OpKind::SquaredRelu)
+    }
+}
+
 /// The element-wise pipeline-cache key. `training` selects rrelu's Philox slopes; `vec4` reads
 /// and writes four elements at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct ElementwiseKey {
+    body: Body,
     op: OpKind,
     mode: Mode,
     layout: Layout,
@@ -74,15 +113,21 @@ uniform! {
 /// The generated WGSL and bind-group layout of one element-wise kernel: the template filled
 /// with the op, mode and slope source, then the files of the element layout, the binding layout
 /// and the second operand (see shaders/elementwise.wgsl).
-pub(super) fn build_elementwise(
-    op: OpKind,
-    mode: Mode,
-    layout: Layout,
-    training: bool,
-    vec4: bool,
-    dtype: DType,
-) -> Result<KernelSource> {
-    let name = op.name();
+fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
+    let ElementwiseKey {
+        body,
+        op,
+        mode,
+        layout,
+        training,
+        vec4,
+        dtype,
+    } = key;
+    let name = match body {
+        Body::Accurate => op.name().to_string(),
+        Body::Naive => format!("naive_{}", op.name()),
+        Body::Copy => "copy".to_string(),
+    };
     let label = format!(
         "elementwise/{name}/{}{}{}{}{}",
         mode.name(),
@@ -127,7 +172,7 @@ pub(super) fn build_elementwise(
         &[
             ("PARAMS", &TplParams::wgsl()),
             ("WG", &WORKGROUP_SIZE.to_string()),
-            ("OP", name),
+            ("OP", &name),
             ("MODE", mode_fn),
             ("SLOPE", slope),
         ],
@@ -149,9 +194,15 @@ pub(super) fn build_elementwise(
         source::ELEMENTWISE_NO_GRAD
     };
     let f16 = if half { source::F16 } else { "" };
+    let baselines: &[&str] = if body == Body::Accurate {
+        &[]
+    } else {
+        &[source::BASELINES]
+    };
     let wgsl = [source::MATH]
         .iter()
         .chain(&source::OPS)
+        .chain(baselines)
         .chain(&[f16, template.as_str(), elements, bindings, grad])
         .copied()
         .collect::<Vec<_>>()
@@ -240,6 +291,37 @@ impl Context {
         self.prepare_elementwise(act, Mode::Backward, saved, Some(dy), Some(dx), 0)
     }
 
+    /// Prepare a [`Baseline`] kernel in `act`'s place (feature `baselines`, for benchmarks):
+    /// `mode` over `a` (and `b` = dy for backward) into `out`, with exactly the dispatch of
+    /// [`Context::prepare_forward`] and its siblings, except that `max_groups` (when given) caps
+    /// the workgroups of each dispatch instead of the device's default; a cap of at least
+    /// `len / (256 · elements per invocation)` is a one-shot grid, without the grid-stride loop.
+    #[cfg(feature = "baselines")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_baseline(
+        &self,
+        baseline: Baseline,
+        act: &Activation,
+        mode: Mode,
+        a: Tensor,
+        b: Option<Tensor>,
+        out: Tensor,
+        max_groups: Option<u32>,
+    ) -> Result<Prepared> {
+        let body = match baseline {
+            Baseline::Naive if !Baseline::has_naive(act.op()) => {
+                return Err(Error::BadParameter {
+                    op: act.op().name(),
+                    message: "no naive baseline for a piecewise op".into(),
+                })
+            }
+            Baseline::Naive => Body::Naive,
+            Baseline::Copy => Body::Copy,
+        };
+        let b = if mode == Mode::Backward { b } else { None };
+        self.prepare_elementwise_with(act, mode, a, b, Some(out), 0, body, max_groups)
+    }
+
     /// The general preparer. `out = None` means in place over `a`. `base` is the index of `a`'s
     /// first element in the whole tensor (rrelu's counter and prelu's channel depend on it).
     pub(crate) fn prepare_elementwise(
@@ -250,6 +332,23 @@ impl Context {
         b: Option<Tensor>,
         out: Option<Tensor>,
         base: u32,
+    ) -> Result<Prepared> {
+        self.prepare_elementwise_with(act, mode, a, b, out, base, Body::Accurate, None)
+    }
+
+    /// [`Context::prepare_elementwise`] with another body, and the workgroup cap of each dispatch
+    /// (`None`: the device's default).
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_elementwise_with(
+        &self,
+        act: &Activation,
+        mode: Mode,
+        a: Tensor,
+        b: Option<Tensor>,
+        out: Option<Tensor>,
+        base: u32,
+        body: Body,
+        max_groups: Option<u32>,
     ) -> Result<Prepared> {
         act.validate()?;
         let n = a.len;
@@ -299,7 +398,11 @@ impl Context {
                 channels * inner
             )));
         }
-        let label = format!("elementwise/{}/{}", act.op().name(), mode.name());
+        let label = match body {
+            Body::Accurate => format!("elementwise/{}/{}", act.op().name(), mode.name()),
+            Body::Naive => format!("elementwise/naive_{}/{}", act.op().name(), mode.name()),
+            Body::Copy => format!("elementwise/copy/{}", mode.name()),
+        };
         if n == 0 {
             return Ok(Prepared::empty(self, label));
         }
@@ -318,17 +421,16 @@ impl Context {
             .all(|t| t.offset % 16 == 0);
         let op = act.op();
         let kernel = |vec4| {
-            self.kernel(
-                ElementwiseKey {
-                    op,
-                    mode,
-                    layout,
-                    training,
-                    vec4,
-                    dtype,
-                },
-                || build_elementwise(op, mode, layout, training, vec4, dtype),
-            )
+            let key = ElementwiseKey {
+                body,
+                op,
+                mode,
+                layout,
+                training,
+                vec4,
+                dtype,
+            };
+            self.kernel(key, || build_elementwise(key))
         };
         let scalar_kernel = kernel(false)?;
         let vec4_kernel = if vec4 { Some(kernel(true)?) } else { None };
@@ -344,7 +446,9 @@ impl Context {
             * lanes)
             .max(lanes);
         let seed = act.seed().unwrap_or(0);
-        let max_groups = self.max_elementwise_groups();
+        let max_groups = max_groups
+            .unwrap_or_else(|| self.max_elementwise_groups())
+            .max(1);
         let p = act.kernel_params();
         let ubo_stride = (std::mem::size_of::<TplParams>() as u64)
             .next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
@@ -505,6 +609,7 @@ pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
                     for vec4 in [false, true] {
                         for dtype in [DType::F32, DType::F16] {
                             keys.push(ElementwiseKey {
+                                body: Body::Accurate,
                                 op,
                                 mode,
                                 layout,
@@ -518,6 +623,20 @@ pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
             }
         }
     }
-    keys.into_iter()
-        .map(|k| build_elementwise(k.op, k.mode, k.layout, k.training, k.vec4, k.dtype))
+    // The bench baselines: naive bodies of the transcendental ops, and the copy, out of place.
+    let baselines: Vec<ElementwiseKey> = keys
+        .iter()
+        .filter(|k| k.layout == Layout::OutOfPlace && !k.training)
+        .flat_map(|&k| {
+            let naive = !k.op.spec().piecewise_linear
+                && !matches!(k.op, OpKind::HardSwish | OpKind::SquaredRelu);
+            let copy = k.op == OpKind::Relu;
+            [
+                naive.then_some(ElementwiseKey { body: Body::Naive, ..k }),
+                copy.then_some(ElementwiseKey { body: Body::Copy, ..k }),
+            ]
+        })
+        .flatten()
+        .collect();
+    keys.into_iter().chain(baselines).map(build_elementwise)
 }
