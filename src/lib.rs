@@ -31,9 +31,9 @@ pub use gpu::prepared::{Chain, Prepared};
 pub use gpu::tensor::Tensor;
 pub use half;
 pub use host::stream;
+pub use host::stream::StreamOptions;
 #[cfg(feature = "baselines")]
 pub use kernels::elementwise::Baseline;
-pub use host::stream::StreamOptions;
 pub use ops::activation::Activation;
 pub use ops::softmax::{Softmax, SoftmaxKind};
 pub use ops::{Kink, Mode, OpKind, ParamRule, ParamSpec, Saved, Spec};

@@ -9,8 +9,15 @@
 //! - the GPU end-to-end time of the convenient layer (`Context::forward` …): upload, dispatch,
 //!   readback into a new host vector;
 //! - the fast CPU path's time, into a preallocated output;
-//! - and, once per size, the device's own `copy_buffer_to_buffer` and an all-core host memcpy of
-//!   the input's bytes: the rooflines the kernels are compared with.
+//! - for the transcendental ops, the op's naive baseline: its textbook WGSL formula with builtins
+//!   in exactly the same dispatch (`Context::prepare_baseline`), so that the price of accuracy
+//!   shows (`of naive`);
+//! - and, once per size, the device's own `copy_buffer_to_buffer`, the best copy kernel of the
+//!   element-wise dispatch shape (vec4; the default grid-stride grid, a one-shot grid and 1024
+//!   workgroups tried) and an all-core host memcpy of the input's bytes: the rooflines. A GPU point
+//!   is reported as a fraction of the better of the device copy and the copy kernel (`of
+//!   roofline`), and of the copy kernel alone (`of copy kernel`: a software rasterizer's device
+//!   copy is a host memcpy that no kernel can approach).
 //!
 //! Each figure is the median of `--trials` trials after a warm-up; a trial repeats a quick
 //! operation until it lasts `--min-trial-ms`. Throughput is bytes moved per second: a forward or
@@ -27,7 +34,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use wgpu_activations::half::f16;
 use wgpu_activations::{
-    cpu, harness, wgpu, Activation, Context, DType, Mode, OpKind, Softmax, SoftmaxKind, Tensor,
+    cpu, harness, wgpu, Activation, Baseline, Context, DType, Mode, OpKind, Softmax, SoftmaxKind,
+    Tensor,
 };
 
 use super::{parent_dir, print_stdout, runtime, usage, Failure, TempFile};
@@ -486,6 +494,18 @@ struct Point {
     device_copy_gbps: Option<f64>,
     host_memcpy_gbps: f64,
     gpu_fraction_of_copy: Option<f64>,
+    /// The best copy kernel of the element-wise kernels' dispatch shape (workgroup caps tried:
+    /// the default grid-stride grid, a one-shot grid, 1024 groups), 8 bytes per element.
+    copy_kernel_gbps: Option<f64>,
+    /// The better of the device copy and the best copy kernel: the GPU's roofline.
+    roofline_gbps: Option<f64>,
+    gpu_fraction_of_roofline: Option<f64>,
+    /// Against the best copy kernel alone (where the device copy is a host memcpy, as on a
+    /// software rasterizer, the roofline above is out of any kernel's reach).
+    gpu_fraction_of_copy_kernel: Option<f64>,
+    /// The op's textbook formula with WGSL builtins in the same dispatch (transcendental ops).
+    naive_kernel_gbps: Option<f64>,
+    gpu_fraction_of_naive: Option<f64>,
     cpu_fraction_of_memcpy: f64,
     /// Dispatches per timed submission.
     gpu_kernel_reps: Option<u32>,
@@ -1089,6 +1109,30 @@ fn sweep(
             ),
             _ => None,
         };
+        // The best copy kernel of the element-wise dispatch shape: the same template, vec4, with a
+        // few workgroup caps (the device's default grid-stride grid, a one-shot grid, and 1024).
+        let copy_kernel_s = match (ctx, timer, &b.gpu) {
+            (Some(ctx), Some(timer), Some(g)) => {
+                let mut best = f64::INFINITY;
+                for cap in [None, Some(u32::MAX), Some(1024)] {
+                    let copy = ctx.prepare_baseline(
+                        Baseline::Copy,
+                        &Activation::relu(),
+                        Mode::Forward,
+                        Tensor::whole(&g.f32.x),
+                        None,
+                        Tensor::whole(&g.f32.out),
+                        cap,
+                    )?;
+                    let (s, _) = timer.measure(plan, &mut |enc: &mut wgpu::CommandEncoder| {
+                        Ok(copy.record(enc)?)
+                    })?;
+                    best = best.min(s);
+                }
+                Some(best)
+            }
+            _ => None,
+        };
         let host_memcpy_s = {
             let (x, out) = (&b.x, &mut b.out);
             time_host(plan, || {
@@ -1114,6 +1158,29 @@ fn sweep(
                         DType::F32 => Some(&g.f32),
                         DType::F16 => g.f16.as_ref(),
                     });
+                    // The naive baseline of a transcendental op, in the same dispatch.
+                    let naive_s = match (ctx, timer, tensors, op) {
+                        (Some(ctx), Some(timer), Some(g), BenchOp::Act(kind))
+                            if Baseline::has_naive(kind) =>
+                        {
+                            let t = |b| Tensor::of(b, 0, n, dtype);
+                            let naive = ctx.prepare_baseline(
+                                Baseline::Naive,
+                                &Activation::new(kind),
+                                mode,
+                                t(&g.x),
+                                Some(t(&g.dy)),
+                                t(&g.out),
+                                None,
+                            )?;
+                            let (s, _) = timer
+                                .measure(plan, &mut |enc: &mut wgpu::CommandEncoder| {
+                                    Ok(naive.record(enc)?)
+                                })?;
+                            Some(s)
+                        }
+                        _ => None,
+                    };
                     let (gpu_kernel, gpu_e2e) = match (ctx, timer, tensors) {
                         (Some(ctx), Some(timer), Some(g)) => {
                             let (k, reps) =
@@ -1136,6 +1203,12 @@ fn sweep(
                     let bytes = op.bytes(mode, n, dtype);
                     let kernel_gbps = gpu_kernel.map(|(k, _)| gbps(bytes, k));
                     let copy_gbps = device_copy_s.map(|s| gbps(8 * n as u64, s));
+                    let copy_kernel_gbps = copy_kernel_s.map(|s| gbps(8 * n as u64, s));
+                    let roofline_gbps = match (copy_gbps, copy_kernel_gbps) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let naive_gbps = naive_s.map(|s| gbps(bytes, s));
                     let cpu_gbps = gbps(bytes, cpu_s);
                     let memcpy_gbps = gbps(8 * n as u64, host_memcpy_s);
                     points.push(Point {
@@ -1157,6 +1230,16 @@ fn sweep(
                         device_copy_gbps: copy_gbps,
                         host_memcpy_gbps: memcpy_gbps,
                         gpu_fraction_of_copy: kernel_gbps.zip(copy_gbps).map(|(k, c)| k / c),
+                        copy_kernel_gbps,
+                        roofline_gbps,
+                        gpu_fraction_of_roofline: kernel_gbps
+                            .zip(roofline_gbps)
+                            .map(|(k, r)| k / r),
+                        gpu_fraction_of_copy_kernel: kernel_gbps
+                            .zip(copy_kernel_gbps)
+                            .map(|(k, c)| k / c),
+                        naive_kernel_gbps: naive_gbps,
+                        gpu_fraction_of_naive: kernel_gbps.zip(naive_gbps).map(|(k, v)| k / v),
                         cpu_fraction_of_memcpy: cpu_gbps / memcpy_gbps,
                         gpu_kernel_reps: gpu_kernel.map(|(_, r)| r),
                     });
@@ -1353,7 +1436,9 @@ fn head(dtype: bool, gpu: bool, last: &str) -> Vec<String> {
     if gpu {
         r.extend([
             "GPU kernel GB/s",
-            "of device copy",
+            "of roofline",
+            "of copy kernel",
+            "of naive",
             "GPU e2e GB/s",
             "CPU GB/s",
             "of host memcpy",
@@ -1371,7 +1456,9 @@ fn row(p: &Point, dtype: bool, gpu: bool, last: impl FnOnce() -> String) -> Vec<
     if gpu {
         r.extend([
             opt(p.gpu_kernel_gbps),
-            pct(p.gpu_fraction_of_copy),
+            pct(p.gpu_fraction_of_roofline),
+            pct(p.gpu_fraction_of_copy_kernel),
+            pct(p.gpu_fraction_of_naive),
             opt(p.gpu_e2e_gbps),
             num(p.cpu_gbps),
             pct(Some(p.cpu_fraction_of_memcpy)),
@@ -1406,6 +1493,7 @@ fn rooflines_text(points: &[Point], gpu: bool) -> String {
         vec![
             "size".into(),
             "device copy GB/s".into(),
+            "copy kernel GB/s".into(),
             "host memcpy GB/s".into(),
         ]
     } else {
@@ -1420,12 +1508,13 @@ fn rooflines_text(points: &[Point], gpu: bool) -> String {
         let mut r = vec![size_label(&[p.elements])];
         if gpu {
             r.push(opt(p.device_copy_gbps));
+            r.push(opt(p.copy_kernel_gbps));
         }
         r.push(num(p.host_memcpy_gbps));
         rows.push(r);
     }
     format!(
-        "\nRooflines (copies of 4 bytes per element, 8 moved):\n\n{}",
+        "\nRooflines (copies of 4 bytes per element, 8 moved; the GPU's roofline is the better of the\ndevice copy and the best copy kernel of the element-wise dispatch shape):\n\n{}",
         markdown(&rows, 1)
     )
 }

@@ -632,8 +632,14 @@ pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
                 && !matches!(k.op, OpKind::HardSwish | OpKind::SquaredRelu);
             let copy = k.op == OpKind::Relu;
             [
-                naive.then_some(ElementwiseKey { body: Body::Naive, ..k }),
-                copy.then_some(ElementwiseKey { body: Body::Copy, ..k }),
+                naive.then_some(ElementwiseKey {
+                    body: Body::Naive,
+                    ..k
+                }),
+                copy.then_some(ElementwiseKey {
+                    body: Body::Copy,
+                    ..k
+                }),
             ]
         })
         .flatten()
