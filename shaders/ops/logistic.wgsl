@@ -1,9 +1,14 @@
 // Logistic family: the WGSL bodies NAME_fwd, NAME_der, NAME_bwd and NAME_bwd_dy of each op
 // of src/ops/logistic.rs (the contract is in elementwise.wgsl's header).
 
+// sigma(|x|) = 1/(1 + u) and sigma(-|x|) = u/(1 + u) with u = e^-|x| in (0, 1]: neither
+// cancels, so plain f32 arithmetic stays within about 1.5 ULP (2.5 more where a device's division
+// is as loose as WGSL allows), and u's subnormal tail is the result's own.
 fn sigmoid_fwd(x: f32, p: vec4<f32>) -> f32 {
-    let g = sig_parts(abs(finite(x)), 0.0);
-    return select(g.q, g.p, ge0(x));
+    let e = exp_core(-abs(finite(x)), 0.0);
+    let u = scale2(e.s + e.t, e.k);
+    let d = 1.0 + u;
+    return select(u / d, 1.0 / d, ge0(x));
 }
 // sigma(x) sigma(-x) from the double-float pieces.
 fn sigmoid_der(x: f32, p: vec4<f32>) -> f32 {
@@ -111,16 +116,20 @@ fn sig_pm(zh: f32, g: Sig) -> vec4<f32> {
     return vec4<f32>(select(g.q, g.p, pos), select(g.ql, g.pl, pos), select(g.p, g.q, pos), select(g.pl, g.ql, pos));
 }
 
-// x sigma(z) for z = zh + zl (silu, swish, quick_gelu, gelu_tanh); below z = -64 the product is
-// formed by scale_mul_dd so it survives where e^z alone would be subnormal.
+// x sigma(z) for z = zh + zl (silu, swish, quick_gelu, gelu_tanh), from u = e^-|z| = 2^k m in
+// (0, 1]: x/(1 + u) for z >= 0, x m/(1 + u) scaled by 2^k for z < 0, so the product survives where
+// u alone is subnormal (above 2^64, where a tiny beta keeps z small, half of x, exactly, so that
+// x m cannot overflow early). Nothing cancels: f32 arithmetic, about 2 ULP (see sigmoid_fwd).
 fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
     let xs = finite(x);
-    let a = abs(zh);
-    let g = sig_parts(a, select(zl, -zl, lt0(zh)));
-    let sc = sig_pm(zh, g);
-    let y = select(mul_dd(clamp(xs, -TWO64, TWO64), 0.0, sc.x, sc.y), xs * sc.x, abs(xs) > TWO64);
-    let y2 = select(y, scale_mul_dd(g.m, g.ml, g.k, xs, 0.0), zh < -64.0);
-    return select(y2, x, is_inf(x) && gt0(zh));
+    let e = exp_core(-abs(zh), select(-zl, zl, lt0(zh)));
+    let m = e.s + e.t;
+    let d = 1.0 + scale2(m, e.k);
+    let big = abs(xs) > TWO64;
+    let h = select(1.0, 0.5, big);
+    let neg = scale2((h * xs) * m / d, e.k + select(0, 1, big));
+    let y = select(neg, xs / d, ge0(zh));
+    return select(y, x, is_inf(x) && gt0(zh));
 }
 
 // dy sigma(z) (1 + g sigma(-z)), dy times the derivative of x sigma(z(x)) with g = x z'
@@ -162,8 +171,7 @@ fn quick_gelu_z(x: f32) -> vec2<f32> {
 }
 
 fn silu_fwd(x: f32, p: vec4<f32>) -> f32 {
-    let z = beta_x(x, 1.0);
-    return x_sigmoid(x, z.x, z.y);
+    return x_sigmoid(x, x, 0.0);
 }
 fn silu_der(x: f32, p: vec4<f32>) -> f32 {
     let z = beta_x(x, 1.0);
