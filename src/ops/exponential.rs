@@ -21,7 +21,8 @@ macro_rules! exponential_ops {
 /// `elu`
 pub mod elu {
     use crate::base::fastmath64::*;
-    use crate::ops::{param, Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("alpha", 1.0)],
@@ -35,10 +36,10 @@ pub mod elu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `elu` (PyTorch's `torch.nn.ELU`). PyTorch's defaults: `alpha` = 1.0.
-        pub fn elu(alpha: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Elu).with_values(&[alpha])
+        pub fn elu(alpha: f32) -> Activation {
+            Activation::new(OpKind::Elu).with_values(&[alpha])
         }
     }
 
@@ -86,7 +87,8 @@ pub mod elu {
 pub mod selu {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -100,10 +102,10 @@ pub mod selu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `selu` (PyTorch's `torch.nn.SELU`).
-        pub fn selu() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Selu)
+        pub fn selu() -> Activation {
+            Activation::new(OpKind::Selu)
         }
     }
 
@@ -154,7 +156,8 @@ pub mod selu {
 pub mod celu {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("alpha", 1.0).with_rule(ParamRule::NonZero)],
@@ -168,10 +171,10 @@ pub mod celu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `celu` (PyTorch's `torch.nn.CELU`). PyTorch's defaults: `alpha` = 1.0.
-        pub fn celu(alpha: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Celu).with_values(&[alpha])
+        pub fn celu(alpha: f32) -> Activation {
+            Activation::new(OpKind::Celu).with_values(&[alpha])
         }
     }
 

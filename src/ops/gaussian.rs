@@ -21,7 +21,8 @@ macro_rules! gaussian_ops {
 pub mod gelu {
     use crate::base::exact as ex;
     use crate::base::fastmath64::{at_least, at_most, gelu_der_tail, gelu_tail, GELU_U_MAX};
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -35,10 +36,10 @@ pub mod gelu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `gelu` (PyTorch's `torch.nn.GELU`).
-        pub fn gelu() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Gelu)
+        pub fn gelu() -> Activation {
+            Activation::new(OpKind::Gelu)
         }
     }
 
@@ -91,7 +92,8 @@ pub mod gelu {
 /// `gelu_tanh`
 pub mod gelu_tanh {
     use crate::base::exact as ex;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -105,10 +107,10 @@ pub mod gelu_tanh {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `gelu_tanh` (PyTorch's `torch.nn.GELU(approximate='tanh')`).
-        pub fn gelu_tanh() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::GeluTanh)
+        pub fn gelu_tanh() -> Activation {
+            Activation::new(OpKind::GeluTanh)
         }
     }
 

@@ -22,7 +22,8 @@ macro_rules! hyperbolic_ops {
 /// `tanh`
 pub mod tanh {
     use crate::base::fastmath64::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -36,10 +37,10 @@ pub mod tanh {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `tanh` (PyTorch's `torch.nn.Tanh`).
-        pub fn tanh() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Tanh)
+        pub fn tanh() -> Activation {
+            Activation::new(OpKind::Tanh)
         }
     }
 
@@ -85,7 +86,8 @@ pub mod tanhshrink {
     use crate::base::exact as ex;
     use crate::base::fastmath::*;
     use crate::base::fastmath64::{at_most, expm1_nonpos, finite64};
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -99,10 +101,10 @@ pub mod tanhshrink {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `tanhshrink` (PyTorch's `torch.nn.Tanhshrink`).
-        pub fn tanhshrink() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::TanhShrink)
+        pub fn tanhshrink() -> Activation {
+            Activation::new(OpKind::TanhShrink)
         }
     }
 
@@ -154,7 +156,8 @@ pub mod tanhshrink {
 /// `softsign`
 pub mod softsign {
     use crate::base::fastmath64::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -168,10 +171,10 @@ pub mod softsign {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `softsign` (PyTorch's `torch.nn.Softsign`).
-        pub fn softsign() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Softsign)
+        pub fn softsign() -> Activation {
+            Activation::new(OpKind::Softsign)
         }
     }
 
@@ -208,7 +211,8 @@ pub mod softsign {
 pub mod mish {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -222,10 +226,10 @@ pub mod mish {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `mish` (PyTorch's `torch.nn.Mish`).
-        pub fn mish() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Mish)
+        pub fn mish() -> Activation {
+            Activation::new(OpKind::Mish)
         }
     }
 

@@ -54,7 +54,8 @@ pub(crate) fn x_sigmoid_der(z: f64, g: f64, dy: f32) -> f32 {
 pub mod sigmoid {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -68,10 +69,10 @@ pub mod sigmoid {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `sigmoid` (PyTorch's `torch.nn.Sigmoid`).
-        pub fn sigmoid() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Sigmoid)
+        pub fn sigmoid() -> Activation {
+            Activation::new(OpKind::Sigmoid)
         }
     }
 
@@ -114,7 +115,8 @@ pub mod sigmoid {
 pub mod logsigmoid {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -128,10 +130,10 @@ pub mod logsigmoid {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `logsigmoid` (PyTorch's `torch.nn.LogSigmoid`).
-        pub fn logsigmoid() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::LogSigmoid)
+        pub fn logsigmoid() -> Activation {
+            Activation::new(OpKind::LogSigmoid)
         }
     }
 
@@ -167,7 +169,8 @@ pub mod logsigmoid {
 pub mod softplus {
     use crate::base::exact as ex;
     use crate::base::fastmath64::*;
-    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[
@@ -184,11 +187,10 @@ pub mod softplus {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `softplus` (PyTorch's `torch.nn.Softplus`). PyTorch's defaults: `beta` = 1.0, `threshold` = 20.0.
-        pub fn softplus(beta: f32, threshold: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Softplus)
-                .with_values(&[beta, threshold])
+        pub fn softplus(beta: f32, threshold: f32) -> Activation {
+            Activation::new(OpKind::Softplus).with_values(&[beta, threshold])
         }
     }
 
@@ -253,7 +255,8 @@ pub mod softplus {
 /// `silu`
 pub mod silu {
     use crate::base::exact as ex;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -267,10 +270,10 @@ pub mod silu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `silu` (PyTorch's `torch.nn.SiLU`).
-        pub fn silu() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Silu)
+        pub fn silu() -> Activation {
+            Activation::new(OpKind::Silu)
         }
     }
 
@@ -302,7 +305,8 @@ pub mod silu {
 /// `swish`
 pub mod swish {
     use crate::base::exact as ex;
-    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("beta", 1.0).with_rule(ParamRule::NonZero)],
@@ -316,10 +320,10 @@ pub mod swish {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `swish` (not in `torch.nn`). PyTorch's defaults: `beta` = 1.0.
-        pub fn swish(beta: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Swish).with_values(&[beta])
+        pub fn swish(beta: f32) -> Activation {
+            Activation::new(OpKind::Swish).with_values(&[beta])
         }
     }
 
@@ -365,7 +369,8 @@ pub mod swish {
 /// `quick_gelu`
 pub mod quick_gelu {
     use crate::base::exact as ex;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -379,10 +384,10 @@ pub mod quick_gelu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `quick_gelu` (not in `torch.nn`).
-        pub fn quick_gelu() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::QuickGelu)
+        pub fn quick_gelu() -> Activation {
+            Activation::new(OpKind::QuickGelu)
         }
     }
 

@@ -78,7 +78,8 @@ fn div6(h: f32, l: f32) -> f32 {
 /// `relu`
 pub mod relu {
     use crate::base::exact as ex;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -92,10 +93,10 @@ pub mod relu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `relu` (PyTorch's `torch.nn.ReLU`).
-        pub fn relu() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Relu)
+        pub fn relu() -> Activation {
+            Activation::new(OpKind::Relu)
         }
     }
 
@@ -134,7 +135,8 @@ pub mod relu {
 /// `relu6`
 pub mod relu6 {
     use crate::base::exact as ex;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -148,10 +150,10 @@ pub mod relu6 {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `relu6` (PyTorch's `torch.nn.ReLU6`).
-        pub fn relu6() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Relu6)
+        pub fn relu6() -> Activation {
+            Activation::new(OpKind::Relu6)
         }
     }
 
@@ -187,7 +189,8 @@ pub mod relu6 {
 /// `leaky_relu`
 pub mod leaky_relu {
     use crate::base::exact as ex;
-    use crate::ops::{param, Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("negative_slope", 0.01)],
@@ -201,11 +204,10 @@ pub mod leaky_relu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `leaky_relu` (PyTorch's `torch.nn.LeakyReLU`). PyTorch's defaults: `negative_slope` = 0.01.
-        pub fn leaky_relu(negative_slope: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::LeakyRelu)
-                .with_values(&[negative_slope])
+        pub fn leaky_relu(negative_slope: f32) -> Activation {
+            Activation::new(OpKind::LeakyRelu).with_values(&[negative_slope])
         }
     }
 
@@ -240,7 +242,8 @@ pub mod leaky_relu {
 /// `prelu`
 pub mod prelu {
     use crate::base::exact as ex;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -254,12 +257,11 @@ pub mod prelu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `prelu` (PyTorch's `torch.nn.PReLU`) with one slope, or one per channel `C` of an `[N, C, inner...]`
         /// layout where `inner` is the number of elements after the channel dimension.
-        pub fn prelu(slopes: Vec<f32>, inner: usize) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Prelu)
-                .with_slopes(slopes, inner)
+        pub fn prelu(slopes: Vec<f32>, inner: usize) -> Activation {
+            Activation::new(OpKind::Prelu).with_slopes(slopes, inner)
         }
     }
 
@@ -294,7 +296,8 @@ pub mod prelu {
 /// `rrelu`
 pub mod rrelu {
     use crate::base::exact as ex;
-    use crate::ops::{param, Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("lower", 1.0 / 8.0), param("upper", 1.0 / 3.0)],
@@ -308,11 +311,10 @@ pub mod rrelu {
         params_ordered: true,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `rrelu` (PyTorch's `torch.nn.RReLU`). PyTorch's defaults: `lower` = 1.0 / 8.0, `upper` = 1.0 / 3.0.
-        pub fn rrelu(lower: f32, upper: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Rrelu)
-                .with_values(&[lower, upper])
+        pub fn rrelu(lower: f32, upper: f32) -> Activation {
+            Activation::new(OpKind::Rrelu).with_values(&[lower, upper])
         }
     }
 
@@ -348,7 +350,8 @@ pub mod rrelu {
 /// `hardtanh`
 pub mod hardtanh {
     use crate::base::exact as ex;
-    use crate::ops::{param, Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("min_val", -1.0), param("max_val", 1.0)],
@@ -362,11 +365,10 @@ pub mod hardtanh {
         params_ordered: true,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `hardtanh` (PyTorch's `torch.nn.Hardtanh`). PyTorch's defaults: `min_val` = -1.0, `max_val` = 1.0.
-        pub fn hardtanh(min_val: f32, max_val: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::HardTanh)
-                .with_values(&[min_val, max_val])
+        pub fn hardtanh(min_val: f32, max_val: f32) -> Activation {
+            Activation::new(OpKind::HardTanh).with_values(&[min_val, max_val])
         }
     }
 
@@ -409,7 +411,8 @@ pub mod hardtanh {
 /// `hardshrink`
 pub mod hardshrink {
     use crate::base::exact as ex;
-    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("lambd", 0.5).with_rule(ParamRule::NonNegative)],
@@ -423,11 +426,10 @@ pub mod hardshrink {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `hardshrink` (PyTorch's `torch.nn.Hardshrink`). PyTorch's defaults: `lambd` = 0.5.
-        pub fn hardshrink(lambd: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::HardShrink)
-                .with_values(&[lambd])
+        pub fn hardshrink(lambd: f32) -> Activation {
+            Activation::new(OpKind::HardShrink).with_values(&[lambd])
         }
     }
 
@@ -467,7 +469,8 @@ pub mod hardshrink {
 pub mod softshrink {
     use crate::base::exact as ex;
     use crate::base::fastmath::*;
-    use crate::ops::{param, Kink, ParamRule, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, ParamRule, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("lambd", 0.5).with_rule(ParamRule::NonNegative)],
@@ -481,11 +484,10 @@ pub mod softshrink {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `softshrink` (PyTorch's `torch.nn.Softshrink`). PyTorch's defaults: `lambd` = 0.5.
-        pub fn softshrink(lambd: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::SoftShrink)
-                .with_values(&[lambd])
+        pub fn softshrink(lambd: f32) -> Activation {
+            Activation::new(OpKind::SoftShrink).with_values(&[lambd])
         }
     }
 
@@ -529,7 +531,8 @@ pub mod softshrink {
 /// `threshold`
 pub mod threshold {
     use crate::base::exact as ex;
-    use crate::ops::{param, Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{param, Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[param("threshold", 0.0), param("value", 0.0)],
@@ -543,11 +546,10 @@ pub mod threshold {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `threshold` (PyTorch's `torch.nn.Threshold`). PyTorch's defaults: `threshold` = 0.0, `value` = 0.0.
-        pub fn threshold(threshold: f32, value: f32) -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::Threshold)
-                .with_values(&[threshold, value])
+        pub fn threshold(threshold: f32, value: f32) -> Activation {
+            Activation::new(OpKind::Threshold).with_values(&[threshold, value])
         }
     }
 
@@ -586,7 +588,8 @@ pub mod threshold {
 /// `hardsigmoid`
 pub mod hardsigmoid {
     use crate::base::fastmath::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -600,10 +603,10 @@ pub mod hardsigmoid {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `hardsigmoid` (PyTorch's `torch.nn.Hardsigmoid`).
-        pub fn hardsigmoid() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::HardSigmoid)
+        pub fn hardsigmoid() -> Activation {
+            Activation::new(OpKind::HardSigmoid)
         }
     }
 
@@ -653,7 +656,8 @@ pub mod hardsigmoid {
 /// `hardswish`
 pub mod hardswish {
     use crate::base::fastmath::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -667,10 +671,10 @@ pub mod hardswish {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `hardswish` (PyTorch's `torch.nn.Hardswish`).
-        pub fn hardswish() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::HardSwish)
+        pub fn hardswish() -> Activation {
+            Activation::new(OpKind::HardSwish)
         }
     }
 
@@ -729,7 +733,8 @@ pub mod hardswish {
 /// `squared_relu`
 pub mod squared_relu {
     use crate::base::fastmath::*;
-    use crate::ops::{Kink, Saved, Spec};
+    use crate::ops::activation::Activation;
+    use crate::ops::{Kink, OpKind, Saved, Spec};
 
     pub const SPEC: Spec = Spec {
         params: &[],
@@ -743,10 +748,10 @@ pub mod squared_relu {
         params_ordered: false,
     };
 
-    impl crate::ops::activation::Activation {
+    impl Activation {
         /// `squared_relu` (not in `torch.nn`).
-        pub fn squared_relu() -> crate::ops::activation::Activation {
-            crate::ops::activation::Activation::new(crate::ops::OpKind::SquaredRelu)
+        pub fn squared_relu() -> Activation {
+            Activation::new(OpKind::SquaredRelu)
         }
     }
 
