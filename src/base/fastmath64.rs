@@ -64,6 +64,18 @@ const EXP_Q8: [f64; 9] = [
     0.5000000000000002,
 ];
 
+/// `(e^r − 1)/r` on `|r| ≤ ln2/2`, degree 6, fitted with relative error: `e^r = 1 + r·Q(r)`
+/// within a relative 2^-33.2 (exact at 0), the softmax family's [`ExpScaled`].
+const EXP_E7: [f64; 7] = [
+    0.00019841251452944888,
+    0.0013941015336447866,
+    0.00833340292601128,
+    0.04166635432511416,
+    0.16666666249373854,
+    0.5000000046680025,
+    1.0000000000312217,
+];
+
 /// `ln(1 + u)/u ≈ P(u)/S(u)` on `0 ≤ u ≤ 1`, degrees (4, 4) with `S(0) = 1`: `ln(1 + u)` within
 /// a relative 2^-39 (all coefficients positive: no cancellation in Horner's rule).
 const LOG1P_P: [f64; 5] = [
@@ -163,6 +175,61 @@ pub(crate) fn exp(x: f64) -> f64 {
 pub(crate) fn exp_precise(x: f64) -> f64 {
     let (s, p) = exp_split_in_range(x.clamp(-EXP_ARG_MAX, EXP_ARG_MAX), &EXP_Q8);
     s.mul_add(p, s)
+}
+
+/// `e^(u·g)` for a loop-invariant scale `g` (the softmax family's `±1/T`, `|g|` within
+/// `[1e-30, 1e30]`), the scale folded into the constants: no multiplication by `g` per element,
+/// and one multiply-add fewer than [`exp`]. See [`exp_scaled`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExpScaled {
+    /// `g·log2(e)`: `k = round(u·g·log2 e)`.
+    log2e_g: f64,
+    /// `ln2/g`: `r = u − k·ln2/g`, the reduced argument in units of `u`.
+    ln2_g: f64,
+    /// `EXP_E7[i]·g^(7−i)` (highest degree first), so that `Q` runs on `r` as it is.
+    q: [f64; 7],
+    /// `±EXP_ARG_MAX/|g|`: the clamp of `u` ([`exp_scaled`] with `CLAMP`).
+    lo: f64,
+    hi: f64,
+}
+
+impl ExpScaled {
+    pub(crate) fn new(g: f64) -> ExpScaled {
+        let mut q = EXP_E7;
+        for (i, c) in q.iter_mut().enumerate() {
+            *c *= g.powi(7 - i as i32);
+        }
+        let lim = EXP_ARG_MAX / g.abs();
+        ExpScaled {
+            log2e_g: g * LOG2E,
+            ln2_g: LN2 / g,
+            q,
+            lo: -lim,
+            hi: lim,
+        }
+    }
+}
+
+/// `e^(u·g)` (relative error below 2^-33) for `u·g ≤ 0`, or with `CLAMP` for any `u` clamped to
+/// `|u·g| ≤ 700` (±∞ included; NaN is the caller's). Without `CLAMP`, `u·g` must lie in
+/// `[−700, 0]`. `k` is the integer nearest `u·g/ln2`, `r = u − k·(ln2/g)` is formed with one
+/// fused multiply-add (the product exact; `ln2/g` rounded to f64 shifts `u·g` by at most
+/// `|k|·ln2·2^-53 ≤ 2^-43`), `e^(r·g) = 1 + r·Q(r)` with [`EXP_E7`]'s coefficients scaled by `g`'s
+/// powers, and `2^k` is added to its exponent bits (it stays a normal f64: `k ≥ −1010`).
+#[inline(always)]
+pub(crate) fn exp_scaled<const CLAMP: bool>(u: f64, e: &ExpScaled) -> f64 {
+    let u = if CLAMP {
+        at_most(at_least(u, e.lo), e.hi)
+    } else {
+        u
+    };
+    let v = u.mul_add(e.log2e_g, ROUND_MAGIC);
+    let kf = v - ROUND_MAGIC;
+    let r = (-kf).mul_add(e.ln2_g, u);
+    let p = horner(&e.q, r).mul_add(r, 1.0);
+    // k sits in the low bits of v's mantissa; ROUND_MAGIC's low 12 bits are zero, so v's bits
+    // shifted by 52 are k's.
+    f64::from_bits(p.to_bits().wrapping_add(v.to_bits() << 52))
 }
 
 /// `x < lo ? lo : x`: one `max` instruction (`f64::max` also has to return `lo` for a NaN `x`,
@@ -335,6 +402,32 @@ mod tests {
                 && worst.3 < 2f64.powi(-48),
             "{worst:?}"
         );
+    }
+
+    #[test]
+    fn exp_scaled_matches_std() {
+        for g in [1.0, -1.0, 1e-30, -1e30, 1e30, 0.37, -2.5, 1.0 / 0.75] {
+            let e = ExpScaled::new(g);
+            let mut worst = 0.0f64;
+            for i in 0..=139_900 {
+                let d = -(i as f64) * 0.005 - 0.000_123;
+                let d = if i == 0 { 0.0 } else { d };
+                let u = d / g;
+                let want = (u * g).exp();
+                worst = worst.max(rel(exp_scaled::<false>(u, &e), want));
+                worst = worst.max(rel(exp_scaled::<true>(u, &e), want));
+            }
+            assert!(worst < 2f64.powi(-33), "g = {g}: {worst:e}");
+            assert_eq!(exp_scaled::<false>(0.0, &e), 1.0);
+            // Clamped: ±∞ and far arguments give e^−700.
+            let far = if g > 0.0 {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            };
+            let tiny = exp_scaled::<true>(far, &e);
+            assert!(tiny > 0.0 && tiny < 1e-300, "g = {g}: {tiny:e}");
+        }
     }
 
     #[test]
