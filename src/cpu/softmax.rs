@@ -41,7 +41,7 @@ use rayon::prelude::*;
 
 use crate::base::dtype::{widen, Element};
 use crate::base::error::Result;
-use crate::base::fastmath64::{exp_scaled, ExpScaled, EXP_ARG_MAX};
+use crate::base::fastmath64::{exp_scaled, ExpScaled, EXP_ARG_MAX, EXP_E6, EXP_E7};
 use crate::ops::softmax::{check_len, geometry, Geometry, Softmax, SoftmaxKind};
 
 /// The per-call constants of the CPU path.
@@ -51,10 +51,13 @@ struct K {
     flip: u32,
     /// `±1/T` (− for softmin): `d = (x − c)·g`, and backward's factor.
     g: f64,
-    /// `e^(u·g)`.
-    e: ExpScaled,
-    /// `e^u` (log_softmax's backward).
-    e1: ExpScaled,
+    /// `e^(u·g)` for softmax and softmin (forward).
+    e: ExpScaled<7>,
+    /// `e^(u·g)` for log_softmax: exact at 0 and closer (its `ln S` turns the sum's relative
+    /// error into an absolute one of the result).
+    e_log: ExpScaled<8>,
+    /// `e^y` (log_softmax's backward).
+    e1: ExpScaled<8>,
     safe: bool,
     log: bool,
     /// Whether the forward rows pass prefetches the next row (tensors too large to stay in cache
@@ -69,8 +72,9 @@ impl K {
         K {
             flip: if softmin { 0x8000_0000 } else { 0 },
             g,
-            e: ExpScaled::new(g),
-            e1: ExpScaled::new(1.0),
+            e: ExpScaled::new(g, EXP_E6),
+            e_log: ExpScaled::new(g, EXP_E7),
+            e1: ExpScaled::new(1.0, EXP_E7),
             safe: sm.safe,
             log: sm.log(),
             ahead: false,
@@ -184,43 +188,48 @@ fn max_body(xs: &[f32], flip: u32) -> (f32, f32, bool) {
 
 /// `e^((x − c)·g)`.
 #[inline(always)]
-fn term<const CLAMP: bool>(x: f32, c: f64, k: &K) -> f64 {
-    exp_scaled::<CLAMP>(x as f64 - c, &k.e)
+fn term<const N: usize, const CLAMP: bool>(x: f32, c: f64, e: &ExpScaled<N>) -> f64 {
+    exp_scaled::<N, CLAMP>(x as f64 - c, e)
 }
 
 /// `Σ e^((x − c)·g)` in f64.
 #[inline(always)]
-fn sum_body<const CLAMP: bool>(xs: &[f32], c: f64, k: &K) -> f64 {
+fn sum_body<const N: usize, const CLAMP: bool>(xs: &[f32], c: f64, e: &ExpScaled<N>) -> f64 {
     let mut acc = [0f64; L64];
     let mut it = xs.chunks_exact(L64);
     for ch in &mut it {
         for q in 0..L64 {
-            acc[q] += term::<CLAMP>(ch[q], c, k);
+            acc[q] += term::<N, CLAMP>(ch[q], c, e);
         }
     }
     for (q, &x) in it.remainder().iter().enumerate() {
-        acc[q] += term::<CLAMP>(x, c, k);
+        acc[q] += term::<N, CLAMP>(x, c, e);
     }
     acc.iter().sum()
 }
 
 /// [`sum_body`], keeping each `e` in `es` (same length as `xs`).
 #[inline(always)]
-fn sum_keep_body<const CLAMP: bool>(xs: &[f32], c: f64, k: &K, es: &mut [f64]) -> f64 {
+fn sum_keep_body<const N: usize, const CLAMP: bool>(
+    xs: &[f32],
+    c: f64,
+    e: &ExpScaled<N>,
+    es: &mut [f64],
+) -> f64 {
     let mut acc = [0f64; L64];
     let mut it = xs.chunks_exact(L64).zip(es.chunks_exact_mut(L64));
     for (ch, eo) in &mut it {
         for q in 0..L64 {
-            let e = term::<CLAMP>(ch[q], c, k);
-            eo[q] = e;
-            acc[q] += e;
+            let v = term::<N, CLAMP>(ch[q], c, e);
+            eo[q] = v;
+            acc[q] += v;
         }
     }
     let done = xs.len() / L64 * L64;
     for (q, (&x, eo)) in xs[done..].iter().zip(&mut es[done..]).enumerate() {
-        let e = term::<CLAMP>(x, c, k);
-        *eo = e;
-        acc[q] += e;
+        let v = term::<N, CLAMP>(x, c, e);
+        *eo = v;
+        acc[q] += v;
     }
     acc.iter().sum()
 }
@@ -235,9 +244,15 @@ fn scale_body(es: &[f64], inv: f64, out: &mut [f32]) {
 
 /// `y = e^((x − c)·g)·inv`, recomputing `e`.
 #[inline(always)]
-fn exp_scale_body<const CLAMP: bool>(xs: &[f32], c: f64, k: &K, inv: f64, out: &mut [f32]) {
+fn exp_scale_body<const N: usize, const CLAMP: bool>(
+    xs: &[f32],
+    c: f64,
+    e: &ExpScaled<N>,
+    inv: f64,
+    out: &mut [f32],
+) {
     for (o, &x) in out.iter_mut().zip(xs) {
-        *o = (term::<CLAMP>(x, c, k) * inv) as f32;
+        *o = (term::<N, CLAMP>(x, c, e) * inv) as f32;
     }
 }
 
@@ -284,15 +299,15 @@ fn rows_fwd_body(x: &[f32], out: &mut [f32], len: usize, k: &K, es: &mut [f64]) 
 fn row_fwd_body<const CLAMP: bool>(row: &[f32], o: &mut [f32], c: f64, k: &K, es: &mut [f64]) {
     let len = row.len();
     if k.log {
-        let s = sum_body::<CLAMP>(row, c, k);
+        let s = sum_body::<8, CLAMP>(row, c, &k.e_log);
         log_body(row, c, k.g, s.ln(), o);
     } else if es.len() >= len {
         let es = &mut es[..len];
-        let s = sum_keep_body::<CLAMP>(row, c, k, es);
+        let s = sum_keep_body::<7, CLAMP>(row, c, &k.e, es);
         scale_body(es, 1.0 / s, o);
     } else {
-        let s = sum_body::<CLAMP>(row, c, k);
-        exp_scale_body::<CLAMP>(row, c, k, 1.0 / s, o);
+        let s = sum_body::<7, CLAMP>(row, c, &k.e);
+        exp_scale_body::<7, CLAMP>(row, c, &k.e, 1.0 / s, o);
     }
 }
 
@@ -313,10 +328,14 @@ fn chunk_fwd_body(xs: &[f32], k: &K) -> ChunkStats {
     let (m, mn, nan) = max_body(xs, k.flip);
     let s = if nan || !m.is_finite() {
         0.0
-    } else if k.needs_clamp(mn, m) {
-        sum_body::<true>(xs, k.centre(m), k)
     } else {
-        sum_body::<false>(xs, k.centre(m), k)
+        let (c, clamp) = (k.centre(m), k.needs_clamp(mn, m));
+        match (k.log, clamp) {
+            (true, true) => sum_body::<8, true>(xs, c, &k.e_log),
+            (true, false) => sum_body::<8, false>(xs, c, &k.e_log),
+            (false, true) => sum_body::<7, true>(xs, c, &k.e),
+            (false, false) => sum_body::<7, false>(xs, c, &k.e),
+        }
     };
     ChunkStats { m, mn, nan, s }
 }
@@ -441,13 +460,17 @@ fn cols_fwd_pass<const CLAMP: bool>(
         if keep {
             let e = &mut es[j * w..j * w + w];
             for (((s, e), &c), &x) in s.iter_mut().zip(e).zip(c).zip(row(j)) {
-                let v = term::<CLAMP>(x, c, k);
+                let v = term::<7, CLAMP>(x, c, &k.e);
                 *e = v;
                 *s += v;
             }
+        } else if k.log {
+            for ((s, &c), &x) in s.iter_mut().zip(c).zip(row(j)) {
+                *s += term::<8, CLAMP>(x, c, &k.e_log);
+            }
         } else {
             for ((s, &c), &x) in s.iter_mut().zip(c).zip(row(j)) {
-                *s += term::<CLAMP>(x, c, k);
+                *s += term::<7, CLAMP>(x, c, &k.e);
             }
         }
     }
@@ -471,7 +494,7 @@ fn cols_fwd_pass<const CLAMP: bool>(
             }
         } else {
             for (((o, &c), &v), &x) in o.iter_mut().zip(c).zip(v.iter()).zip(row(j)) {
-                *o = (term::<CLAMP>(x, c, k) * v) as f32;
+                *o = (term::<7, CLAMP>(x, c, &k.e) * v) as f32;
             }
         }
     }
@@ -572,7 +595,7 @@ fn bwd_sum_body(ys: &[f32], dys: &[f32], log: bool) -> BwdStats {
 /// `e^y`, exactly 0 for `y = −∞` (with `CLAMP`; without, `|y| ≤ 700`).
 #[inline(always)]
 fn exp_y<const CLAMP: bool>(y: f32, k: &K) -> f64 {
-    let e = exp_scaled::<CLAMP>(y as f64, &k.e1);
+    let e = exp_scaled::<8, CLAMP>(y as f64, &k.e1);
     if CLAMP && y == f32::NEG_INFINITY {
         0.0
     } else {
@@ -760,9 +783,9 @@ simd_fn! {
         if k.log {
             log_body(xs, c, k.g, v, out)
         } else if clamp {
-            exp_scale_body::<true>(xs, c, k, v, out)
+            exp_scale_body::<7, true>(xs, c, &k.e, v, out)
         } else {
-            exp_scale_body::<false>(xs, c, k, v, out)
+            exp_scale_body::<7, false>(xs, c, &k.e, v, out)
         }
     }
 }
