@@ -119,6 +119,27 @@ for deg in (6, 8):
     print(f"exp q degree {deg}: rel err of e^r-1 2^{log2(rel_p):.1f}, of e^r 2^{log2(rel_e):.1f}")
     rust(c, f"EXP_Q{deg}")
 
+# The softmax family's e^r (`ExpScaled`, evaluated with coefficients scaled by powers of the
+# temperature): EXP_E7 = 1 + r·q(r), q of degree 6 fitted with relative error, so e^r is exact at 0
+# (log_softmax and backward); EXP_E6, e^r itself of degree 6 with relative error, P(0) ≠ 1
+# (softmax and softmin forward, where only the spread of the relative error reaches e/S).
+
+
+def qe_exact(r):
+    return mp.expm1(r) / r if r != 0 else mp.mpf(1)
+
+
+c = remez(qe_exact, -R, R, 6, weight=lambda r: 1 / qe_exact(r), steps=12)
+c = [f64(v) for v in c]
+rel_e = worst(lambda r: (1 + r * horner(c, r) - mp.exp(r)) / mp.exp(r), -R, R)
+print(f"exp e = 1 + r q(r), q degree 6: rel err of e^r 2^{log2(rel_e):.1f}")
+rust([mp.mpf(1)] + c, "EXP_E7")
+c = remez(mp.exp, -R, R, 6, weight=lambda r: 1 / mp.exp(r))
+c = [f64(v) for v in c]
+rel_e = worst(lambda r: (horner(c, r) - mp.exp(r)) / mp.exp(r), -R, R)
+print(f"exp e = p(r), degree 6: rel err of e^r 2^{log2(rel_e):.1f}, p(0) - 1 = {float(c[0] - 1):.2e}")
+rust(c, "EXP_E6")
+
 # log1p on [0, 1]: a rational, fitted at the end (after rational_remez).
 
 # gelu: with u = |x| and e = e^(−u²/2), Φ(−u) = e·RF(u) and Φ(−u) − u·φ(u) = e·(u0 − u)·RD(u),

@@ -1,4 +1,4 @@
-//! The f32 math library of the fast CPU path's piecewise ops and softmax, written as
+//! The f32 math library of the fast CPU path's piecewise ops, written as
 //! `shaders/math.wgsl` is (same names, coefficients, thresholds and order of operations); the
 //! transcendental activations compute in f64 instead (`fastmath64`), keeping from here only the
 //! fitted coefficients.
@@ -263,6 +263,7 @@ fn log_reduced(h: f32, c: f32, e_bias: i32) -> f32 {
 
 /// `ln(1 + x + xl)` within ~0.7 ULP for a double-float `x + xl`, `0 ≤ x < 2^64` (the operand of
 /// softplus and logsigmoid): `1 + x + xl = h + l` exactly-ish, `log1p = log(h) + l/h`.
+#[allow(dead_code)]
 #[inline(always)]
 pub(crate) fn log1p_dd(x: f32, xl: f32) -> f32 {
     let (h, l) = two_sum(1.0, x);

@@ -220,7 +220,6 @@ pub(crate) struct Consts {
     /// Largest |(x − m)/2| whose product with `g_hi` stays finite.
     pub(crate) lim_a: f32,
     pub(crate) safe: bool,
-    pub(crate) log: bool,
 }
 
 fn split_f64(v: f64) -> (f32, f32) {
@@ -255,7 +254,6 @@ impl Consts {
             b_lo,
             lim_a,
             safe: sm.safe,
-            log: sm.log(),
         }
     }
 }
