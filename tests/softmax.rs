@@ -1103,3 +1103,46 @@ fn errors_are_typed() {
     let e = ctx.softmax(&sm, &x, &[6], 3).unwrap_err().to_string();
     assert!(e.contains("axis 3") && e.contains("out of range"), "{e}");
 }
+
+/// Axes counted from the end (PyTorch's `dim=-1`) name the same axis as their index, on every
+/// path; out of range either way is a `BadParameter`.
+#[test]
+fn signed_axes_are_counted_from_the_end() {
+    let shape = [3usize, 4, 5];
+    let x: Vec<f32> = (0..60)
+        .map(|i| ((i * 37) % 17) as f32 * 0.25 - 2.0)
+        .collect();
+    let sm = Softmax::log_softmax();
+    let ctx = common::gpu();
+    for (signed, index) in [(-1i32, 2usize), (-2, 1), (-3, 0)] {
+        assert_eq!(
+            cpu::softmax(&sm, &x, &shape, signed).unwrap(),
+            cpu::softmax(&sm, &x, &shape, index).unwrap()
+        );
+        assert_eq!(
+            reference_forward_exact(&sm, &x, &shape, signed).unwrap(),
+            reference_forward_exact(&sm, &x, &shape, index).unwrap()
+        );
+        if let Some(ctx) = ctx {
+            let y = ctx.softmax(&sm, &x, &shape, signed).unwrap();
+            assert_eq!(y, ctx.softmax(&sm, &x, &shape, index).unwrap());
+            let dy = vec![0.5f32; 60];
+            assert_eq!(
+                ctx.softmax_backward(&sm, &y, &dy, &shape, signed).unwrap(),
+                ctx.softmax_backward(&sm, &y, &dy, &shape, index).unwrap()
+            );
+        }
+    }
+    for bad in [-4i32, 3] {
+        assert!(matches!(
+            cpu::softmax(&sm, &x, &shape, bad),
+            Err(Error::BadParameter { .. })
+        ));
+        if let Some(ctx) = ctx {
+            assert!(matches!(
+                ctx.softmax(&sm, &x, &shape, bad),
+                Err(Error::BadParameter { .. })
+            ));
+        }
+    }
+}

@@ -42,7 +42,7 @@ use rayon::prelude::*;
 use crate::base::dtype::{widen, Element};
 use crate::base::error::Result;
 use crate::base::fastmath64::{exp_scaled, ExpScaled, EXP_ARG_MAX, EXP_E6, EXP_E7};
-use crate::ops::softmax::{check_len, geometry, Geometry, Softmax, SoftmaxKind};
+use crate::ops::softmax::{check_len, geometry, Axis, Geometry, Softmax, SoftmaxKind};
 
 /// The per-call constants of the CPU path.
 #[derive(Clone, Copy, Debug)]
@@ -1171,7 +1171,13 @@ fn backward_long_row<T: Element>(y: &[T], dy: &[T], dx: &mut [T], k: &K) {
 /// assert!((p[0] + p[1] - 1.0).abs() < 1e-6);
 /// # Ok::<(), wgpu_activations::Error>(())
 /// ```
-pub fn softmax<T: Element>(sm: &Softmax, x: &[T], shape: &[usize], axis: usize) -> Result<Vec<T>> {
+pub fn softmax<T: Element>(
+    sm: &Softmax,
+    x: &[T],
+    shape: &[usize],
+    axis: impl Into<Axis>,
+) -> Result<Vec<T>> {
+    let axis = axis.into().index(sm.kind.name(), shape)?;
     let mut out = vec![T::zeroed(); x.len()];
     softmax_into(sm, x, shape, axis, &mut out)?;
     Ok(out)
@@ -1182,9 +1188,10 @@ pub fn softmax_into<T: Element>(
     sm: &Softmax,
     x: &[T],
     shape: &[usize],
-    axis: usize,
+    axis: impl Into<Axis>,
     out: &mut [T],
 ) -> Result<()> {
+    let axis = axis.into().index(sm.kind.name(), shape)?;
     forward(sm, x, shape, axis, out)
 }
 
@@ -1194,8 +1201,9 @@ pub fn softmax_backward<T: Element>(
     y: &[T],
     dy: &[T],
     shape: &[usize],
-    axis: usize,
+    axis: impl Into<Axis>,
 ) -> Result<Vec<T>> {
+    let axis = axis.into().index(sm.kind.name(), shape)?;
     let mut dx = vec![T::zeroed(); y.len()];
     softmax_backward_into(sm, y, dy, shape, axis, &mut dx)?;
     Ok(dx)
@@ -1207,8 +1215,9 @@ pub fn softmax_backward_into<T: Element>(
     y: &[T],
     dy: &[T],
     shape: &[usize],
-    axis: usize,
+    axis: impl Into<Axis>,
     dx: &mut [T],
 ) -> Result<()> {
+    let axis = axis.into().index(sm.kind.name(), shape)?;
     backward(sm, y, dy, shape, axis, dx)
 }

@@ -6,7 +6,7 @@ use crate::base::error::Result;
 use crate::gpu::context::Context;
 use crate::gpu::tensor::Tensor;
 use crate::host::stream::{no_progress, HostIo, StreamOptions};
-use crate::ops::softmax::{check_len, geometry, Softmax};
+use crate::ops::softmax::{check_len, geometry, Axis, Softmax};
 
 impl Context {
     /// `f(x)` along `axis` of a host tensor of `shape` (f32, or f16 with every reduction in f32
@@ -25,8 +25,9 @@ impl Context {
         sm: &Softmax,
         x: &[T],
         shape: &[usize],
-        axis: usize,
+        axis: impl Into<Axis>,
     ) -> Result<Vec<T>> {
+        let axis = axis.into().index(sm.kind.name(), shape)?;
         self.softmax_host(sm, x, None, shape, axis)
     }
 
@@ -98,8 +99,9 @@ impl Context {
         y: &[T],
         dy: &[T],
         shape: &[usize],
-        axis: usize,
+        axis: impl Into<Axis>,
     ) -> Result<Vec<T>> {
+        let axis = axis.into().index(sm.kind.name(), shape)?;
         self.softmax_host(sm, y, Some(dy), shape, axis)
     }
 }

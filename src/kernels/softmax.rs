@@ -43,7 +43,7 @@ use crate::gpu::prepared::{Prepared, Step};
 use crate::gpu::source::{self, WORKGROUP_SIZE};
 use crate::gpu::tensor::{check_range_of, grid, Tensor};
 use crate::gpu::uniform::{uniform, Pad, Uniform};
-use crate::ops::softmax::{check_len, geometry, Consts, Geometry, Softmax};
+use crate::ops::softmax::{check_len, geometry, Axis, Consts, Geometry, Softmax};
 
 // ---------------------------------------------------------------------------------------------
 // GPU: kernels and launch plans.
@@ -567,8 +567,9 @@ impl Context {
         x: Tensor,
         y: Tensor,
         shape: &[usize],
-        axis: usize,
+        axis: impl Into<Axis>,
     ) -> Result<()> {
+        let axis = axis.into().index(sm.kind.name(), shape)?;
         self.prepare_softmax(sm, x, y, shape, axis)?.record(encoder)
     }
 
@@ -581,8 +582,9 @@ impl Context {
         x: Tensor,
         y: Tensor,
         shape: &[usize],
-        axis: usize,
+        axis: impl Into<Axis>,
     ) -> Result<Prepared> {
+        let axis = axis.into().index(sm.kind.name(), shape)?;
         sm.validate()?;
         let g = geometry(sm.kind.name(), shape, axis)?;
         check_tensor("x", &x, shape, &g)?;
@@ -618,8 +620,9 @@ impl Context {
         dy: Tensor,
         dx: Tensor,
         shape: &[usize],
-        axis: usize,
+        axis: impl Into<Axis>,
     ) -> Result<()> {
+        let axis = axis.into().index(sm.kind.name(), shape)?;
         self.prepare_softmax_backward(sm, y, dy, dx, shape, axis)?
             .record(encoder)
     }
@@ -633,8 +636,9 @@ impl Context {
         dy: Tensor,
         dx: Tensor,
         shape: &[usize],
-        axis: usize,
+        axis: impl Into<Axis>,
     ) -> Result<Prepared> {
+        let axis = axis.into().index(sm.kind.name(), shape)?;
         sm.validate()?;
         let g = geometry(sm.kind.name(), shape, axis)?;
         check_tensor("saved output y", &y, shape, &g)?;

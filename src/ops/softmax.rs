@@ -168,16 +168,51 @@ pub(crate) struct Geometry {
     pub(crate) n: usize,
 }
 
-pub(crate) fn geometry(op: &'static str, shape: &[usize], axis: usize) -> Result<Geometry> {
-    if axis >= shape.len() {
-        return Err(Error::BadParameter {
-            op,
-            message: format!(
-                "axis {axis} is out of range for the {}-D shape {shape:?}",
-                shape.len()
-            ),
-        });
+/// A tensor axis: `0..rank`, or counted from the end as PyTorch's `dim=-1` (`-1` is the last).
+/// Every call that takes an axis takes `impl Into<Axis>`: an unsigned index or a signed one.
+///
+/// ```
+/// use wgpu_activations::{cpu, Softmax};
+/// let x = [1.0f32, 2.0, 3.0, 4.0];
+/// let last = cpu::softmax(&Softmax::softmax(), &x, &[2, 2], -1)?;
+/// assert_eq!(last, cpu::softmax(&Softmax::softmax(), &x, &[2, 2], 1usize)?);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Axis(pub i64);
+
+impl Axis {
+    /// The axis as an index into `shape`; [`Error::BadParameter`] (naming `op`) when out of range.
+    pub fn index(self, op: &'static str, shape: &[usize]) -> Result<usize> {
+        let rank = shape.len() as i64;
+        let i = if self.0 < 0 { self.0 + rank } else { self.0 };
+        if i < 0 || i >= rank {
+            return Err(Error::BadParameter {
+                op,
+                message: format!(
+                    "axis {} is out of range for the {}-D shape {shape:?}",
+                    self.0,
+                    shape.len()
+                ),
+            });
+        }
+        Ok(i as usize)
     }
+}
+
+macro_rules! axis_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Axis {
+            fn from(v: $t) -> Axis {
+                Axis(v as i64)
+            }
+        }
+    )*};
+}
+axis_from!(i32, i64, isize, u32, usize);
+
+pub(crate) fn geometry(op: &'static str, shape: &[usize], axis: usize) -> Result<Geometry> {
+    let axis = Axis::from(axis).index(op, shape)?;
     let prod = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let too_big = || {
         Error::ShapeMismatch(format!(

@@ -1,7 +1,7 @@
 //! The exact softmax family (f64, compensated sums): the oracle of the GPU and CPU paths.
 
 use crate::base::error::Result;
-use crate::ops::softmax::{check_len, geometry, Geometry, Softmax, SoftmaxKind};
+use crate::ops::softmax::{check_len, geometry, Axis, Geometry, Softmax, SoftmaxKind};
 
 /// The exact `f(x)` along `axis` (f64, before rounding to f32): the function of the f32 inputs
 /// divided by the temperature in real arithmetic, with a compensated sum; the special rows as
@@ -13,7 +13,13 @@ use crate::ops::softmax::{check_len, geometry, Geometry, Softmax, SoftmaxKind};
 /// assert_eq!(p, [0.5, 0.5]);
 /// # Ok::<(), wgpu_activations::Error>(())
 /// ```
-pub fn softmax_exact(sm: &Softmax, x: &[f32], shape: &[usize], axis: usize) -> Result<Vec<f64>> {
+pub fn softmax_exact(
+    sm: &Softmax,
+    x: &[f32],
+    shape: &[usize],
+    axis: impl Into<Axis>,
+) -> Result<Vec<f64>> {
+    let axis = axis.into().index(sm.kind.name(), shape)?;
     sm.validate()?;
     let g = geometry(sm.kind.name(), shape, axis)?;
     check_len(shape, &g, "x", x.len())?;
@@ -59,8 +65,9 @@ pub fn softmax_backward_exact(
     y: &[f32],
     dy: &[f32],
     shape: &[usize],
-    axis: usize,
+    axis: impl Into<Axis>,
 ) -> Result<Vec<f64>> {
+    let axis = axis.into().index(sm.kind.name(), shape)?;
     sm.validate()?;
     let g = geometry(sm.kind.name(), shape, axis)?;
     check_len(shape, &g, "saved output y", y.len())?;
