@@ -508,3 +508,144 @@ fn prelu_slope_gradient() {
         Err(Error::BadParameter { .. })
     ));
 }
+
+/// Many threads at once, each building kernels no other thread builds, on a context of their own
+/// (empty pipeline cache): element-wise ops in all three modes, prepared dispatches dropped
+/// again, and the softmax family forward and backward through the fused, rows and split
+/// kernels. On GL every pipeline's first dispatch compiles it for seconds while holding wgpu's GL
+/// context, and threads that waited over six seconds for it used to panic inside wgpu-hal
+/// ("Could not lock adapter context"); the crate serialises its GL work, so every thread finishes
+/// with correct results on every backend.
+#[test]
+fn many_threads_build_different_kernels() {
+    use wgpu_activations::reference::softmax_exact;
+    use wgpu_activations::Softmax;
+    let Some(_) = common::gpu() else { return };
+    let ctx = Context::new().unwrap();
+    let ops = [
+        "mish",
+        "softplus",
+        "elu",
+        "selu",
+        "celu",
+        "tanh",
+        "hardswish",
+        "logsigmoid",
+        "gelu_tanh",
+        "softsign",
+        "tanhshrink",
+        "hardsigmoid",
+    ];
+    // (softmax, shape): short rows (the rows kernel), long rows split across workgroups, and a
+    // middle axis (the fused kernel).
+    let softmaxes = [
+        (Softmax::softmax(), vec![64usize, 33]),
+        (Softmax::softmax(), vec![2, 70_001]),
+        (
+            Softmax::log_softmax().with_temperature(0.5),
+            vec![3, 70_001],
+        ),
+        (Softmax::softmin(), vec![2, 70_001]),
+        (Softmax::softmin(), vec![4, 9, 5]),
+        (Softmax::log_softmax(), vec![2, 5, 3]),
+    ];
+    std::thread::scope(|s| {
+        for (t, name) in ops.iter().enumerate() {
+            let ctx = &ctx;
+            s.spawn(move || {
+                let a = act(name);
+                let x = common::random_inputs(100 + t as u64, 1000 + 37 * t);
+                check_all_modes(ctx, &a, &x);
+                // Prepared out of place (a kernel the host calls do not use), dropped here; then
+                // the f16 kernels.
+                let xb = ctx.upload(&x).unwrap();
+                let yb = ctx.create_tensor::<f32>(x.len()).unwrap();
+                let (xt, yt) = (Tensor::new(&xb, 0, x.len()), Tensor::new(&yb, 0, x.len()));
+                drop(ctx.prepare_forward(&a, xt, yt).unwrap());
+                let h: Vec<_> = x
+                    .iter()
+                    .map(|&v| wgpu_activations::half::f16::from_f32(v))
+                    .collect();
+                let got = ctx.derivative(&a, &h).unwrap();
+                assert_eq!(got.len(), h.len(), "{name} f16 derivative");
+            });
+        }
+        for (t, (sm, shape)) in softmaxes.iter().enumerate() {
+            let ctx = &ctx;
+            s.spawn(move || {
+                let n: usize = shape.iter().product();
+                // The last axis of the 2-D shapes (the streaming ring), the middle of the 3-D.
+                let axis = 1;
+                let log = sm.kind == wgpu_activations::SoftmaxKind::LogSoftmax;
+                // Logits in [-10, 10] and gradients in [-1, 1], deterministic.
+                let x: Vec<f32> = (0..n)
+                    .map(|i| ((i * 7919 + t * 13) % 2001) as f32 / 100.0 - 10.0)
+                    .collect();
+                let dy: Vec<f32> = (0..n)
+                    .map(|i| ((i * 37 + t) % 101) as f32 / 50.0 - 1.0)
+                    .collect();
+                let y = ctx.softmax(sm, &x, shape, axis).unwrap();
+                let want = softmax_exact(sm, &x, shape, axis).unwrap();
+                for (i, (&g, &w)) in y.iter().zip(&want).enumerate() {
+                    let tol = if log {
+                        1e-5 * w.abs().max(1.0)
+                    } else {
+                        1e-5 * w.abs()
+                    };
+                    let what = format!("{:?} {shape:?} [{i}]", sm.kind);
+                    assert!((g as f64 - w).abs() <= tol, "{what}: got {g}, want {w}");
+                }
+                let dx = ctx.softmax_backward(sm, &y, &dy, shape, axis).unwrap();
+                let cpu = cpu::softmax_backward(sm, &y, &dy, shape, axis).unwrap();
+                for (i, (&g, &c)) in dx.iter().zip(&cpu).enumerate() {
+                    let what = format!("{:?} {shape:?} backward [{i}]", sm.kind);
+                    let tol = 1e-5 * (1.0 + c.abs() as f64);
+                    assert!(
+                        (g as f64 - c as f64).abs() <= tol,
+                        "{what}: got {g}, cpu {c}"
+                    );
+                }
+            });
+        }
+    });
+}
+
+/// A shader the backend's compiler rejects is an `Error::ShaderCompile` from the call that built
+/// it, caught in the crate's error scopes, and never reaches the device's uncaptured-error
+/// handler (wgpu reports GL's GLSL compile errors as internal errors, which a validation scope
+/// alone does not catch). The context stays usable.
+#[test]
+fn compile_errors_are_returned_not_uncaptured() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let Some(_) = common::gpu() else { return };
+    let ctx = Context::new().unwrap();
+    let uncaptured = Arc::new(AtomicUsize::new(0));
+    let count = uncaptured.clone();
+    ctx.device().on_uncaptured_error(Arc::new(move |e| {
+        eprintln!("uncaptured: {e}");
+        count.fetch_add(1, Ordering::SeqCst);
+    }));
+    let gl = ctx
+        .adapter_info()
+        .is_some_and(|i| i.backend == wgpu::Backend::Gl);
+    // Valid WGSL, but naga names the second `gl` `gl_1` in GLSL, a name GLSL reserves: GL's
+    // compiler (Mesa's) rejects it, the other backends' accept it.
+    let reserved = "var<private> acc: f32;
+fn a(gl: f32) -> f32 { acc = acc + gl; return acc; }
+fn b(x: f32) -> f32 { let gl = x * acc; acc = gl; return gl; }
+@compute @workgroup_size(1) fn main() { acc = a(acc) + b(acc); }";
+    let r = ctx.compile_wgsl("reserved_glsl_name", reserved);
+    if gl {
+        assert!(matches!(r, Err(Error::ShaderCompile { .. })), "{r:?}");
+    } else {
+        r.unwrap();
+    }
+    // WGSL that does not parse fails on every backend.
+    let r = ctx.compile_wgsl("bad_wgsl", "@compute @workgroup_size(1) fn main( {");
+    assert!(matches!(r, Err(Error::ShaderCompile { .. })), "{r:?}");
+    assert_eq!(uncaptured.load(Ordering::SeqCst), 0, "uncaptured errors");
+    let x = common::random_inputs(7, 300);
+    check_all_modes(&ctx, &act("gelu_tanh"), &x);
+    assert_eq!(uncaptured.load(Ordering::SeqCst), 0, "uncaptured errors");
+}

@@ -67,7 +67,7 @@ fn gelu_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
 }
 
 // z = 2 sqrt(2/pi) (x + 0.044715 x^3) = x (K1 + K3 x^2) and g = x z' = x (K1 + 3 K3 x^2) as
-// double-floats (zh, zl, gh, gl), x clamped to +-20.
+// double-floats (zh, zl, gh, glo), x clamped to +-20.
 fn gelu_tanh_z(x: f32) -> vec4<f32> {
     let xc = clamp(finite(x), -20.0, 20.0);
     let x2 = two_prod(xc, xc);
@@ -80,8 +80,8 @@ fn gelu_tanh_z(x: f32) -> vec4<f32> {
     let c = two_sum(b.x, 2.0 * a.x);
     let cl = c.y + fma(2.0, al, bl);
     let g = two_prod(xc, c.x);
-    let gl = fma(xc, cl, g.y);
-    return vec4<f32>(z.x, zl, g.x, gl);
+    let glo = fma(xc, cl, g.y);
+    return vec4<f32>(z.x, zl, g.x, glo);
 }
 // x/2 (1 + tanh(z/2)) = x sigma(z).
 fn gelu_tanh_fwd(x: f32, p: vec4<f32>) -> f32 {

@@ -134,16 +134,16 @@ fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
 
 // dy sigma(z) (1 + g sigma(-z)), dy times the derivative of x sigma(z(x)) with g = x z'
 // (double-float); dy e^z (1 + g) as a scaled product below z = -64.
-fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, gl: f32, dy: f32) -> f32 {
+fn x_sigmoid_der(zh: f32, zl: f32, gh: f32, glo: f32, dy: f32) -> f32 {
     let a = abs(zh);
     let g = sig_parts(a, select(zl, -zl, lt0(zh)));
     let sc = sig_pm(zh, g);
     let pe = two_prod(gh, sc.z);
     let b = two_sum(1.0, pe.x);
-    let bl = b.y + (pe.y + fma(gh, sc.w, gl * sc.z));
+    let bl = b.y + (pe.y + fma(gh, sc.w, glo * sc.z));
     let y = dy * mul_dd(sc.x, sc.y, b.x, bl);
     let v = two_sum(1.0, gh);
-    return select(y, scale_mul_dd_dy(g.m, g.ml, g.k, v.x, v.y + gl, dy), zh < -64.0);
+    return select(y, scale_mul_dd_dy(g.m, g.ml, g.k, v.x, v.y + glo, dy), zh < -64.0);
 }
 
 // dy sigma(z) (1 + z sigma(-z)) in z = beta x (silu, swish, quick_gelu): the root polynomial

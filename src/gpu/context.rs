@@ -8,9 +8,88 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
+
 use crate::base::dtype::{DType, Element};
 use crate::base::error::{Error, Result};
 use crate::gpu::tensor::check_range_of;
+
+/// The lock that serialises the crate's work on wgpu's GL backend, process-wide.
+///
+/// wgpu's GL backend has one GL context per adapter, which one thread at a time may use: every
+/// GL call takes the context's lock, and a thread that waits more than six seconds for it panics
+/// inside wgpu-hal ("Could not lock adapter context. This is most-likely a deadlock."). Mesa's
+/// llvmpipe compiles a compute shader to machine code at its first dispatch, which holds that lock
+/// for seconds for the larger kernels (softmax's), so concurrent callers used to time out. On GL
+/// the crate therefore takes this lock around all of its own GL work — pipeline creation and the
+/// first dispatch that compiles it ([`Context::kernel`]), every error-scoped call (buffer
+/// creation, uploads, recording, submissions, readback), the streaming ring's waits and maps, and
+/// the dropping of the objects it owns — so its callers on any number of threads wait here, as
+/// long as needed, instead of in wgpu. Re-entrant, because the crate's calls nest. Other backends
+/// never take it.
+static GL_LOCK: ReentrantMutex<()> = parking_lot::const_reentrant_mutex(());
+
+/// Held while the crate works on a GL device (see [`GL_LOCK`]); empty on other backends.
+pub(crate) struct GlGuard(#[allow(dead_code)] Option<ReentrantMutexGuard<'static, ()>>);
+
+impl GlGuard {
+    pub(crate) fn new(gl: bool) -> GlGuard {
+        GlGuard(gl.then(|| GL_LOCK.lock()))
+    }
+}
+
+/// Whether `device` is on wgpu's GL backend.
+pub(crate) fn is_gl(device: &wgpu::Device) -> bool {
+    device.adapter_info().backend == wgpu::Backend::Gl
+}
+
+/// A value that, on GL, is dropped under [`GL_LOCK`]: wgpu destroys a buffer's or pipeline's GL
+/// object when its last handle goes, which takes the GL context like any other GL call.
+pub(crate) struct GlDrop<T> {
+    value: std::mem::ManuallyDrop<T>,
+    gl: bool,
+}
+
+impl<T> GlDrop<T> {
+    pub(crate) fn new(value: T, gl: bool) -> GlDrop<T> {
+        GlDrop {
+            value: std::mem::ManuallyDrop::new(value),
+            gl,
+        }
+    }
+
+    /// Drop under the lock from now on if `gl`.
+    pub(crate) fn set_gl(&mut self, gl: bool) {
+        self.gl |= gl;
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for GlDrop<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<T> std::ops::Deref for GlDrop<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for GlDrop<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T> Drop for GlDrop<T> {
+    fn drop(&mut self) {
+        let _gl = GlGuard::new(self.gl);
+        // SAFETY: dropped once, here; the field is never used again.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.value) };
+    }
+}
 
 /// A pipeline-cache key: small, typed, and free of parameter values (those go in a uniform).
 /// Each kernel family has its own key type; the cache keeps one map per type.
@@ -41,7 +120,10 @@ pub struct Context {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: Option<wgpu::AdapterInfo>,
-    cache: Mutex<KernelMaps>,
+    cache: GlDrop<Mutex<KernelMaps>>,
+    /// Whether the device is on wgpu's GL backend: the crate's GL work is then serialised
+    /// (see [`GL_LOCK`]).
+    gl: bool,
     lost: Arc<Mutex<Option<String>>>,
     binding_cap: AtomicU64,
     group_cap: AtomicU64,
@@ -174,11 +256,13 @@ impl Context {
                 *slot = Some(format!("{reason:?}: {message}"));
             }
         });
+        let gl = is_gl(&device);
         let mut ctx = Context {
             device,
             queue,
             info: None,
-            cache: Mutex::new(HashMap::new()),
+            cache: GlDrop::new(Mutex::new(HashMap::new()), gl),
+            gl,
             lost,
             binding_cap: AtomicU64::new(0),
             group_cap: AtomicU64::new(0),
@@ -348,6 +432,19 @@ impl Context {
         self.subgroups.store(allow, Ordering::Relaxed);
     }
 
+    /// Build `wgsl` (a compute entry point `main` with no bindings) as the crate builds its
+    /// kernels, and drop it: tests use this to check how a backend's compile errors come back.
+    #[cfg(feature = "testing")]
+    pub fn compile_wgsl(&self, label: &str, wgsl: &str) -> Result<()> {
+        self.compile(&KernelSource {
+            label: label.to_string(),
+            wgsl: wgsl.to_string(),
+            entries: Vec::new(),
+            entry_point: "main",
+        })
+        .map(|_| ())
+    }
+
     /// Whether kernels use subgroup operations: the device has `SUBGROUP` (and, with the
     /// `testing` feature, `set_subgroups` has not forbidden them).
     pub fn subgroups(&self) -> bool {
@@ -395,15 +492,30 @@ impl Context {
         }
     }
 
-    /// Run `f` inside validation and out-of-memory error scopes; a caught error becomes
-    /// [`Error::Wgpu`] labelled with `label`.
+    /// Whether the device is on wgpu's GL backend.
+    pub(crate) fn is_gl(&self) -> bool {
+        self.gl
+    }
+
+    /// Hold the crate's GL lock (see [`GL_LOCK`]) until the guard drops; nothing on other
+    /// backends.
+    pub(crate) fn gl_guard(&self) -> GlGuard {
+        GlGuard::new(self.gl)
+    }
+
+    /// Run `f` inside validation, internal and out-of-memory error scopes (and, on GL, the
+    /// crate's GL lock); a caught error becomes [`Error::Wgpu`] labelled with `label`.
     pub(crate) fn scoped<T>(&self, label: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _gl = self.gl_guard();
         self.check_alive()?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
         let v = pollster::block_on(validation.pop());
+        let i = pollster::block_on(internal.pop());
         let o = pollster::block_on(oom.pop());
+        let v = v.or(i);
         if out.is_err() || v.is_some() || o.is_some() {
             // A lost device explains any failure; its callback runs from inside a poll.
             let _ = self.device.poll(wgpu::PollType::Poll);
@@ -443,9 +555,16 @@ impl Context {
             .expect("ok: each map is stored under its own key type's TypeId")
     }
 
+    /// Create the kernel's shader module, layouts and pipeline inside validation, internal and
+    /// out-of-memory error scopes: a shader the backend's compiler rejects (wgpu reports GL's
+    /// GLSL compile and link errors as internal errors) is an [`Error::ShaderCompile`]. On GL the
+    /// crate's lock is held, and the pipeline is run once (see [`Context::warm_up`]).
     fn compile(&self, src: &KernelSource) -> Result<CachedKernel> {
         let (label, source, entries) = (src.label.as_str(), src.wgsl.as_str(), &src.entries[..]);
+        let _gl = self.gl_guard();
         self.check_alive()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(label),
@@ -490,14 +609,87 @@ impl Context {
                 },
                 cache: None,
             });
-        if let Some(e) = pollster::block_on(validation.pop()) {
+        let v = pollster::block_on(validation.pop());
+        let i = pollster::block_on(internal.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = v.or(i).or(o) {
             return Err(Error::ShaderCompile {
                 label: label.to_string(),
                 message: e.to_string(),
                 source_text: source.to_string(),
             });
         }
-        Ok(CachedKernel { pipeline, layout })
+        let kernel = CachedKernel { pipeline, layout };
+        if self.gl {
+            self.warm_up(label, &kernel, entries)?;
+        }
+        Ok(kernel)
+    }
+
+    /// Run a new pipeline once, one workgroup on small zeroed buffers (every kernel's parameters
+    /// all zero: no elements, no rows, no channels, so it returns at once), and wait for it.
+    ///
+    /// For GL: Mesa's llvmpipe compiles a compute shader to machine code at its first dispatch,
+    /// not when the pipeline is created, and holds wgpu's GL context meanwhile — seconds for the
+    /// larger kernels. Done here, that happens under the crate's GL lock, once per pipeline, and
+    /// never in a submission the caller makes (of a prepared op recorded into its own encoder).
+    fn warm_up(
+        &self,
+        label: &str,
+        kernel: &CachedKernel,
+        entries: &[wgpu::BindGroupLayoutEntry],
+    ) -> Result<()> {
+        // Larger than every uniform block and than one element of every storage array.
+        const BYTES: u64 = 1024;
+        self.scoped(label, || {
+            let buffers: Vec<wgpu::Buffer> = entries
+                .iter()
+                .map(|e| {
+                    let usage = match e.ty {
+                        wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Uniform,
+                            ..
+                        } => wgpu::BufferUsages::UNIFORM,
+                        _ => wgpu::BufferUsages::STORAGE,
+                    };
+                    self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("wgpu-activations warm-up"),
+                        size: BYTES,
+                        usage,
+                        // Zeroed, as wgpu zeroes every buffer it creates.
+                        mapped_at_creation: false,
+                    })
+                })
+                .collect();
+            let bind: Vec<wgpu::BindGroupEntry> = entries
+                .iter()
+                .zip(&buffers)
+                .map(|(e, b)| wgpu::BindGroupEntry {
+                    binding: e.binding,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("wgpu-activations warm-up"),
+                layout: &kernel.layout,
+                entries: &bind,
+            });
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("wgpu-activations warm-up"),
+                });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("wgpu-activations warm-up"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&kernel.pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(1, 1, 1);
+            }
+            self.submit_and_wait(encoder)
+        })
     }
 
     /// Submit `encoder` and wait for the GPU to finish it.

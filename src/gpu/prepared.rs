@@ -34,7 +34,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::base::error::{Error, Result};
-use crate::gpu::context::Context;
+use crate::gpu::context::{Context, GlDrop};
 
 /// One dispatch: its pipeline, its bind group 0 and its workgroup grid.
 pub(crate) struct Step {
@@ -61,10 +61,10 @@ pub(crate) struct Step {
 /// ```
 pub struct Prepared {
     label: String,
-    steps: Vec<Step>,
-    /// Buffers the op owns (its uniform blocks, prelu's slopes, softmax's scratch): the bind
-    /// groups keep them alive too; holding them here says whose they are.
-    _owned: Vec<wgpu::Buffer>,
+    /// The dispatches and the buffers the op owns (its uniform blocks, prelu's slopes, softmax's
+    /// scratch: the bind groups keep them alive too; holding them here says whose they are),
+    /// dropped under the crate's GL lock on GL.
+    steps: GlDrop<(Vec<Step>, Vec<wgpu::Buffer>)>,
     lost: Arc<Mutex<Option<String>>>,
 }
 
@@ -72,7 +72,7 @@ impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
             .field("label", &self.label)
-            .field("dispatches", &self.steps.len())
+            .field("dispatches", &self.steps.0.len())
             .finish_non_exhaustive()
     }
 }
@@ -93,8 +93,7 @@ impl Prepared {
     ) -> Prepared {
         Prepared {
             label,
-            steps,
-            _owned: owned,
+            steps: GlDrop::new((steps, owned), ctx.is_gl()),
             lost: ctx.lost_flag(),
         }
     }
@@ -108,7 +107,7 @@ impl Prepared {
     /// records nothing.
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
         check_alive(&self.lost)?;
-        if self.steps.is_empty() {
+        if self.steps.0.is_empty() {
             return Ok(());
         }
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -129,7 +128,7 @@ impl Prepared {
     }
 
     fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        for step in &self.steps {
+        for step in &self.steps.0 {
             pass.set_pipeline(&step.pipeline);
             pass.set_bind_group(0, &step.group, &[]);
             pass.dispatch_workgroups(step.grid.0, step.grid.1, 1);
@@ -143,7 +142,7 @@ impl Prepared {
 
     /// How many dispatches one record makes (0 for an empty tensor).
     pub fn dispatches(&self) -> usize {
-        self.steps.len()
+        self.steps.0.len()
     }
 }
 
@@ -171,7 +170,8 @@ impl Prepared {
 pub struct Chain {
     label: String,
     links: Vec<Prepared>,
-    scratch: Vec<wgpu::Buffer>,
+    /// Dropped under the crate's GL lock once a scratch buffer came from a GL context.
+    scratch: GlDrop<Vec<wgpu::Buffer>>,
 }
 
 impl Chain {
@@ -180,7 +180,7 @@ impl Chain {
         Chain {
             label: label.to_string(),
             links: Vec::new(),
-            scratch: Vec::new(),
+            scratch: GlDrop::new(Vec::new(), false),
         }
     }
 
@@ -189,6 +189,7 @@ impl Chain {
     /// in the links that write and read it, or read it back after a submission.
     pub fn scratch(&mut self, ctx: &Context, len: usize) -> Result<wgpu::Buffer> {
         let buffer = ctx.create_tensor::<f32>(len)?;
+        self.scratch.set_gl(ctx.is_gl());
         self.scratch.push(buffer.clone());
         Ok(buffer)
     }

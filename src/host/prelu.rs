@@ -26,6 +26,8 @@ impl Context {
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let (c, _) = act.prelu_layout(x.len())?;
         let dx = self.backward(act, x, dy)?;
+        // On GL, held until the buffers below are dropped (declared first, dropped last).
+        let _gl = self.gl_guard();
         let xb = self.upload(x)?;
         let dyb = self.upload(dy)?;
         let out = self.create_tensor::<f32>(c)?;

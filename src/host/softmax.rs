@@ -58,6 +58,8 @@ impl Context {
             self.stream_softmax_io(sm, io, dy, shape[axis], &opts, no_progress)?;
             return Ok(out);
         }
+        // On GL, held until the buffers below are dropped (declared first, dropped last).
+        let _gl = self.gl_guard();
         let dtype = T::DTYPE;
         let xb = self.upload(x)?;
         let dyb = dy.map(|d| self.upload(d)).transpose()?;

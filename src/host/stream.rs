@@ -49,7 +49,7 @@ use rayon::prelude::*;
 
 use crate::base::dtype::{DType, Element};
 use crate::base::error::{Error, Result};
-use crate::gpu::context::Context;
+use crate::gpu::context::{Context, GlDrop};
 use crate::gpu::tensor::Tensor;
 use crate::ops::activation::Activation;
 use crate::ops::softmax::Softmax;
@@ -175,6 +175,7 @@ impl Context {
     /// Wait for a map requested with [`map_channel`]: its callback runs inside a poll that finds
     /// the buffer's submissions complete.
     fn wait_map(&self, rx: &MapResult, index: wgpu::SubmissionIndex) -> Result<()> {
+        let _gl = self.gl_guard();
         let mut index = Some(index);
         // The callback may be running in another thread's poll right now (threads may share the
         // device), so after our own wait keep polling and waiting a moment until it arrives.
@@ -460,7 +461,7 @@ impl Context {
         let in_bytes = stride * (inputs - 1) + bytes;
         let mapped = opts.upload == Upload::Mapped;
         let device = self.device();
-        let mut slots = self.scoped(label, || {
+        let slots = self.scoped(label, || {
             let buffer = |what: &str, size, usage, at_creation| {
                 device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("{label} {what}")),
@@ -483,6 +484,8 @@ impl Context {
                 })
                 .collect::<Vec<_>>())
         })?;
+        // On GL the ring's buffers are dropped under the crate's GL lock, on every return path.
+        let mut slots = GlDrop::new(slots, self.is_gl());
 
         let (mut submitted, mut retired) = (0usize, 0usize);
         while retired < chunks {
@@ -583,7 +586,11 @@ impl Context {
                 let len = host.len();
                 copy(host, &view[..len]);
             }
-            slot.readback.unmap();
+            {
+                // Not held over the copy above, which may run on rayon's threads.
+                let _gl = self.gl_guard();
+                slot.readback.unmap();
+            }
             self.check_alive()?;
             retired += 1;
             let done = f.start + f.len;

@@ -113,6 +113,218 @@ mod tests {
         assert!(count >= min, "only {count} {family} kernels");
     }
 
+    /// Identifiers of `text` (maximal runs of ASCII letters, digits and `_` not starting with a
+    /// digit), each with its byte offset.
+    fn identifiers(text: &str) -> impl Iterator<Item = (usize, &str)> {
+        let bytes = text.as_bytes();
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < bytes.len() {
+                if !word(bytes[i]) {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < bytes.len() && word(bytes[i]) {
+                    i += 1;
+                }
+                if !bytes[start].is_ascii_digit() {
+                    return Some((start, &text[start..i]));
+                }
+            }
+            None
+        })
+    }
+
+    /// The first identifier of `text` that `reserved` rejects, with its line.
+    fn reserved_name(text: &str, reserved: impl Fn(&str) -> bool) -> Option<String> {
+        identifiers(text)
+            .find(|(_, id)| reserved(id))
+            .map(|(at, id)| {
+                let line = text[..at].lines().count().max(1);
+                let shown = text.lines().nth(line - 1).unwrap_or("").trim();
+                format!("`{id}` (line {line}: `{shown}`)")
+            })
+    }
+
+    /// GLSL reserves every identifier that starts with `gl_` (only the built-ins, `gl_` and a
+    /// capital, may be used) and every identifier containing `__`. Naga renames a WGSL name that
+    /// starts with `gl_`, but not one that only becomes such a name: two WGSL locals `gl` turn
+    /// into `gl` and `gl_1`, which Mesa's GLSL compiler rejects.
+    fn glsl_reserved(id: &str) -> bool {
+        let builtin = id
+            .strip_prefix("gl_")
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()));
+        (id.starts_with("gl_") && !builtin) || id.contains("__")
+    }
+
+    /// HLSL and Metal (C++) reserve identifiers with `__`.
+    fn cpp_reserved(id: &str) -> bool {
+        id.contains("__")
+    }
+
+    /// Translate one kernel as wgpu's backends would: the pipeline's overrides applied, then
+    /// naga's GLSL (OpenGL ES 3.1, `#version 310 es`, and desktop GLSL 4.50: wgpu's GL backend
+    /// uses the context's version, capped at 4.50, which Mesa's llvmpipe reaches), HLSL (shader
+    /// model 6.0) and MSL (2.4) writers. Any writer's error, or an identifier the target language
+    /// reserves, fails.
+    fn translate(src: &KernelSource) -> Result<(), String> {
+        use naga::back::{glsl, hlsl, msl, pipeline_constants::process_overrides};
+        let fail = |what: &str, e: &dyn std::fmt::Display| format!("{}: {what}: {e}", src.label);
+        let module = naga::front::wgsl::parse_str(&src.wgsl)
+            .map_err(|e| format!("{}: {}", src.label, e.emit_to_string(&src.wgsl)))?;
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .map_err(|e| format!("{}: {}", src.label, e.emit_to_string(&src.wgsl)))?;
+        // The constant the context passes on a device whose fma is fused (none without the
+        // override); identifiers do not depend on its value.
+        let constants: naga::back::PipelineConstants =
+            if src.wgsl.contains("override MATH_FUSED_FMA") {
+                [("MATH_FUSED_FMA".to_string(), 1.0)].into_iter().collect()
+            } else {
+                Default::default()
+            };
+        let stage = naga::ShaderStage::Compute;
+        let (module, info) =
+            process_overrides(&module, &info, Some((stage, src.entry_point)), &constants)
+                .map_err(|e| fail("overrides", &e))?;
+
+        for version in [
+            glsl::Version::Embedded {
+                version: 310,
+                is_webgl: false,
+            },
+            glsl::Version::Desktop(450),
+        ] {
+            let what = format!("GLSL {version}");
+            let options = glsl::Options {
+                version,
+                writer_flags: glsl::WriterFlags::empty(),
+                zero_initialize_workgroup_memory: true,
+                ..Default::default()
+            };
+            let pipeline = glsl::PipelineOptions {
+                shader_stage: stage,
+                entry_point: src.entry_point.to_string(),
+                multiview: None,
+            };
+            let mut out = String::new();
+            glsl::Writer::new(
+                &mut out,
+                &module,
+                &info,
+                &options,
+                &pipeline,
+                naga::proc::BoundsCheckPolicies::default(),
+            )
+            .and_then(|mut w| w.write())
+            .map_err(|e| fail(&what, &e))?;
+            if let Some(bad) = reserved_name(&out, glsl_reserved) {
+                return Err(fail(&what, &format!("reserved name {bad}")));
+            }
+        }
+
+        let options = hlsl::Options {
+            shader_model: hlsl::ShaderModel::V6_0,
+            ..Default::default()
+        };
+        let mut out = String::new();
+        hlsl::Writer::new(&mut out, &options, &hlsl::PipelineOptions::default())
+            .write(&module, &info, None)
+            .map_err(|e| fail("HLSL", &e))?;
+        if let Some(bad) = reserved_name(&out, cpp_reserved) {
+            return Err(fail("HLSL", &format!("reserved name {bad}")));
+        }
+
+        let options = msl::Options {
+            lang_version: (2, 4),
+            ..Default::default()
+        };
+        let pipeline = msl::PipelineOptions {
+            entry_point: Some((stage, src.entry_point.to_string())),
+            ..Default::default()
+        };
+        let (out, _) =
+            msl::write_string(&module, &info, &options, &pipeline).map_err(|e| fail("MSL", &e))?;
+        if let Some(bad) = reserved_name(&out, cpp_reserved) {
+            return Err(fail("MSL", &format!("reserved name {bad}")));
+        }
+        Ok(())
+    }
+
+    /// Every kernel of one family through naga's GLSL, HLSL and MSL writers; report each failure.
+    fn translate_all(family: &str, kernels: impl Iterator<Item = crate::Result<KernelSource>>) {
+        let mut count = 0;
+        let mut failures = Vec::new();
+        for k in kernels {
+            count += 1;
+            match k.map_err(|e| e.to_string()).and_then(|src| translate(&src)) {
+                Ok(()) => {}
+                Err(e) => failures.push(e),
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {count} {family} kernels fail to translate to GLSL/HLSL/MSL:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn naga_translates_every_elementwise_kernel() {
+        translate_all("element-wise", super::elementwise::every_kernel());
+    }
+
+    #[test]
+    fn naga_translates_every_softmax_kernel() {
+        translate_all("softmax", super::softmax::every_kernel());
+    }
+
+    #[test]
+    fn naga_translates_every_prelu_kernel() {
+        translate_all("prelu slope-gradient", super::prelu::every_kernel());
+    }
+
+    /// The probe kernel the context builds first, translated like the others.
+    #[test]
+    fn naga_translates_the_probe_kernel() {
+        let src = KernelSource {
+            label: "fma_probe".into(),
+            wgsl: format!(
+                "{}\n{}",
+                crate::gpu::source::MATH,
+                crate::gpu::source::PROBE
+            ),
+            entries: Vec::new(),
+            entry_point: "main",
+        };
+        translate(&src).unwrap_or_else(|e| panic!("{e}")); // ok: unit test
+    }
+
+    /// The name check catches what Mesa rejects: a WGSL `gl` that naga suffixes into `gl_1`.
+    #[test]
+    fn glsl_name_check_catches_gl_prefix() {
+        let wgsl = "@group(0) @binding(0) var<storage, read_write> o: array<f32>;
+fn a(gl: f32) -> f32 { let gl2 = gl; return gl2; }
+fn b(x: f32) -> f32 { let gl = x * 2.0; return gl; }
+@compute @workgroup_size(1) fn main() { o[0] = a(o[0]) + b(o[1]); }";
+        let src = KernelSource {
+            label: "gl_prefix".into(),
+            wgsl: wgsl.into(),
+            entries: Vec::new(),
+            entry_point: "main",
+        };
+        let e = translate(&src).expect_err("a `gl` twice must fail"); // ok: unit test
+        assert!(e.contains("GLSL") && e.contains("`gl_1`"), "{e}");
+        assert!(!glsl_reserved("gl_GlobalInvocationID") && glsl_reserved("gl_1"));
+        assert!(glsl_reserved("a__b") && !glsl_reserved("a_b"));
+    }
+
     #[test]
     fn naga_validates_every_elementwise_kernel() {
         validate_all("element-wise", super::elementwise::every_kernel(), 500);
