@@ -226,19 +226,16 @@ impl Activation {
                 return bad(format!("{} = {a} is above {} = {b}", lo.name, hi.name));
             }
         }
-        match self.op {
-            OpKind::Prelu => {
-                if self.slopes.is_empty() {
-                    return bad("no slopes given".into());
-                }
-                if self.inner == 0 {
-                    return bad("inner size 0".into());
-                }
-                if let Some(s) = self.slopes.iter().find(|s| !s.is_finite()) {
-                    return bad(format!("slope {s} is not finite"));
-                }
+        if self.op == OpKind::Prelu {
+            if self.slopes.is_empty() {
+                return bad("no slopes given".into());
             }
-            _ => {}
+            if self.inner == 0 {
+                return bad("inner size 0".into());
+            }
+            if let Some(s) = self.slopes.iter().find(|s| !s.is_finite()) {
+                return bad(format!("slope {s} is not finite"));
+            }
         }
         Ok(())
     }
