@@ -27,7 +27,8 @@
 {{PARAMS}}
 @group(0) @binding(0) var<uniform> tpl: TplParams;
 var<private> math_one: f32;
-// prelu's slopes, one per channel (bound for prelu only: `tpl_slope_prelu`).
+// prelu's slopes, one per channel (bound only for prelu with several slopes, `tpl_slope_prelu`: a
+// range of the dispatch's uniform buffer, after its uniform blocks).
 @group(0) @binding(4) var<storage, read> slopes: array<f32>;
 
 const WG: u32 = {{WG}}u;
@@ -78,18 +79,17 @@ fn tpl_rrelu_slope(index: u32) -> f32 {
     return select((dh + 0.5 * tpl.p.x) * 2.0, (d * u) * math_one + tpl.p.x, !is_inf(d));
 }
 
-// Where p.x, the op's first parameter, comes from: the uniform (`tpl_slope_param`), prelu's slope
-// of the element's channel (one slope arrives in p.x; the buffer is read only per channel), or
-// rrelu's Philox slope in training.
+// Where p.x, the op's first parameter, comes from: the uniform (`tpl_slope_param`; prelu's one
+// slope too), prelu's slope of the element's channel, or rrelu's Philox slope in training.
 fn tpl_slope_param(s: f32, index: u32) -> f32 {
     return s;
 }
 
+// prelu with one slope per channel (one slope arrives in p.x through `tpl_slope_param`, a kernel
+// of its own). No branch on a uniform value: some drivers (lavapipe's uniform inlining) compile a
+// shader variant for the values of the uniforms that control flow depends on, at every bind.
 fn tpl_slope_prelu(s: f32, index: u32) -> f32 {
-    if (tpl.channels > 1u) {
-        return slopes[(index / tpl.inner) % tpl.channels];
-    }
-    return s;
+    return slopes[(index / tpl.inner) % tpl.channels];
 }
 
 fn tpl_slope_rrelu(s: f32, index: u32) -> f32 {

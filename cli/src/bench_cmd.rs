@@ -25,7 +25,7 @@
 //! and writes one (12n), a copy of 4n bytes moves 8n.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
@@ -38,7 +38,8 @@ use wgpu_activations::{
     Tensor,
 };
 
-use super::{parent_dir, print_stdout, runtime, usage, Failure, TempFile};
+use super::output::{self, Output};
+use super::{print_stdout, runtime, usage, Failure};
 
 // ---------------------------------------------------------------------------------------------
 // Command line
@@ -377,9 +378,6 @@ fn plan(args: &BenchArgs) -> Result<Plan, Failure> {
     if !(args.min_trial_ms.is_finite() && args.min_trial_ms >= 0.0) {
         return Err(usage("--min-trial-ms must be a non-negative number"));
     }
-    for path in [&args.json, &args.plot].into_iter().flatten() {
-        check_output(path)?;
-    }
     Ok(Plan {
         ops,
         shapes,
@@ -394,45 +392,33 @@ fn elements(shape: &[u64]) -> u64 {
     shape.iter().product()
 }
 
-/// Fail before measuring when an output cannot be a file in an existing folder.
-fn check_output(path: &Path) -> Result<(), Failure> {
-    if path.is_dir() {
-        return Err(usage(format!("{} is a directory", path.display())));
+/// The --json and --plot outputs, checked (and their temporary files created) before measuring.
+fn open_outputs(
+    args: &BenchArgs,
+) -> Result<(Option<output::Pending>, Option<output::Pending>), Failure> {
+    let json = args
+        .json
+        .as_ref()
+        .map(|p| Output::check(p, "--json", false))
+        .transpose()?;
+    let plot = args
+        .plot
+        .as_ref()
+        .map(|p| Output::check(p, "--plot", false))
+        .transpose()?;
+    if let (Some(j), Some(p)) = (&json, &plot) {
+        if j.same_as(p) {
+            return Err(usage(format!(
+                "{} and {} name the same file; give each its own",
+                j.describe(),
+                p.describe()
+            )));
+        }
     }
-    let dir = parent_dir(path);
-    if !dir.is_dir() {
-        return Err(usage(format!(
-            "{}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Write `bytes` to a temporary file beside `path`, then rename it into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    use std::io::Write as _;
-    let fail = |what: &str, e: std::io::Error| {
-        runtime(format!("cannot write {}: {what}: {e}", path.display()))
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let tmp = TempFile {
-        path: parent_dir(path).join(format!(".{name}.{}.tmp", std::process::id())),
-        keep: false,
-    };
-    let mut file = std::fs::File::create(&tmp.path)
-        .map_err(|e| fail("cannot create a temporary file beside it", e))?;
-    file.write_all(bytes).map_err(|e| fail("data", e))?;
-    file.sync_all().map_err(|e| fail("sync", e))?;
-    drop(file);
-    std::fs::rename(&tmp.path, path).map_err(|e| fail("rename into place", e))?;
-    let mut tmp = tmp;
-    tmp.keep = true;
-    Ok(())
+    Ok((
+        json.map(Output::open).transpose()?,
+        plot.map(Output::open).transpose()?,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -944,6 +930,7 @@ fn host_memcpy(src: &[f32], dst: &mut [f32]) {
 
 pub(crate) fn bench(args: &BenchArgs) -> Result<(), Failure> {
     let plan = plan(args)?;
+    let (json_out, plot_out) = open_outputs(args)?;
     let ctx = if args.cpu_only {
         None
     } else {
@@ -1028,15 +1015,15 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<(), Failure> {
         offload,
         notes,
     };
-    if let Some(path) = &args.json {
+    if let (Some(path), Some(pending)) = (&args.json, json_out) {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| runtime(format!("cannot encode the JSON report: {e}")))?;
-        write_atomic(path, (text + "\n").as_bytes())?;
+        pending.commit(|w| w.write_all((text + "\n").as_bytes()))?;
         let _ = writeln!(out, "wrote {}", path.display());
     }
-    if let Some(path) = &args.plot {
+    if let (Some(path), Some(pending)) = (&args.plot, plot_out) {
         let svg = plot_svg(&report, &plan)?;
-        write_atomic(path, svg.as_bytes())?;
+        pending.commit(|w| w.write_all(svg.as_bytes()))?;
         let _ = writeln!(out, "wrote {}", path.display());
     }
     print_stdout(&out)

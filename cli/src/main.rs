@@ -8,10 +8,11 @@
 //! - `bench`: throughput sweep on the GPU and the CPU path against the copy rooflines
 //!   (`bench_cmd.rs`).
 //!
-//! Every failure is one line on stderr starting with `error:`; the exit code is 2 for usage and
-//! input errors and 1 for runtime (GPU, I/O while writing) errors. The output file is written to
-//! a temporary file beside it and renamed into place only on success, so a failed run never
-//! leaves a partial output and never touches an existing one.
+//! Every failure is one line on stderr starting with `error:` (control characters escaped, cut at
+//! 600 characters); the exit code is 2 for usage and input errors and 1 for runtime (GPU, I/O
+//! while writing) errors. Outputs (`output.rs`) are checked before any input is read: only a
+//! regular file (or a symbolic link to one, written through) is written, atomically, through a
+//! temporary file that no failure or signal leaves behind; `-o -` writes to standard output.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -20,9 +21,11 @@ use std::process::ExitCode;
 
 mod accuracy_table;
 mod bench_cmd;
+mod output;
 mod softmax_cmd;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use output::Output;
 use wgpu_activations::{cpu, reference, Activation, Context, Mode, OpKind, Saved};
 
 // ---------------------------------------------------------------------------------------------
@@ -88,7 +91,7 @@ rasterizer (lavapipe) the GPU figures are the CPU's, emulated: the tool says so.
 
 #[derive(Args, Debug)]
 struct AccuracyArgs {
-    /// Seeded random inputs per op, on top of the hard values and kinks.
+    /// Seeded random inputs per op, on top of the hard values and kinks (at most 2^24).
     #[arg(long, default_value_t = 1 << 16)]
     random: usize,
     /// Measure the CPU path only (no GPU needed).
@@ -119,9 +122,11 @@ struct ApplyArgs {
     #[arg(short, long, value_name = "X.npy")]
     input: PathBuf,
 
-    /// Output .npy (C order, the input's shape and dtype: float16 in, float16 out). Written to a
-    /// temporary file beside it and renamed into place only on success.
-    #[arg(short, long, value_name = "Y.npy")]
+    /// Output .npy (C order, the input's shape and dtype: float16 in, float16 out), or `-` for
+    /// standard output. A regular file (a symbolic link is written through to its target),
+    /// replaced atomically only on success and keeping its permissions; a directory, device,
+    /// FIFO, socket or read-only file is refused before anything is computed.
+    #[arg(short, long, value_name = "Y.npy", allow_hyphen_values = true)]
     output: PathBuf,
 
     /// Compute the derivative f'(x) instead of f(x).
@@ -169,8 +174,14 @@ struct ApplyArgs {
     seed: Option<u64>,
 
     /// prelu --backward: also write the gradient with respect to the slopes (one value per
-    /// slope: the sum over each channel of x·dy where x ≤ 0) to this float32 .npy.
-    #[arg(long, value_name = "DA.npy", requires = "backward")]
+    /// slope: the sum over each channel of x·dy where x ≤ 0) to this float32 .npy (written as
+    /// --output is; it must be another file).
+    #[arg(
+        long,
+        value_name = "DA.npy",
+        requires = "backward",
+        allow_hyphen_values = true
+    )]
     slope_grad: Option<PathBuf>,
 
     /// Where to compute.
@@ -286,11 +297,15 @@ impl From<wgpu_activations::Error> for Failure {
             }
             other => other.to_string(),
         };
+        // Input errors (exit 2): what the user asked for cannot be done on any device. `TooLarge`
+        // is an input limit (the tensor exceeds what one buffer or one kernel index can hold).
         let code = match e {
             E::UnknownOp(_)
             | E::BadParameter { .. }
             | E::LengthMismatch { .. }
-            | E::ShapeMismatch(_) => 2,
+            | E::ShapeMismatch(_)
+            | E::TooLarge { .. }
+            | E::BadEnvironment { .. } => 2,
             _ => 1,
         };
         Failure { code, message }
@@ -300,6 +315,34 @@ impl From<wgpu_activations::Error> for Failure {
 /// Collapse a message onto one line.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The longest error line printed, in characters: beyond, the message is cut (a hostile file's
+/// header can make a parser's message arbitrarily long).
+const MAX_MESSAGE_CHARS: usize = 600;
+
+/// A message made safe for a terminal: control characters (escape sequences, carriage returns,
+/// bells) and the invisible bidirectional-override characters that could reorder what is shown
+/// are written as `\u{..}` escapes, and the whole is cut at [`MAX_MESSAGE_CHARS`].
+pub(crate) fn terminal_safe(s: &str) -> String {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    let mut out = String::new();
+    let total = s.chars().count();
+    for (k, c) in s.chars().enumerate() {
+        if k >= MAX_MESSAGE_CHARS {
+            let _ = write!(out, "... ({} more characters)", total - k);
+            break;
+        }
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,7 +406,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", one_line(&f.message));
+            eprintln!("error: {}", terminal_safe(&one_line(&f.message)));
             ExitCode::from(f.code)
         }
     }
@@ -386,7 +429,7 @@ fn clap_failure(e: clap::Error) -> ExitCode {
             // clap's tips go on their own lines; keep them, after a semicolon.
             let line = one_line(&head.replace("\n  tip:", "\n; tip:")).replace(" ; tip:", "; tip:");
             let line = line.strip_prefix("error:").map(str::trim).unwrap_or(&line);
-            eprintln!("error: {line} (see --help)");
+            eprintln!("error: {} (see --help)", terminal_safe(line));
             ExitCode::from(2)
         }
     }
@@ -655,10 +698,24 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
             op.name()
         )));
     }
-    check_output_path(&args.output)?;
-    if let Some(path) = &args.slope_grad {
-        check_output_path(path)?;
-    }
+    // The outputs: checked, and their temporary files created, before any input is read.
+    let output = Output::check(&args.output, "--output", true)?;
+    let slope_output = match &args.slope_grad {
+        Some(path) => {
+            let o = Output::check(path, "--slope-grad", true)?;
+            if o.same_as(&output) {
+                return Err(usage(format!(
+                    "{} and {} name the same file; give each its own",
+                    o.describe(),
+                    output.describe()
+                )));
+            }
+            Some(o)
+        }
+        None => None,
+    };
+    let output = output.open()?;
+    let slope_output = slope_output.map(Output::open).transpose()?;
 
     // 2. The inputs.
     let mut x = read_npy(&args.input)?;
@@ -730,19 +787,24 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
     };
 
     // 4. The outputs, atomically.
-    if let (Some(path), Some(grad)) = (&args.slope_grad, &slope_grad) {
-        write_npy_atomic(path, &[grad.len() as u64], grad, false)?;
+    if let (Some(pending), Some(grad)) = (slope_output, &slope_grad) {
+        pending.commit(|w| write_npy(w, &[grad.len() as u64], grad, false))?;
     }
     // f16 results: the f32 results (CPU, reference) rounded once to f16; the GPU's are f16 already.
-    write_npy_atomic(
-        &args.output,
-        &x.shape,
-        out.as_deref().unwrap_or(&x.data),
-        x.half,
-    )
+    let data = out.as_deref().unwrap_or(&x.data);
+    output.commit(|w| write_npy(w, &x.shape, data, x.half))
 }
 
+/// The most seeded random inputs `accuracy` takes per op (some 40 bytes of host memory each).
+const MAX_RANDOM: usize = 1 << 24;
+
 fn accuracy(args: &AccuracyArgs) -> Result<(), Failure> {
+    if args.random > MAX_RANDOM {
+        return Err(usage(format!(
+            "--random {}: at most {MAX_RANDOM} random inputs per op",
+            args.random
+        )));
+    }
     let ctx = if args.cpu_only {
         None
     } else {
@@ -861,6 +923,63 @@ pub(crate) fn shape_text(shape: &[u64]) -> String {
     )
 }
 
+/// The longest .npy header read (the largest a version 1.0 file can have; numpy's own reader
+/// stops at 10,000 bytes).
+const MAX_HEADER_BYTES: u64 = 65_535;
+
+/// How deeply brackets may nest in a header: a plain dtype in a dict with a shape tuple needs 2.
+const MAX_HEADER_DEPTH: usize = 8;
+
+/// Bound what the .npy parser will see: a header of at most [`MAX_HEADER_BYTES`] whose brackets
+/// nest at most [`MAX_HEADER_DEPTH`] deep (outside quoted strings). A file that does not start
+/// like an .npy is left for the parser to reject.
+fn check_header(reader: &mut impl std::io::Read) -> Result<(), String> {
+    use std::io::Read as _;
+    let mut lead = [0u8; 8];
+    if reader.read_exact(&mut lead).is_err() || &lead[..6] != b"\x93NUMPY" {
+        return Ok(());
+    }
+    let len = match lead[6] {
+        1 => {
+            let mut b = [0u8; 2];
+            reader.read_exact(&mut b).map_err(|e| e.to_string())?;
+            u16::from_le_bytes(b) as u64
+        }
+        2 | 3 => {
+            let mut b = [0u8; 4];
+            reader.read_exact(&mut b).map_err(|e| e.to_string())?;
+            u32::from_le_bytes(b) as u64
+        }
+        _ => return Ok(()),
+    };
+    if len > MAX_HEADER_BYTES {
+        return Err(format!(
+            "its header declares {len} bytes (at most {MAX_HEADER_BYTES} are read)"
+        ));
+    }
+    let mut header = Vec::new();
+    std::io::Read::read_to_end(&mut reader.take(len), &mut header).map_err(|e| e.to_string())?;
+    let (mut depth, mut quote) = (0usize, None);
+    for &b in &header {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(b),
+            (None, b'[' | b'(' | b'{') => {
+                depth += 1;
+                if depth > MAX_HEADER_DEPTH {
+                    return Err(format!(
+                        "its header nests brackets more than {MAX_HEADER_DEPTH} levels deep"
+                    ));
+                }
+            }
+            (None, b']' | b')' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Read a little-endian float32 or float16 C-order .npy file. Strict: the data must be exactly as
 /// long as the header says.
 pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
@@ -870,6 +989,11 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
     let file = std::fs::File::open(path).map_err(cannot)?;
     let file_len = file.metadata().map_err(cannot)?.len();
     let mut reader = std::io::BufReader::new(file);
+    // npyz's header parser backtracks exponentially in the nesting depth (24 levels take minutes)
+    // and reads a header of any declared length: both are bounded first.
+    check_header(&mut reader)
+        .map_err(|why| usage(format!("{shown} is not a valid .npy file: {why}")))?;
+    reader.seek(std::io::SeekFrom::Start(0)).map_err(cannot)?;
     // npyz multiplies the shape's dimensions unchecked; a hostile header must not crash us.
     let header = quietly(|| npyz::NpyHeader::from_reader(&mut reader))
         .ok_or_else(|| {
@@ -877,7 +1001,15 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
                 "{shown} is not a valid .npy file: its shape overflows"
             ))
         })?
-        .map_err(|e| usage(format!("{shown} is not a valid .npy file: {e}")))?;
+        .map_err(|e| {
+            // The parser quotes the header; a hostile one can be arbitrarily long.
+            let e = e.to_string();
+            let e = match e.char_indices().nth(200) {
+                Some((at, _)) => format!("{}...", &e[..at]),
+                None => e,
+            };
+            usage(format!("{shown} is not a valid .npy file: {e}"))
+        })?;
     let dtype = header.dtype();
     let float_le = |size| {
         matches!(
@@ -963,121 +1095,64 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
     Ok(Array { shape, data, half })
 }
 
-/// Fail early (before any computation) when the output cannot be a file in an existing folder.
-pub(crate) fn check_output_path(path: &Path) -> Result<(), Failure> {
-    if path.is_dir() {
-        return Err(usage(format!("--output {} is a directory", path.display())));
-    }
-    let dir = parent_dir(path);
-    if !dir.is_dir() {
-        return Err(usage(format!(
-            "--output {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        )));
-    }
-    Ok(())
-}
-
-/// The folder holding `path` (`.` for a bare file name).
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Removes the temporary file unless the rename succeeded.
-struct TempFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Write `data` with `shape` as float32 (or, `half`, float16: each value rounded to nearest even)
-/// C-order .npy: to a new temporary file in the output's folder, flushed to disk, then renamed
-/// over `path`.
-pub(crate) fn write_npy_atomic(
-    path: &Path,
+/// Write `data` with `shape` as a C-order .npy: float32, or (`half`) float16 with each value
+/// rounded to nearest even.
+pub(crate) fn write_npy(
+    out: &mut dyn std::io::Write,
     shape: &[u64],
     data: &[f32],
     half: bool,
-) -> Result<(), Failure> {
+) -> std::io::Result<()> {
     use npyz::WriterBuilder;
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let fail = |what: &str, e: std::io::Error| {
-        runtime(format!("cannot write {}: {what}: {e}", path.display()))
-    };
-
-    // A fresh name: pid plus a counter, created exclusively.
-    let mut attempt = 0u32;
-    let (file, tmp) = loop {
-        let candidate = dir.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate)
-        {
-            Ok(f) => {
-                break (
-                    f,
-                    TempFile {
-                        path: candidate,
-                        keep: false,
-                    },
-                )
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1
-            }
-            Err(e) => return Err(fail("cannot create a temporary file beside it", e)),
-        }
-    };
-    let mut buffered = std::io::BufWriter::new(file);
     if half {
         let mut writer = npyz::WriteOptions::<wgpu_activations::half::f16>::new()
             .default_dtype()
             .shape(shape)
-            .writer(&mut buffered)
-            .begin_nd()
-            .map_err(|e| fail("header", e))?;
-        writer
-            .extend(
-                data.iter()
-                    .map(|&v| wgpu_activations::half::f16::from_f32(v)),
-            )
-            .map_err(|e| fail("data", e))?;
-        writer.finish().map_err(|e| fail("data", e))?;
+            .writer(out)
+            .begin_nd()?;
+        writer.extend(
+            data.iter()
+                .map(|&v| wgpu_activations::half::f16::from_f32(v)),
+        )?;
+        writer.finish()
     } else {
         let mut writer = npyz::WriteOptions::<f32>::new()
             .default_dtype()
             .shape(shape)
-            .writer(&mut buffered)
-            .begin_nd()
-            .map_err(|e| fail("header", e))?;
-        writer
-            .extend(data.iter().copied())
-            .map_err(|e| fail("data", e))?;
-        writer.finish().map_err(|e| fail("data", e))?;
+            .writer(out)
+            .begin_nd()?;
+        writer.extend(data.iter().copied())?;
+        writer.finish()
     }
-    let file = buffered
-        .into_inner()
-        .map_err(|e| fail("flush", e.into_error()))?;
-    file.sync_all().map_err(|e| fail("sync", e))?;
-    drop(file);
-    std::fs::rename(&tmp.path, path).map_err(|e| fail("rename into place", e))?;
-    let mut tmp = tmp;
-    tmp.keep = true;
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tensor too large for the device is an input limit: exit code 2, like a bad shape.
+    #[test]
+    fn too_large_is_an_input_error() {
+        let f = Failure::from(wgpu_activations::Error::TooLarge {
+            elements: 1 << 40,
+            bytes: 1 << 42,
+            max: 1 << 31,
+        });
+        assert_eq!(f.code, 2, "{}", f.message);
+        let f = Failure::from(wgpu_activations::Error::NoAdapter("none".into()));
+        assert_eq!(f.code, 1, "a missing GPU stays a runtime error");
+    }
+
+    /// Control and bidirectional-override characters are escaped; long messages are cut.
+    #[test]
+    fn messages_are_terminal_safe() {
+        assert_eq!(
+            terminal_safe("a\u{1b}[31mb\u{7}\u{202e}c"),
+            "a\\u{1b}[31mb\\u{7}\\u{202e}c"
+        );
+        let long = "x".repeat(10_000);
+        let cut = terminal_safe(&long);
+        assert!(cut.len() < MAX_MESSAGE_CHARS + 40, "{}", cut.len());
+        assert!(cut.ends_with("(9400 more characters)"), "{cut}");
+    }
 }

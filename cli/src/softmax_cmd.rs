@@ -6,9 +6,9 @@ use clap::Args;
 use wgpu_activations::Context;
 use wgpu_activations::{cpu, reference, Softmax, SoftmaxKind};
 
+use crate::output::Output;
 use crate::{
-    check_output_path, from_f16, read_npy, same_dtype, shape_text, to_f16, usage, write_npy_atomic,
-    Device, Failure,
+    from_f16, read_npy, same_dtype, shape_text, to_f16, usage, write_npy, Device, Failure,
 };
 
 #[derive(Args, Debug)]
@@ -18,14 +18,15 @@ pub(crate) struct SoftmaxArgs {
         short,
         long,
         value_name = "X.npy",
-        required_unless_present = "backward"
+        required_unless_present = "backward",
+        conflicts_with = "backward"
     )]
     input: Option<PathBuf>,
 
     /// Output: the probabilities (or log-probabilities), or dx with --backward; .npy of the
-    /// input's shape and dtype (float16 in, float16 out: reductions in f32, rounded once), written
-    /// atomically.
-    #[arg(short, long, value_name = "Y.npy")]
+    /// input's shape and dtype (float16 in, float16 out: reductions in f32, rounded once), or `-`
+    /// for standard output. Written as `apply --output` is: a regular file only, atomically.
+    #[arg(short, long, value_name = "Y.npy", allow_hyphen_values = true)]
     output: PathBuf,
 
     /// The axis to normalise along; negative counts from the end (default: the last).
@@ -78,7 +79,8 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
         .with_temperature(args.temperature)
         .with_safe(args.safe);
     sm.validate()?;
-    check_output_path(&args.output)?;
+    // The output: checked, and its temporary file created, before any input is read.
+    let output = Output::check(&args.output, "--output", true)?.open()?;
 
     // The tensor whose shape rules: x forward, y backward.
     let main_path = if args.backward {
@@ -170,5 +172,5 @@ pub(crate) fn run(args: &SoftmaxArgs) -> Result<(), Failure> {
         }
     };
     // f16 input: f16 output (the CPU's and the reference's f32 results rounded once).
-    write_npy_atomic(&args.output, &main.shape, &out, main.half)
+    output.commit(|w| write_npy(w, &main.shape, &out, main.half))
 }

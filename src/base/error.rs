@@ -7,6 +7,17 @@ pub enum Error {
     /// No adapter matched the request (the message lists the adapters that exist).
     #[error("no GPU adapter: {0}")]
     NoAdapter(String),
+    /// An environment variable the adapter choice honours (`WGPU_BACKEND`, `WGPU_POWER_PREF`)
+    /// holds a value it does not understand.
+    #[error("environment variable {name}={value:?} is not valid: expected {expected}")]
+    BadEnvironment {
+        /// The variable.
+        name: &'static str,
+        /// Its value (lossily decoded).
+        value: String,
+        /// What it may hold.
+        expected: &'static str,
+    },
     /// Requesting the device failed.
     #[error("could not create a device: {0}")]
     RequestDevice(String),

@@ -161,6 +161,69 @@ fn list_adapters(adapters: &[wgpu::Adapter]) -> String {
         .join("; ")
 }
 
+/// An environment variable's value: `None` when unset, [`Error::BadEnvironment`] when it is not
+/// Unicode.
+fn env_value(name: &'static str, expected: &'static str) -> Result<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(Error::BadEnvironment {
+            name,
+            value: v.to_string_lossy().into_owned(),
+            expected,
+        }),
+    }
+}
+
+/// `WGPU_BACKEND`: a comma-separated list of wgpu's backend names (all backends when unset).
+/// Unlike wgpu's own parser, which skips a name it does not know, an unknown name is an error.
+fn env_backends() -> Result<wgpu::Backends> {
+    const EXPECTED: &str =
+        "a comma-separated list of vulkan (vk), metal (mtl), dx12 (d3d12), gl (opengl, gles), webgpu, noop";
+    let Some(value) = env_value("WGPU_BACKEND", EXPECTED)? else {
+        return Ok(wgpu::Backends::all());
+    };
+    let bad = |value: &str| Error::BadEnvironment {
+        name: "WGPU_BACKEND",
+        value: value.to_string(),
+        expected: EXPECTED,
+    };
+    let mut backends = wgpu::Backends::empty();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        backends |= match name.to_lowercase().as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "opengl" | "gles" | "gl" => wgpu::Backends::GL,
+            "webgpu" => wgpu::Backends::BROWSER_WEBGPU,
+            "noop" => wgpu::Backends::NOOP,
+            _ => return Err(bad(&value)),
+        };
+    }
+    if backends.is_empty() {
+        return Err(bad(&value));
+    }
+    Ok(backends)
+}
+
+/// `WGPU_POWER_PREF`: low, high or none (high when unset).
+fn env_power_preference() -> Result<wgpu::PowerPreference> {
+    const EXPECTED: &str = "low, high or none";
+    let Some(value) = env_value("WGPU_POWER_PREF", EXPECTED)? else {
+        return Ok(wgpu::PowerPreference::HighPerformance);
+    };
+    match value.trim().to_lowercase().as_str() {
+        "low" => Ok(wgpu::PowerPreference::LowPower),
+        "high" => Ok(wgpu::PowerPreference::HighPerformance),
+        "none" => Ok(wgpu::PowerPreference::None),
+        _ => Err(Error::BadEnvironment {
+            name: "WGPU_POWER_PREF",
+            value,
+            expected: EXPECTED,
+        }),
+    }
+}
+
 impl Context {
     /// Pick an adapter and create a device, blocking. See [`Context::new_async`].
     pub fn new() -> Result<Context> {
@@ -171,10 +234,14 @@ impl Context {
     /// substring of the adapter's name — and `WGPU_POWER_PREF`) and create a device with the
     /// adapter's real limits and the optional features the crate can use (`SHADER_F16`,
     /// `SUBGROUP`, `TIMESTAMP_QUERY`).
+    ///
+    /// A value of `WGPU_BACKEND` or `WGPU_POWER_PREF` that names no backend or preference is an
+    /// error ([`Error::BadEnvironment`]), not silently ignored.
     pub async fn new_async() -> Result<Context> {
+        let backends = env_backends()?;
+        let power = env_power_preference()?;
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
         let adapters = instance.enumerate_adapters(backends).await;
         let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
             Ok(want) => {
@@ -194,8 +261,7 @@ impl Context {
             }
             Err(_) => instance
                 .request_adapter(&wgpu::RequestAdapterOptions {
-                    power_preference: wgpu::PowerPreference::from_env()
-                        .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                    power_preference: power,
                     force_fallback_adapter: false,
                     compatible_surface: None,
                     apply_limit_buckets: false,

@@ -66,8 +66,9 @@ impl Baseline {
     }
 }
 
-/// The element-wise pipeline-cache key. `training` selects rrelu's Philox slopes; `vec4` reads
-/// and writes four elements at a time.
+/// The element-wise pipeline-cache key. `training` selects rrelu's Philox slopes, `channels`
+/// prelu's per-channel slopes (a storage binding; one slope is a parameter like any other);
+/// `vec4` reads and writes four elements at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct ElementwiseKey {
     body: Body,
@@ -75,6 +76,7 @@ struct ElementwiseKey {
     mode: Mode,
     layout: Layout,
     training: bool,
+    channels: bool,
     vec4: bool,
     dtype: DType,
 }
@@ -120,6 +122,7 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
         mode,
         layout,
         training,
+        channels,
         vec4,
         dtype,
     } = key;
@@ -129,7 +132,7 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
         Body::Copy => "copy".to_string(),
     };
     let label = format!(
-        "elementwise/{name}/{}{}{}{}{}",
+        "elementwise/{name}/{}{}{}{}{}{}",
         mode.name(),
         if layout == Layout::InPlace {
             "/in_place"
@@ -137,6 +140,7 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
             ""
         },
         if training { "/training" } else { "" },
+        if channels { "/channels" } else { "" },
         if vec4 { "/vec4" } else { "" },
         if dtype == DType::F16 { "/f16" } else { "" },
     );
@@ -154,7 +158,7 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
         entries.push(storage_entry(3, false));
     }
     let slope = match op {
-        OpKind::Prelu => {
+        OpKind::Prelu if channels => {
             entries.push(storage_entry(4, true));
             "tpl_slope_prelu"
         }
@@ -412,6 +416,8 @@ impl Context {
             Layout::InPlace
         };
         let training = act.op() == OpKind::Rrelu && act.seed().is_some();
+        // prelu with one slope per channel reads them from a buffer; one slope is in `p`.
+        let per_channel = act.op() == OpKind::Prelu && channels > 1;
         // vec4 loads and stores where every tensor starts on a 16-byte boundary; the scalar kernel
         // takes the remaining 1-3 elements (1-7 for f16), and every tensor that is only 4-byte
         // (2-byte) aligned.
@@ -427,6 +433,7 @@ impl Context {
                 mode,
                 layout,
                 training,
+                channels: per_channel,
                 vec4,
                 dtype,
             };
@@ -503,8 +510,8 @@ impl Context {
                     base: base + start as u32,
                     seed_lo: seed as u32,
                     seed_hi: (seed >> 32) as u32,
-                    channels: channels as u32,
-                    inner: inner as u32,
+                    channels: channels.max(1) as u32,
+                    inner: inner.max(1) as u32,
                     row_stride: gx * WORKGROUP_SIZE,
                     one: 1.0,
                     stride: gx * gy * WORKGROUP_SIZE,
@@ -517,24 +524,26 @@ impl Context {
                 dispatches.push((ba, bb, bo, gx, gy, wide));
             }
             let device = self.device();
+            // One buffer per prepared op, as for every op: prelu's per-channel slopes follow the
+            // uniform blocks in it, at a storage-aligned offset.
+            let slopes_at = per_channel.then(|| {
+                let at = (ubo.len() as u64).next_multiple_of(align);
+                ubo.resize(at as usize, 0);
+                ubo.extend_from_slice(bytemuck::cast_slice(act.slopes()));
+                (at, (act.slopes().len() * 4) as u64)
+            });
             let ubo = wgpu::util::DeviceExt::create_buffer_init(
                 device,
                 &wgpu::util::BufferInitDescriptor {
                     label: Some(&label),
                     contents: &ubo,
-                    usage: wgpu::BufferUsages::UNIFORM,
+                    usage: if per_channel {
+                        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::STORAGE
+                    } else {
+                        wgpu::BufferUsages::UNIFORM
+                    },
                 },
             );
-            let slopes = (act.op() == OpKind::Prelu).then(|| {
-                wgpu::util::DeviceExt::create_buffer_init(
-                    device,
-                    &wgpu::util::BufferInitDescriptor {
-                        label: Some("prelu slopes"),
-                        contents: bytemuck::cast_slice(act.slopes()),
-                        usage: wgpu::BufferUsages::STORAGE,
-                    },
-                )
-            });
             let buf = |binding, buffer, (offset, size, _): (u64, u64, u32)| {
                 buffer_range(binding, buffer, offset, size)
             };
@@ -565,11 +574,8 @@ impl Context {
                     if let (Some(t), Some(r)) = (&out, bo) {
                         entries.push(buf(3, t.buffer, *r));
                     }
-                    if let Some(s) = &slopes {
-                        entries.push(wgpu::BindGroupEntry {
-                            binding: 4,
-                            resource: s.as_entire_binding(),
-                        });
+                    if let Some((at, size)) = slopes_at {
+                        entries.push(buffer_range(4, &ubo, at, size));
                     }
                     let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some(&label),
@@ -583,8 +589,7 @@ impl Context {
                     }
                 })
                 .collect();
-            let owned = std::iter::once(ubo).chain(slopes).collect();
-            Ok(Prepared::new(self, label.clone(), steps, owned))
+            Ok(Prepared::new(self, label.clone(), steps, vec![ubo]))
         })
     }
 }
@@ -600,12 +605,13 @@ pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
                 if mode == Mode::Backward && layout == Layout::InPlace {
                     continue;
                 }
-                let trainings: &[bool] = if op == OpKind::Rrelu {
-                    &[false, true]
-                } else {
-                    &[false]
+                // rrelu's training flag, prelu's per-channel slopes.
+                let slopes: &[(bool, bool)] = match op {
+                    OpKind::Rrelu => &[(false, false), (true, false)],
+                    OpKind::Prelu => &[(false, false), (false, true)],
+                    _ => &[(false, false)],
                 };
-                for &training in trainings {
+                for &(training, channels) in slopes {
                     for vec4 in [false, true] {
                         for dtype in [DType::F32, DType::F16] {
                             keys.push(ElementwiseKey {
@@ -614,6 +620,7 @@ pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
                                 mode,
                                 layout,
                                 training,
+                                channels,
                                 vec4,
                                 dtype,
                             });

@@ -330,6 +330,135 @@ fn b(x: f32) -> f32 { let gl = x * 2.0; return gl; }
         validate_all("element-wise", super::elementwise::every_kernel(), 500);
     }
 
+    /// Whether `e` is computed from uniform-buffer loads and constants alone (at least one load):
+    /// the same value in every invocation of a dispatch.
+    fn uniform_only(
+        module: &naga::Module,
+        f: &naga::Function,
+        e: naga::Handle<naga::Expression>,
+    ) -> Option<bool> {
+        use naga::Expression as E;
+        let sub = |x| uniform_only(module, f, x);
+        let all = |xs: &[naga::Handle<naga::Expression>]| -> Option<bool> {
+            let mut any = false;
+            for &x in xs {
+                any |= sub(x)?;
+            }
+            Some(any)
+        };
+        match f.expressions[e] {
+            E::Literal(_) | E::Constant(_) | E::ZeroValue(_) | E::Override(_) => Some(false),
+            E::GlobalVariable(g) => {
+                (module.global_variables[g].space == naga::AddressSpace::Uniform).then_some(true)
+            }
+            E::Load { pointer } => sub(pointer),
+            E::AccessIndex { base, .. } => sub(base),
+            E::Access { base, index } => all(&[base, index]),
+            E::Unary { expr, .. } | E::As { expr, .. } | E::Relational { argument: expr, .. } => {
+                sub(expr)
+            }
+            E::Binary { left, right, .. } => all(&[left, right]),
+            E::Select {
+                condition,
+                accept,
+                reject,
+            } => all(&[condition, accept, reject]),
+            E::Splat { value, .. } => sub(value),
+            E::Swizzle { vector, .. } => sub(vector),
+            E::Compose { ref components, .. } => all(components),
+            E::Math {
+                arg,
+                arg1,
+                arg2,
+                arg3,
+                ..
+            } => {
+                let args: Vec<_> = [Some(arg), arg1, arg2, arg3]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                all(&args)
+            }
+            // Function arguments, locals, call results, builtins: per invocation, or unknown here.
+            _ => None,
+        }
+    }
+
+    /// The functions of `module` with an `if` (or `break if`) whose condition is uniform.
+    fn uniform_branches(module: &naga::Module) -> Vec<String> {
+        fn walk(module: &naga::Module, f: &naga::Function, block: &naga::Block, found: &mut bool) {
+            for st in block.iter() {
+                match st {
+                    naga::Statement::If {
+                        condition,
+                        accept,
+                        reject,
+                    } => {
+                        *found |= uniform_only(module, f, *condition) == Some(true);
+                        walk(module, f, accept, found);
+                        walk(module, f, reject, found);
+                    }
+                    naga::Statement::Block(b) => walk(module, f, b, found),
+                    naga::Statement::Loop {
+                        body,
+                        continuing,
+                        break_if,
+                    } => {
+                        if let Some(c) = break_if {
+                            *found |= uniform_only(module, f, *c) == Some(true);
+                        }
+                        walk(module, f, body, found);
+                        walk(module, f, continuing, found);
+                    }
+                    naga::Statement::Switch { cases, .. } => {
+                        for c in cases {
+                            walk(module, f, &c.body, found);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let functions = module
+            .functions
+            .iter()
+            .map(|(_, f)| f)
+            .chain(module.entry_points.iter().map(|ep| &ep.function));
+        let mut names = Vec::new();
+        for f in functions {
+            let mut found = false;
+            walk(module, f, &f.body, &mut found);
+            if found {
+                names.push(f.name.clone().unwrap_or_default());
+            }
+        }
+        names
+    }
+
+    /// No element-wise kernel branches on a uniform value. lavapipe (Mesa's Vulkan on the CPU)
+    /// inlines the uniforms that such a branch reads and, in some versions, compiles a fresh
+    /// shader variant at every bind, never freed: prelu's `if (tpl.channels > 1u)` cost about 1 ms
+    /// and 130 KB per call there. (The check sees uniforms read directly in a condition, not
+    /// through function arguments.)
+    #[test]
+    fn no_elementwise_kernel_branches_on_a_uniform() {
+        let mut bad = Vec::new();
+        for k in super::elementwise::every_kernel() {
+            let src = k.expect("builds");
+            let module = naga::front::wgsl::parse_str(&src.wgsl).expect("parses");
+            let names = uniform_branches(&module);
+            if !names.is_empty() {
+                bad.push(format!("{}: {}", src.label, names.join(", ")));
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{} element-wise kernels branch on a uniform:\n{}",
+            bad.len(),
+            bad[..bad.len().min(8)].join("\n")
+        );
+    }
+
     #[test]
     fn naga_validates_every_softmax_kernel() {
         validate_all("softmax", super::softmax::every_kernel(), 100);
