@@ -113,7 +113,8 @@ impl K {
     /// `[lo, hi]` (`hi` finite): when some `d` may lie below −700 (a −∞ entry included).
     #[inline(always)]
     fn needs_clamp(&self, lo: f32, hi: f32) -> bool {
-        !((hi as f64 - lo as f64) * self.g.abs() <= EXP_ARG_MAX)
+        let span = (hi as f64 - lo as f64) * self.g.abs();
+        span.is_nan() || span > EXP_ARG_MAX
     }
 }
 
@@ -169,14 +170,14 @@ fn max_body(xs: &[f32], flip: u32) -> (f32, f32, bool) {
             let v = f32::from_bits(ch[q].to_bits() ^ flip);
             mx[q] = if v > mx[q] { v } else { mx[q] };
             mn[q] = if v < mn[q] { v } else { mn[q] };
-            nan[q] |= (v != v) as u32;
+            nan[q] |= v.is_nan() as u32;
         }
     }
     for (q, &x) in it.remainder().iter().enumerate() {
         let v = f32::from_bits(x.to_bits() ^ flip);
         mx[q] = if v > mx[q] { v } else { mx[q] };
         mn[q] = if v < mn[q] { v } else { mn[q] };
-        nan[q] |= (v != v) as u32;
+        nan[q] |= v.is_nan() as u32;
     }
     let m = mx
         .iter()
@@ -464,7 +465,7 @@ fn cols_fwd_body(
             let v = f32::from_bits(x.to_bits() ^ k.flip);
             *m = if v > *m { v } else { *m };
             *n = if v < *n { v } else { *n };
-            *a |= (v != v) as u32;
+            *a |= v.is_nan() as u32;
         }
     }
     let mut c = [0f64; COLS];
@@ -612,14 +613,14 @@ fn bwd_sum_body(ys: &[f32], dys: &[f32], log: bool) -> BwdStats {
                 acc[q] += dc[q] as f64;
                 mx[q] = if yc[q] > mx[q] { yc[q] } else { mx[q] };
                 mn[q] = if yc[q] < mn[q] { yc[q] } else { mn[q] };
-                nan[q] |= (yc[q] != yc[q]) as u32;
+                nan[q] |= yc[q].is_nan() as u32;
             }
         }
         for (q, (&y, &dy)) in ys[done..].iter().zip(&dys[done..]).enumerate() {
             acc[q] += dy as f64;
             mx[q] = if y > mx[q] { y } else { mx[q] };
             mn[q] = if y < mn[q] { y } else { mn[q] };
-            nan[q] |= (y != y) as u32;
+            nan[q] |= y.is_nan() as u32;
         }
         BwdStats {
             s: acc.iter().sum(),
@@ -727,7 +728,7 @@ fn cols_bwd_body(
                 *s += d as f64;
                 *m = if y > *m { y } else { *m };
                 *n = if y < *n { y } else { *n };
-                *a |= (y != y) as u32;
+                *a |= y.is_nan() as u32;
             }
         } else {
             for ((s, &y), &d) in s.iter_mut().zip(y).zip(d) {
