@@ -214,6 +214,11 @@ pub(crate) struct ExpScaled<const N: usize> {
 }
 
 impl<const N: usize> ExpScaled<N> {
+    /// `g`.
+    pub(crate) fn scale(&self) -> f64 {
+        self.log2e_g / LOG2E
+    }
+
     pub(crate) fn new(g: f64, poly: [f64; N]) -> ExpScaled<N> {
         let mut p = poly;
         for (i, c) in p.iter_mut().enumerate() {
