@@ -120,7 +120,8 @@ fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
     let sc = sig_pm(zh, g);
     let y = select(mul_dd(clamp(xs, -TWO64, TWO64), 0.0, sc.x, sc.y), xs * sc.x, abs(xs) > TWO64);
     let y2 = select(y, scale_mul_dd(g.m, g.ml, g.k, xs, 0.0), zh < -64.0);
-    return select(y2, x, is_inf(x) && gt0(zh));
+    // x sigma(z) has the sign of x, -0 included where it underflows (and at -0): set by bits.
+    return copysign(select(y2, x, is_inf(x) && gt0(zh)), x);
 }
 
 // dy sigma(z) (1 + g sigma(-z)), dy times the derivative of x sigma(z(x)) with g = x z'
