@@ -106,8 +106,22 @@ fn tpl_derivative(a: f32, b: f32, p: vec4<f32>) -> f32 {
     return select({{OP}}_der(a, p), a, tpl_is_nan(a));
 }
 
+// dy = +-inf: the IEEE product dy f'(s) with f'(s) as the op computes it for dy = 1 (its limit
+// at s = +-inf), formed by bits, since a driver may treat infinities loosely: NaN where f'(s) is
+// 0 (or NaN), +-inf with the product's sign elsewhere. The fused bodies, which scale and split dy,
+// would turn an infinite dy into NaN or lose the zero test.
+fn tpl_inf_times(dy: f32, d: f32) -> f32 {
+    let db = bitcast<u32>(d);
+    let inf = bitcast<f32>(0x7f800000u | ((bitcast<u32>(dy) ^ db) & 0x80000000u));
+    return select(inf, bitcast<f32>(0x7fc00000u), (db & 0x7fffffffu) == 0u || tpl_is_nan(d));
+}
+
 fn tpl_backward(a: f32, b: f32, p: vec4<f32>) -> f32 {
     var r = {{OP}}_bwd_dy(a, b, p);
+    // Rare and data-dependent: a branch, not a select that would evaluate the op twice.
+    if (is_inf(b)) {
+        r = tpl_inf_times(b, {{OP}}_bwd(a, p));
+    }
     r = select(r, a, tpl_is_nan(a));
     return select(r, b, tpl_is_nan(b));
 }

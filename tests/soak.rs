@@ -14,6 +14,13 @@ mod common;
 use wgpu_activations::wgpu;
 use wgpu_activations::{Activation, Context, OpKind, Saved, Tensor};
 
+/// The tests here measure the whole process's memory: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Resident memory of this process in bytes (Linux), `None` elsewhere.
 fn rss() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -163,6 +170,7 @@ fn soak(rounds: usize, warm: usize, per_op_bound: u64) -> Option<f64> {
 /// by at most 1 KB per call on average, and no wgpu object may remain.
 #[test]
 fn soak_every_op_memory_stays_flat() {
+    let _serial = serial();
     let Some(per_call) = soak(150, 20, 2 << 20) else {
         return;
     };
@@ -177,6 +185,7 @@ fn soak_every_op_memory_stays_flat() {
 #[test]
 #[ignore = "long soak (some 20 s on two cores): cargo test --release --test soak -- --ignored"]
 fn soak_long() {
+    let _serial = serial();
     let Some(per_call) = soak(850, 50, 8 << 20) else {
         return;
     };
@@ -192,6 +201,7 @@ fn soak_long() {
 /// a buffer of its own per call for its slopes.
 #[test]
 fn every_prepared_op_creates_the_objects_relu_does() {
+    let _serial = serial();
     let Some(_) = common::gpu() else { return };
     let ctx = Context::new().unwrap();
     let xb = ctx.upload(&vec![0.5f32; N]).unwrap();
@@ -218,4 +228,113 @@ fn every_prepared_op_creates_the_objects_relu_does() {
             act.slopes().len()
         );
     }
+}
+
+/// Peak resident memory since the last reset (`VmHWM`), after resetting it (`clear_refs`), in
+/// bytes; `None` where /proc lacks them.
+fn reset_peak() -> Option<()> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()
+}
+
+fn peak() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Streaming holds a bounded ring, not the array: 128 MiB streamed in place through chunks of
+/// 4 MiB, three in flight, raise the process's peak resident memory by far less than the array
+/// (on lavapipe the device buffers are host memory too, so the whole ring counts: 3 slots of
+/// upload, device and readback buffers, 36 MiB).
+#[test]
+fn streaming_memory_is_bounded_by_the_ring() {
+    let _serial = serial();
+    let Some(ctx) = common::gpu() else { return };
+    let n = 32 << 20;
+    let mut data: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 * 0.01 - 5.0).collect();
+    let act = Activation::new(OpKind::Relu);
+    let opts = wgpu_activations::StreamOptions::default()
+        .with_chunk_bytes(4 << 20)
+        .with_depth(3);
+    // Warm-up: the pipeline compiled, one ring made and dropped.
+    ctx.stream_forward(
+        &act,
+        &mut data[..1 << 20],
+        &opts,
+        wgpu_activations::stream::no_progress,
+    )
+    .unwrap();
+    let (Some(()), Some(before)) = (reset_peak(), rss()) else {
+        eprintln!("no /proc/self/clear_refs or statm: skipped");
+        return;
+    };
+    ctx.stream_forward(
+        &act,
+        &mut data,
+        &opts,
+        wgpu_activations::stream::no_progress,
+    )
+    .unwrap();
+    let grew = peak().unwrap().saturating_sub(before);
+    eprintln!(
+        "streaming 128 MiB: peak resident memory {} MiB above the start",
+        grew >> 20
+    );
+    assert!(
+        grew <= 80 << 20,
+        "streaming 128 MiB in 4 MiB chunks raised peak memory by {} MiB",
+        grew >> 20
+    );
+    assert_eq!(data[1], 0.0);
+    assert_eq!(data[999], 999.0f32 * 0.01 - 5.0);
+}
+
+/// Eight threads share one context, each running host calls of its own ops; every result equals
+/// the same call made alone. `Context` is `Send + Sync`.
+#[test]
+fn threads_share_one_context() {
+    let _serial = serial();
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Context>();
+    let Some(_) = common::gpu() else { return };
+    let ctx = Context::new().unwrap();
+    let x: Vec<f32> = (0..4099).map(|i| (i as f32 - 2048.0) * 0.003).collect();
+    let ops = [
+        OpKind::Gelu,
+        OpKind::Silu,
+        OpKind::Tanh,
+        OpKind::Prelu,
+        OpKind::Mish,
+        OpKind::Elu,
+        OpKind::Softplus,
+        OpKind::Relu,
+    ];
+    let alone: Vec<(Vec<f32>, Vec<f32>)> = ops
+        .iter()
+        .map(|&op| {
+            let act = Activation::new(op);
+            (
+                ctx.forward(&act, &x).unwrap(),
+                ctx.backward(&act, &x, &x).unwrap(),
+            )
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for (t, &op) in ops.iter().enumerate() {
+            let (ctx, x, alone) = (&ctx, &x, &alone);
+            scope.spawn(move || {
+                let act = Activation::new(op);
+                for _ in 0..40 {
+                    assert_eq!(ctx.forward(&act, x).unwrap(), alone[t].0, "{}", op.name());
+                    assert_eq!(
+                        ctx.backward(&act, x, x).unwrap(),
+                        alone[t].1,
+                        "{}",
+                        op.name()
+                    );
+                }
+            });
+        }
+    });
 }

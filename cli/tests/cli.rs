@@ -1438,359 +1438,364 @@ fn error_f16_input_with_f32_grad() {
 // Outputs: only regular files, written through links, modes kept, checked first, signals
 // ---------------------------------------------------------------------------------------------
 
-use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+/// Unix only: FIFOs, sockets, device nodes, permission bits, signals.
+#[cfg(unix)]
+mod outputs {
+    use super::*;
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 
-fn c_path(p: &Path) -> std::ffi::CString {
-    use std::os::unix::ffi::OsStrExt as _;
-    std::ffi::CString::new(p.as_os_str().as_bytes()).expect("no NUL")
-}
-
-/// What is at `p`, in words (after no links).
-fn kind(p: &Path) -> &'static str {
-    let ft = std::fs::symlink_metadata(p).expect("metadata").file_type();
-    if ft.is_fifo() {
-        "fifo"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_char_device() {
-        "char device"
-    } else if ft.is_dir() {
-        "directory"
-    } else if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_file() {
-        "file"
-    } else {
-        "other"
+    fn c_path(p: &Path) -> std::ffi::CString {
+        use std::os::unix::ffi::OsStrExt as _;
+        std::ffi::CString::new(p.as_os_str().as_bytes()).expect("no NUL")
     }
-}
 
-/// A FIFO, a socket, a directory and (as root) a character device node like /dev/null's, each
-/// given as --output to apply and softmax: refused with exit code 2 and one error line naming
-/// what it is, left as it was, and nothing else created beside it. (The tool once replaced each
-/// with a regular file, /dev/null included, and exited 0.)
-#[test]
-fn output_that_is_not_a_regular_file_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = small_input(dir.path());
-    let fifo = dir.path().join("fifo");
-    assert_eq!(
-        unsafe { libc::mkfifo(c_path(&fifo).as_ptr(), 0o644) },
-        0,
-        "mkfifo"
-    );
-    let socket = dir.path().join("socket");
-    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind a socket");
-    let folder = dir.path().join("folder");
-    std::fs::create_dir(&folder).expect("mkdir");
-    let mut targets = vec![
-        (fifo, "a FIFO"),
-        (socket, "a socket"),
-        (folder, "a directory"),
-    ];
-    // A device node needs root (mknod); /dev/null itself is never used, so that a regression
-    // cannot replace it.
-    let null = dir.path().join("null");
-    let dev = libc::makedev(1, 3);
-    if unsafe { libc::mknod(c_path(&null).as_ptr(), libc::S_IFCHR | 0o666, dev) } == 0 {
-        targets.push((null, "a character device"));
-    } else {
-        eprintln!("not root: no device node to test (mknod failed)");
-    }
-    let before = listing(dir.path());
-    for (target, what) in &targets {
-        let was = kind(target);
-        let cases: Vec<Vec<OsString>> = vec![
-            apply_args("relu", &input, target, &["--device", "cpu"]),
-            vec![
-                "softmax".into(),
-                "-i".into(),
-                input.clone().into(),
-                "-o".into(),
-                target.into(),
-                "--device".into(),
-                "cpu".into(),
-            ],
-        ];
-        for args in cases {
-            let o = run(&args);
-            let err = stderr(&o);
-            assert_eq!(
-                o.status.code(),
-                Some(2),
-                "{what}: exit code; stderr:\n{err}"
-            );
-            assert_eq!(err.lines().count(), 1, "{what}: one line:\n{err}");
-            assert!(
-                err.starts_with("error: ") && err.contains(what),
-                "{what}: {err}"
-            );
-            assert_eq!(kind(target), was, "{what} is left as it was");
-            assert_eq!(listing(dir.path()), before, "{what}: nothing created");
+    /// What is at `p`, in words (after no links).
+    fn kind(p: &Path) -> &'static str {
+        let ft = std::fs::symlink_metadata(p).expect("metadata").file_type();
+        if ft.is_fifo() {
+            "fifo"
+        } else if ft.is_socket() {
+            "socket"
+        } else if ft.is_char_device() {
+            "char device"
+        } else if ft.is_dir() {
+            "directory"
+        } else if ft.is_symlink() {
+            "symlink"
+        } else if ft.is_file() {
+            "file"
+        } else {
+            "other"
         }
     }
-}
 
-/// An output that is a symbolic link is written through: the link stays a link and its target
-/// gets the result, keeping its permission bits; a dangling link creates its target.
-#[test]
-fn output_through_a_symlink_keeps_the_link_and_the_mode() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = small_input(dir.path());
-    let target = dir.path().join("target.npy");
-    std::fs::write(&target, b"old").expect("write");
-    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-    let link = dir.path().join("link.npy");
-    std::os::unix::fs::symlink("target.npy", &link).expect("symlink");
-    assert_ok(
-        &run(apply_args("relu", &input, &link, &["--device", "cpu"])),
-        "relu",
-    );
-    assert_eq!(kind(&link), "symlink", "the link stays a link");
-    assert_eq!(read_npy(&target).1, [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]);
-    let mode = std::fs::metadata(&target)
-        .expect("metadata")
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o640, "the target keeps its mode, got {mode:o}");
+    /// A FIFO, a socket, a directory and (as root) a character device node like /dev/null's, each
+    /// given as --output to apply and softmax: refused with exit code 2 and one error line naming
+    /// what it is, left as it was, and nothing else created beside it. (The tool once replaced each
+    /// with a regular file, /dev/null included, and exited 0.)
+    #[test]
+    fn output_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = small_input(dir.path());
+        let fifo = dir.path().join("fifo");
+        assert_eq!(
+            unsafe { libc::mkfifo(c_path(&fifo).as_ptr(), 0o644) },
+            0,
+            "mkfifo"
+        );
+        let socket = dir.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind a socket");
+        let folder = dir.path().join("folder");
+        std::fs::create_dir(&folder).expect("mkdir");
+        let mut targets = vec![
+            (fifo, "a FIFO"),
+            (socket, "a socket"),
+            (folder, "a directory"),
+        ];
+        // A device node needs root (mknod); /dev/null itself is never used, so that a regression
+        // cannot replace it.
+        let null = dir.path().join("null");
+        let dev = libc::makedev(1, 3);
+        if unsafe { libc::mknod(c_path(&null).as_ptr(), libc::S_IFCHR | 0o666, dev) } == 0 {
+            targets.push((null, "a character device"));
+        } else {
+            eprintln!("not root: no device node to test (mknod failed)");
+        }
+        let before = listing(dir.path());
+        for (target, what) in &targets {
+            let was = kind(target);
+            let cases: Vec<Vec<OsString>> = vec![
+                apply_args("relu", &input, target, &["--device", "cpu"]),
+                vec![
+                    "softmax".into(),
+                    "-i".into(),
+                    input.clone().into(),
+                    "-o".into(),
+                    target.into(),
+                    "--device".into(),
+                    "cpu".into(),
+                ],
+            ];
+            for args in cases {
+                let o = run(&args);
+                let err = stderr(&o);
+                assert_eq!(
+                    o.status.code(),
+                    Some(2),
+                    "{what}: exit code; stderr:\n{err}"
+                );
+                assert_eq!(err.lines().count(), 1, "{what}: one line:\n{err}");
+                assert!(
+                    err.starts_with("error: ") && err.contains(what),
+                    "{what}: {err}"
+                );
+                assert_eq!(kind(target), was, "{what} is left as it was");
+                assert_eq!(listing(dir.path()), before, "{what}: nothing created");
+            }
+        }
+    }
 
-    let dangling = dir.path().join("dangling.npy");
-    std::os::unix::fs::symlink("created.npy", &dangling).expect("symlink");
-    assert_ok(
-        &run(apply_args("relu", &input, &dangling, &["--device", "cpu"])),
-        "relu",
-    );
-    assert_eq!(kind(&dangling), "symlink");
-    assert_eq!(read_npy(&dir.path().join("created.npy")).1.len(), 6);
-    let mut want = vec![
-        input,
-        target,
-        link,
-        dangling,
-        dir.path().join("created.npy"),
-    ];
-    want.sort();
-    assert_eq!(
-        listing(dir.path()),
-        want,
-        "no temporary file is left behind"
-    );
-}
+    /// An output that is a symbolic link is written through: the link stays a link and its target
+    /// gets the result, keeping its permission bits; a dangling link creates its target.
+    #[test]
+    fn output_through_a_symlink_keeps_the_link_and_the_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = small_input(dir.path());
+        let target = dir.path().join("target.npy");
+        std::fs::write(&target, b"old").expect("write");
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let link = dir.path().join("link.npy");
+        std::os::unix::fs::symlink("target.npy", &link).expect("symlink");
+        assert_ok(
+            &run(apply_args("relu", &input, &link, &["--device", "cpu"])),
+            "relu",
+        );
+        assert_eq!(kind(&link), "symlink", "the link stays a link");
+        assert_eq!(read_npy(&target).1, [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]);
+        let mode = std::fs::metadata(&target)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o640, "the target keeps its mode, got {mode:o}");
 
-/// A read-only output file (no write bit; root would otherwise replace it) is refused before any
-/// input is read, and left as it was.
-#[test]
-fn read_only_output_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = small_input(dir.path());
-    let out = dir.path().join("ro.npy");
-    std::fs::write(&out, b"keep me").expect("write");
-    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o444)).expect("chmod");
-    let o = run(apply_args("relu", &input, &out, &["--device", "cpu"]));
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "stderr:\n{err}");
-    assert!(err.contains("read-only"), "{err}");
-    assert_eq!(std::fs::read(&out).expect("read"), b"keep me");
-}
+        let dangling = dir.path().join("dangling.npy");
+        std::os::unix::fs::symlink("created.npy", &dangling).expect("symlink");
+        assert_ok(
+            &run(apply_args("relu", &input, &dangling, &["--device", "cpu"])),
+            "relu",
+        );
+        assert_eq!(kind(&dangling), "symlink");
+        assert_eq!(read_npy(&dir.path().join("created.npy")).1.len(), 6);
+        let mut want = vec![
+            input,
+            target,
+            link,
+            dangling,
+            dir.path().join("created.npy"),
+        ];
+        want.sort();
+        assert_eq!(
+            listing(dir.path()),
+            want,
+            "no temporary file is left behind"
+        );
+    }
 
-/// `-o -` writes the .npy to standard output (the same bytes as a file) and creates no file.
-#[test]
-fn output_dash_is_standard_output() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = small_input(dir.path());
-    let file = dir.path().join("y.npy");
-    assert_ok(
-        &run(apply_args("gelu", &input, &file, &["--device", "cpu"])),
-        "file",
-    );
-    // Run in the folder, so that a file named `-` would land there.
-    let o = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(apply_args(
-            "gelu",
-            &input,
-            Path::new("-"),
-            &["--device", "cpu"],
-        ))
-        .output()
-        .expect("runs");
-    assert_ok(&o, "stdout");
-    assert_eq!(
-        o.stdout,
-        std::fs::read(&file).expect("read"),
-        "the same bytes"
-    );
-    assert!(!dir.path().join("-").exists(), "no file named -");
-    let o = run([
-        "softmax".into(),
-        "-i".into(),
-        OsString::from(&input),
-        "-o".into(),
-        "-".into(),
-        "--device".into(),
-        "cpu".into(),
-    ]);
-    assert_ok(&o, "softmax to stdout");
-    assert!(o.stdout.starts_with(b"\x93NUMPY"), "an .npy on stdout");
-}
+    /// A read-only output file (no write bit; root would otherwise replace it) is refused before any
+    /// input is read, and left as it was.
+    #[test]
+    fn read_only_output_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = small_input(dir.path());
+        let out = dir.path().join("ro.npy");
+        std::fs::write(&out, b"keep me").expect("write");
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        let o = run(apply_args("relu", &input, &out, &["--device", "cpu"]));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "stderr:\n{err}");
+        assert!(err.contains("read-only"), "{err}");
+        assert_eq!(std::fs::read(&out).expect("read"), b"keep me");
+    }
 
-/// The whole output path is checked before any input is read or anything computed: a name too
-/// long for the file system fails first (the input here does not even exist), while a long name
-/// that fits works (the temporary file's name no longer grows with it).
-#[test]
-fn output_path_is_checked_before_computing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let missing = dir.path().join("missing.npy");
-    let too_long = dir.path().join("y".repeat(256));
-    let o = run(apply_args(
-        "relu",
-        &missing,
-        &too_long,
-        &["--device", "cpu"],
-    ));
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "stderr:\n{err}");
-    assert!(
-        err.contains("--output") && !err.contains("missing.npy"),
-        "the output fails first: {err}"
-    );
+    /// `-o -` writes the .npy to standard output (the same bytes as a file) and creates no file.
+    #[test]
+    fn output_dash_is_standard_output() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = small_input(dir.path());
+        let file = dir.path().join("y.npy");
+        assert_ok(
+            &run(apply_args("gelu", &input, &file, &["--device", "cpu"])),
+            "file",
+        );
+        // Run in the folder, so that a file named `-` would land there.
+        let o = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(apply_args(
+                "gelu",
+                &input,
+                Path::new("-"),
+                &["--device", "cpu"],
+            ))
+            .output()
+            .expect("runs");
+        assert_ok(&o, "stdout");
+        assert_eq!(
+            o.stdout,
+            std::fs::read(&file).expect("read"),
+            "the same bytes"
+        );
+        assert!(!dir.path().join("-").exists(), "no file named -");
+        let o = run([
+            "softmax".into(),
+            "-i".into(),
+            OsString::from(&input),
+            "-o".into(),
+            "-".into(),
+            "--device".into(),
+            "cpu".into(),
+        ]);
+        assert_ok(&o, "softmax to stdout");
+        assert!(o.stdout.starts_with(b"\x93NUMPY"), "an .npy on stdout");
+    }
 
-    let input = small_input(dir.path());
-    let long = dir.path().join(format!("{}.npy", "y".repeat(251)));
-    assert_ok(
-        &run(apply_args("relu", &input, &long, &["--device", "cpu"])),
-        "255-byte name",
-    );
-    assert_eq!(read_npy(&long).1.len(), 6);
-    let mut want = vec![input, long];
-    want.sort();
-    assert_eq!(
-        listing(dir.path()),
-        want,
-        "no temporary file is left behind"
-    );
-}
-
-/// `--slope-grad` and `--output` naming one file (directly, by another spelling, or through a
-/// link) is refused, instead of one result silently overwriting the other.
-#[test]
-fn slope_grad_and_output_must_differ() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = small_input(dir.path());
-    let out = dir.path().join("y.npy");
-    let link = dir.path().join("l.npy");
-    std::fs::write(&out, b"old").expect("write");
-    std::os::unix::fs::symlink("y.npy", &link).expect("symlink");
-    let input_arg = input.to_string_lossy().into_owned();
-    let spellings = [
-        out.clone(),
-        dir.path().join(".").join("y.npy"),
-        link.clone(),
-    ];
-    for other in &spellings {
-        let other = other.to_string_lossy().into_owned();
+    /// The whole output path is checked before any input is read or anything computed: a name too
+    /// long for the file system fails first (the input here does not even exist), while a long name
+    /// that fits works (the temporary file's name no longer grows with it).
+    #[test]
+    fn output_path_is_checked_before_computing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.npy");
+        let too_long = dir.path().join("y".repeat(256));
         let o = run(apply_args(
-            "prelu",
-            &input,
-            &out,
-            &[
-                "--device",
-                "cpu",
-                "--backward",
-                "--grad",
-                &input_arg,
-                "--slope-grad",
-                &other,
-            ],
+            "relu",
+            &missing,
+            &too_long,
+            &["--device", "cpu"],
         ));
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{other}: stderr:\n{err}");
-        assert!(err.contains("same file"), "{err}");
-        assert_eq!(std::fs::read(&out).expect("read"), b"old");
+        assert_eq!(o.status.code(), Some(2), "stderr:\n{err}");
+        assert!(
+            err.contains("--output") && !err.contains("missing.npy"),
+            "the output fails first: {err}"
+        );
+
+        let input = small_input(dir.path());
+        let long = dir.path().join(format!("{}.npy", "y".repeat(251)));
+        assert_ok(
+            &run(apply_args("relu", &input, &long, &["--device", "cpu"])),
+            "255-byte name",
+        );
+        assert_eq!(read_npy(&long).1.len(), 6);
+        let mut want = vec![input, long];
+        want.sort();
+        assert_eq!(
+            listing(dir.path()),
+            want,
+            "no temporary file is left behind"
+        );
     }
-}
 
-/// The tool's descendants' open files that point into `dir` (an unnamed O_TMPFILE shows as
-/// `dir/#NNN (deleted)`).
-fn open_files_in(pid: u32, dir: &Path) -> Vec<String> {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    let dir = dir.to_string_lossy().into_owned();
-    fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .map(|p| p.to_string_lossy().into_owned())
-        .filter(|p| p.starts_with(&dir))
-        .collect()
-}
-
-/// SIGTERM or SIGINT while the tool works leaves no temporary file (named, or unnamed O_TMPFILE)
-/// and the previous output intact; the tool dies of the signal. The signal is sent once the
-/// temporary file exists (named: it is in the folder; unnamed: the tool holds it open).
-#[test]
-fn signal_leaves_no_temporary_file_and_the_old_output() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // 16 Mi float16 values (32 MiB): the exact reference takes about a second on them.
-    let input = dir.path().join("big.npy");
-    let x: Vec<wgpu_activations::half::f16> = (0..1u32 << 24)
-        .map(|i| wgpu_activations::half::f16::from_f32((i % 4001) as f32 * 0.005 - 10.0))
-        .collect();
-    write_npy(&input, &[1 << 24], &x);
-    let out = dir.path().join("y.npy");
-    for named in [true, false] {
-        for sig in [libc::SIGTERM, libc::SIGINT] {
-            std::fs::write(&out, b"previous output").expect("write");
-            let before = listing(dir.path());
-            let mut cmd = Command::new(BIN);
-            cmd.args(apply_args(
-                "gelu_tanh",
+    /// `--slope-grad` and `--output` naming one file (directly, by another spelling, or through a
+    /// link) is refused, instead of one result silently overwriting the other.
+    #[test]
+    fn slope_grad_and_output_must_differ() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = small_input(dir.path());
+        let out = dir.path().join("y.npy");
+        let link = dir.path().join("l.npy");
+        std::fs::write(&out, b"old").expect("write");
+        std::os::unix::fs::symlink("y.npy", &link).expect("symlink");
+        let input_arg = input.to_string_lossy().into_owned();
+        let spellings = [
+            out.clone(),
+            dir.path().join(".").join("y.npy"),
+            link.clone(),
+        ];
+        for other in &spellings {
+            let other = other.to_string_lossy().into_owned();
+            let o = run(apply_args(
+                "prelu",
                 &input,
                 &out,
-                &["--device", "reference", "--derivative"],
+                &[
+                    "--device",
+                    "cpu",
+                    "--backward",
+                    "--grad",
+                    &input_arg,
+                    "--slope-grad",
+                    &other,
+                ],
             ));
-            if named {
-                cmd.env("WGPU_ACTIVATIONS_NAMED_TEMP", "1");
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{other}: stderr:\n{err}");
+            assert!(err.contains("same file"), "{err}");
+            assert_eq!(std::fs::read(&out).expect("read"), b"old");
+        }
+    }
+
+    /// The tool's descendants' open files that point into `dir` (an unnamed O_TMPFILE shows as
+    /// `dir/#NNN (deleted)`).
+    fn open_files_in(pid: u32, dir: &Path) -> Vec<String> {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return Vec::new();
+        };
+        let dir = dir.to_string_lossy().into_owned();
+        fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|p| p.starts_with(&dir))
+            .collect()
+    }
+
+    /// SIGTERM or SIGINT while the tool works leaves no temporary file (named, or unnamed O_TMPFILE)
+    /// and the previous output intact; the tool dies of the signal. The signal is sent once the
+    /// temporary file exists (named: it is in the folder; unnamed: the tool holds it open).
+    #[test]
+    fn signal_leaves_no_temporary_file_and_the_old_output() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 16 Mi float16 values (32 MiB): the exact reference takes about a second on them.
+        let input = dir.path().join("big.npy");
+        let x: Vec<wgpu_activations::half::f16> = (0..1u32 << 24)
+            .map(|i| wgpu_activations::half::f16::from_f32((i % 4001) as f32 * 0.005 - 10.0))
+            .collect();
+        write_npy(&input, &[1 << 24], &x);
+        let out = dir.path().join("y.npy");
+        for named in [true, false] {
+            for sig in [libc::SIGTERM, libc::SIGINT] {
+                std::fs::write(&out, b"previous output").expect("write");
+                let before = listing(dir.path());
+                let mut cmd = Command::new(BIN);
+                cmd.args(apply_args(
+                    "gelu_tanh",
+                    &input,
+                    &out,
+                    &["--device", "reference", "--derivative"],
+                ));
+                if named {
+                    cmd.env("WGPU_ACTIVATIONS_NAMED_TEMP", "1");
+                }
+                let mut child = cmd.spawn().expect("spawn");
+                let pid = child.id();
+                let started = std::time::Instant::now();
+                let holds_temp = loop {
+                    let extra = listing(dir.path()).len() > before.len();
+                    let held = open_files_in(pid, dir.path())
+                        .iter()
+                        .any(|p| !p.ends_with("big.npy") && !p.ends_with("y.npy"));
+                    if extra || held {
+                        break true;
+                    }
+                    if child.try_wait().expect("try_wait").is_some()
+                        || started.elapsed() > std::time::Duration::from_secs(60)
+                    {
+                        break false;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                };
+                assert!(
+                    holds_temp,
+                    "named={named}: the temporary file never appeared before the tool ended"
+                );
+                assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0, "kill");
+                let status = child.wait().expect("wait");
+                use std::os::unix::process::ExitStatusExt as _;
+                assert_eq!(
+                    status.signal(),
+                    Some(sig),
+                    "named={named}: the tool dies of signal {sig}: {status:?}"
+                );
+                assert_eq!(
+                    listing(dir.path()),
+                    before,
+                    "named={named}, signal {sig}: a temporary file was left behind"
+                );
+                assert_eq!(
+                    std::fs::read(&out).expect("read"),
+                    b"previous output",
+                    "the old output is intact"
+                );
             }
-            let mut child = cmd.spawn().expect("spawn");
-            let pid = child.id();
-            let started = std::time::Instant::now();
-            let holds_temp = loop {
-                let extra = listing(dir.path()).len() > before.len();
-                let held = open_files_in(pid, dir.path())
-                    .iter()
-                    .any(|p| !p.ends_with("big.npy") && !p.ends_with("y.npy"));
-                if extra || held {
-                    break true;
-                }
-                if child.try_wait().expect("try_wait").is_some()
-                    || started.elapsed() > std::time::Duration::from_secs(60)
-                {
-                    break false;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            };
-            assert!(
-                holds_temp,
-                "named={named}: the temporary file never appeared before the tool ended"
-            );
-            assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0, "kill");
-            let status = child.wait().expect("wait");
-            use std::os::unix::process::ExitStatusExt as _;
-            assert_eq!(
-                status.signal(),
-                Some(sig),
-                "named={named}: the tool dies of signal {sig}: {status:?}"
-            );
-            assert_eq!(
-                listing(dir.path()),
-                before,
-                "named={named}, signal {sig}: a temporary file was left behind"
-            );
-            assert_eq!(
-                std::fs::read(&out).expect("read"),
-                b"previous output",
-                "the old output is intact"
-            );
         }
     }
 }

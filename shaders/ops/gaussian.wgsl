@@ -30,7 +30,8 @@ fn gelu_fwd(x: f32, p: vec4<f32>) -> f32 {
     let neg = scale_mul_dd(g.e.s, g.e.t, g.e.k, v.x, v.y);
     let ec = scale_mul_dd(g.e.s, g.e.t, g.e.k, g.r, 0.0);
     let y = select(fma(-hx, ec, g.xs), neg, lt0(g.xs));
-    return select(y, x, is_inf(x) && gt0(x));
+    // x Phi(x) has the sign of x, -0 included where it underflows (and at -0): set by bits.
+    return copysign(select(y, x, is_inf(x) && gt0(x)), x);
 }
 // Phi(x) + x phi(x): e^-a^2 (erfcx(a)/2 + x/sqrt(2 pi)) for x < 0,
 // 1 + e^-a^2 (x/sqrt(2 pi) - erfcx(a)/2) for x >= 0; the root polynomial within 1/2 of the zero.

@@ -73,7 +73,8 @@ fn tanhshrink_bwd_dy(s: f32, dy: f32, p: vec4<f32>) -> f32 {
 fn softsign_fwd(x: f32, p: vec4<f32>) -> f32 {
     let xs = clamp(finite(x), -0x1p50f, 0x1p50f);
     let d = two_sum(1.0, abs(xs));
-    return div_dd(xs, 0.0, d.x, d.y);
+    // The sign of x by bits, -0 included (a driver may lose the sign of a zero quotient).
+    return copysign(div_dd(xs, 0.0, d.x, d.y), x);
 }
 // dy r^2 with r = 1/(1 + |x|) a double-float from the exact denominator, formed as (dy r) r;
 // above 2^60 the denominator is scaled by 2^-60 (and the result by 2^-120), so r never leaves the
@@ -140,7 +141,8 @@ fn mish_fwd(x: f32, p: vec4<f32>) -> f32 {
     let xs = finite(x);
     let m = mish_parts(xs);
     let y = select(xs * m.t, scale_mul_dd(m.g.m, m.g.ml, m.g.k, xs, 0.0), xs < -64.0);
-    return select(y, x, is_inf(x) && gt0(x));
+    // x tanh(softplus(x)) has the sign of x, -0 included where it underflows: set by bits.
+    return copysign(select(y, x, is_inf(x) && gt0(x)), x);
 }
 // t + x sigma(x) (1 - t)(1 + t) for x >= x0 (all terms positive right of the window); below,
 // u W/D^2 with W = 4(1 + x) + u((6 + 4x) + u(4 + u)), D = 2 + u(2 + u); the root polynomial on

@@ -129,7 +129,8 @@ fn x_sigmoid(x: f32, zh: f32, zl: f32) -> f32 {
     let h = select(1.0, 0.5, big);
     let neg = scale2((h * xs) * m / d, e.k + select(0, 1, big));
     let y = select(neg, xs / d, ge0(zh));
-    return select(y, x, is_inf(x) && gt0(zh));
+    // x sigma(z) has the sign of x, -0 included where it underflows (and at -0): set by bits.
+    return copysign(select(y, x, is_inf(x) && gt0(zh)), x);
 }
 
 // dy sigma(z) (1 + g sigma(-z)), dy times the derivative of x sigma(z(x)) with g = x z'

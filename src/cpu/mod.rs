@@ -83,7 +83,32 @@ fn chunk_body(act: &Activation, mode: Mode, base: usize, a: &[f32], b: &[f32], o
                 }
             }
         }
+        // dy = ±inf (rare: a pass of its own keeps the loops above branch-free): the IEEE product
+        // dy·f'(s) with f'(s) as computed for dy = 1, its limit at s = ±inf. The fused bodies
+        // would scale an infinite dy into NaN, or select 0 where the product is NaN.
+        if mode == Mode::Backward && b.iter().any(|d| d.is_infinite()) {
+            for (k, o) in out.iter_mut().enumerate() {
+                let (s, dy) = (a[k], b[k]);
+                if dy.is_infinite() && !is_nan(s) {
+                    let mut q = p;
+                    if slopes {
+                        q[0] = act.slope_at((base + k) as u64);
+                    }
+                    *o = inf_times(dy, m::bwd(s, q));
+                }
+            }
+        }
     })
+}
+
+/// `dy·d` for an infinite `dy`: NaN where `d` is 0 or NaN, ±inf with the product's sign elsewhere.
+#[inline(always)]
+fn inf_times(dy: f32, d: f32) -> f32 {
+    if d == 0.0 || is_nan(d) {
+        f32::NAN
+    } else {
+        dy * d
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

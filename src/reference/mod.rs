@@ -70,8 +70,22 @@ pub fn backward_factor_exact(op: OpKind, p: [f32; 4], s: f32) -> f64 {
 /// The exact fused backward value `dy·factor` ([`backward_factor_exact`]) in `f64`. A factor
 /// beyond the `f64` range at a finite saved value (celu's `e^(x/α)` for a negative `α`) is still
 /// a finite real, so `dy = 0` gives a signed 0, not `0·∞ = NaN`.
+///
+/// An infinite `dy` is no real number, so there the backward is defined as the IEEE product of
+/// `dy` and the factor rounded to `f32` (the precision the kernels compute in), with the factor at
+/// `s = ±∞` the limit of `f'` (see each op's `exact_der`): `±∞` where the factor is not zero,
+/// NaN where it is 0 (the limit at `−∞` of gelu's, silu's, elu's, softsign's derivative…). The
+/// GPU kernels and the CPU path give exactly this.
 pub fn backward_exact(op: OpKind, p: [f32; 4], s: f32, dy: f32) -> f64 {
     let f = backward_factor_exact(op, p, s);
+    if dy.is_infinite() {
+        let f = f as f32;
+        return if f == 0.0 || f.is_nan() {
+            f64::NAN
+        } else {
+            dy as f64 * f as f64
+        };
+    }
     if dy == 0.0 && s.is_finite() && f.is_infinite() {
         return 0.0f64.copysign(dy as f64 * f.signum());
     }
