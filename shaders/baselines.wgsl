@@ -92,3 +92,21 @@ fn naive_tanhshrink_bwd_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 { return dy * n
 fn naive_softsign_fwd(x: f32, p: vec4<f32>) -> f32 { return x / (1.0 + abs(x)); }
 fn naive_softsign_der(x: f32, p: vec4<f32>) -> f32 { let d = 1.0 + abs(x); return 1.0 / (d * d); }
 fn naive_softsign_bwd_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 { return dy * naive_softsign_der(x, p); }
+
+// The backward factor alone (the template takes it where dy is infinite).
+fn copy_bwd(s: f32, p: vec4<f32>) -> f32 { return 1.0; }
+fn naive_sigmoid_bwd(y: f32, p: vec4<f32>) -> f32 { return y * (1.0 - y); }
+fn naive_tanh_bwd(y: f32, p: vec4<f32>) -> f32 { return 1.0 - y * y; }
+fn naive_logsigmoid_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_logsigmoid_der(x, p); }
+fn naive_softplus_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_softplus_der(x, p); }
+fn naive_swish_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_swish_der(x, p); }
+fn naive_silu_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_silu_der(x, p); }
+fn naive_quick_gelu_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_quick_gelu_der(x, p); }
+fn naive_mish_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_mish_der(x, p); }
+fn naive_elu_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_elu_der(x, p); }
+fn naive_selu_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_selu_der(x, p); }
+fn naive_celu_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_celu_der(x, p); }
+fn naive_gelu_tanh_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_gelu_tanh_der(x, p); }
+fn naive_gelu_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_gelu_der(x, p); }
+fn naive_tanhshrink_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_tanhshrink_der(x, p); }
+fn naive_softsign_bwd(x: f32, p: vec4<f32>) -> f32 { return naive_softsign_der(x, p); }
