@@ -4,20 +4,32 @@
 //!
 //! Forward, per row (softmin is softmax of `−x`: its "maximum" is the minimum, `g` negative):
 //!
-//! 1. one pass for the maximum `c` and whether the row holds a NaN (vectorized, branch-free);
-//!    a NaN or `+∞` gives a NaN row, a row without a finite entry NaN (with `safe`, zeros or −∞);
-//! 2. one pass for `s = Σ e^d`, `d = (x − c)·g`, `g = ±1/T`, with `fastmath64::exp_nonpos`
-//!    (relative error below 2^-36; `d ≤ 0`; a −∞ entry gives `d = −∞`, clamped to `e^−700`,
-//!    which no f32 result can see) summed in f64, the `e` kept in an f64 scratch row when the row
-//!    is short enough to stay in the core's cache;
+//! 1. one pass for the maximum `c`, the minimum and whether the row holds a NaN (vectorized,
+//!    branch-free); a NaN or `+∞` gives a NaN row, a row without a finite entry NaN (with
+//!    `safe`, zeros or −∞);
+//! 2. one pass for `s = Σ e^d`, `d = (x − c)·g`, `g = ±1/T`, with `fastmath64::exp_scaled` (the
+//!    temperature folded into its constants; a degree-6 polynomial, relative error 2^-29, for
+//!    softmax and softmin, degree 7 and exact at 0, 2^-33, for log_softmax, whose `ln s` turns the
+//!    sum's error into an absolute one), summed in f64, the `e` kept in an f64 scratch row when the
+//!    row is short enough to stay in the core's cache. Its argument is clamped to `±700` only in
+//!    rows that need it (a span beyond `700/|g|`, or a −∞ entry, whose `e^−700` no f32 result can
+//!    see);
 //! 3. one pass writing `y = e·(1/s)` (log_softmax: `d − ln s`, one fused multiply-add), rounded
 //!    once to f32.
+//!
+//! softmax and softmin first try each row in one pass instead, centred on its first entry `x₀`
+//! (`e^((x − x₀)·g)` summed and kept, the raw extremes tracked): the result is the same function
+//! (shift invariance) with the same relative error per term, valid when every `|x − x₀|·|g|` is at
+//! most 600 and the sum is finite (a NaN or an infinity makes it NaN). A row that fails takes the
+//! three passes, and so do the rest of its task's rows. Large tensors prefetch the next row's input
+//! and output (up to 32 KiB each) while a row is computed.
 //!
 //! `x − c` is exact in f64 for all but the most distant pairs of f32 values, the temperature
 //! divides through `1/T` rounded to f64 (a relative 2^-53), and f64's range holds every
 //! `(x − c)/T` of the accepted temperatures, so no double-float arithmetic and no overflow
-//! checks are needed: probabilities come out within 0.5 + 2^-10 ULP, log-probabilities within
-//! 0.5 ULP plus an absolute ~2^-50 (from `ln s`).
+//! checks are needed: probabilities come out within 0.5 + 2^-4 ULP (0.555 measured),
+//! log-probabilities within 0.5 ULP plus an absolute ~2^-33 (from `ln s`; 0.501 ULP measured
+//! wherever that allowance does not apply).
 //!
 //! Rows are spread over the threads, many short rows to a task; fewer than [`FEW_ROWS`] rows of
 //! at least [`LONG_ROW`] elements are cut into chunks of [`CHUNK`] elements, each chunk's
@@ -127,13 +139,14 @@ const L32: usize = 32;
 /// f64 lanes of the sum passes (two AVX-512 registers).
 const L64: usize = 16;
 
-/// Elements of the next row prefetched by the forward rows pass, in its input and its output: one
-/// 4 KiB page of f32 (the hardware prefetchers stop at page boundaries, and rows of 1024 are
-/// exactly one page). Measured at 4096×1024 on one thread: forward 0.44 → 0.36 ns per element
-/// (the input alone: 0.56 → 0.50 before the one-pass rows; two rows ahead: 0.40); backward, with
-/// two input streams, got slower (0.27 → 0.33), and long rows prefetched a page ahead within the
-/// passes gained nothing, so only this one is kept.
-const AHEAD: usize = 1024;
+/// Elements of the next row prefetched by the forward rows pass, in its input and its output
+/// (the whole row up to 32 KiB of f32: the hardware prefetchers stop at 4 KiB page boundaries).
+/// Measured on one thread: 4096×1024 forward 0.44 → 0.36 ns per element (the input's first page
+/// alone: 0.56 → 0.50 before the one-pass rows; two rows ahead: 0.40); 2048×4096 and 4096×2048,
+/// which spill to memory, 10 → 14 and 14 → 16 GB/s with the whole row instead of its first page.
+/// Backward, with two input streams, got slower (0.27 → 0.33), and long rows prefetched a page
+/// ahead within the passes gained nothing, so only this one is kept.
+const PF_ROW: usize = 8192;
 
 /// Tensors of at least this many elements prefetch (`K::ahead`): 2 × 4 MiB of f32 or more
 /// seldom stays in the cache between calls.
@@ -322,11 +335,11 @@ fn rows_fwd_body(x: &[f32], out: &mut [f32], len: usize, k: &K, es: &mut [f64]) 
         .zip(out.chunks_exact_mut(len))
         .enumerate()
     {
-        // The next row's first page of input and of output, fetched while this one is computed
+        // The next row's input and output (up to `PF_ROW`), fetched while this one is computed
         // (the output's, so that its stores find their lines).
         let at = (r + 1) * len;
         if k.ahead && at < x.len() {
-            let n = len.min(AHEAD);
+            let n = len.min(PF_ROW);
             prefetch(x[at..].as_ptr(), n);
             prefetch(optr.wrapping_add(at), n);
         }
