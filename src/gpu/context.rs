@@ -309,8 +309,8 @@ impl Context {
     /// # use wgpu_activations::*;
     /// // A device the caller already owns (an engine's), adopted as it is.
     /// let instance = wgpu::Instance::default();
-    /// let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
-    /// let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    /// let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap(); // ok: an example
+    /// let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap(); // ok: an example
     /// let ctx = Context::from_device(device, queue);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
@@ -618,7 +618,7 @@ impl Context {
         maps.entry(TypeId::of::<K>())
             .or_insert_with(|| Box::new(HashMap::<K, Arc<CachedKernel>>::new()))
             .downcast_mut()
-            .expect("ok: each map is stored under its own key type's TypeId")
+            .expect("a map under its key type") // ok: each map is stored under its own key type's TypeId
     }
 
     /// Create the kernel's shader module, layouts and pipeline inside validation, internal and

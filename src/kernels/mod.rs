@@ -39,7 +39,7 @@ mod tests {
             .entry_points
             .iter()
             .position(|ep| ep.name == src.entry_point)
-            .expect("ok: found above");
+            .expect("found above"); // ok: a test
         let ep_info = info.get_entry_point(index);
         for (handle, var) in module.global_variables.iter() {
             let Some(binding) = &var.binding else {
@@ -444,8 +444,8 @@ fn b(x: f32) -> f32 { let gl = x * 2.0; return gl; }
     fn no_elementwise_kernel_branches_on_a_uniform() {
         let mut bad = Vec::new();
         for k in super::elementwise::every_kernel() {
-            let src = k.expect("builds");
-            let module = naga::front::wgsl::parse_str(&src.wgsl).expect("parses");
+            let src = k.expect("builds"); // ok: a test
+            let module = naga::front::wgsl::parse_str(&src.wgsl).expect("parses"); // ok: a test
             let names = uniform_branches(&module);
             if !names.is_empty() {
                 bad.push(format!("{}: {}", src.label, names.join(", ")));
