@@ -166,16 +166,18 @@ fn soak(rounds: usize, warm: usize, per_op_bound: u64) -> Option<f64> {
 }
 
 /// Every op, 150 rounds (600-750 calls) each after 20 warm-up rounds: each op's resident memory
-/// may grow by at most 2 MiB (under 3.5 KB per call; the prelu leak was 130 KB), the whole run's
-/// by at most 1 KB per call on average, and no wgpu object may remain.
+/// may grow by at most 16 MiB (27 KB per call: the allocator's arenas settle by a few MiB on a
+/// fresh machine, seen as 3 MiB under relu in CI; the prelu leak was 130 KB per call, 78 MiB
+/// here), the whole run's by at most 2 KB per call on average (the leak made 4.9 KB over every
+/// op), and no wgpu object may remain.
 #[test]
 fn soak_every_op_memory_stays_flat() {
     let _serial = serial();
-    let Some(per_call) = soak(150, 20, 2 << 20) else {
+    let Some(per_call) = soak(150, 20, 16 << 20) else {
         return;
     };
     assert!(
-        per_call <= 1024.0,
+        per_call <= 2048.0,
         "resident memory grew by {per_call:.0} bytes per call over the soak"
     );
 }
