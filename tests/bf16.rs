@@ -216,3 +216,4 @@ fn gpu_bf16_kernels_round_every_pattern() {
         }
     }
 }
+
