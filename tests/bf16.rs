@@ -216,4 +216,3 @@ fn gpu_bf16_kernels_round_every_pattern() {
         }
     }
 }
-

@@ -34,8 +34,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use wgpu_activations::half::{bf16, f16};
 use wgpu_activations::{
-    cpu, harness, wgpu, Activation, Baseline, Context, DType, Element, Mode, OpKind, Softmax, SoftmaxKind,
-    Tensor,
+    cpu, harness, wgpu, Activation, Baseline, Context, DType, Element, Mode, OpKind, Softmax,
+    SoftmaxKind, Tensor,
 };
 
 use super::output::{self, Output};

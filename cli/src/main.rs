@@ -1107,13 +1107,12 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
         let n = usize::try_from(have / 2)
             .map_err(|_| usage(format!("{shown} is too large for this machine")))?;
         let mut bits = Vec::new();
-        bits.try_reserve_exact(n)
-            .map_err(|_| {
-                usage(format!(
-                    "{shown}: not enough memory for {n} {} values",
-                    numpy_name(dt)
-                ))
-            })?;
+        bits.try_reserve_exact(n).map_err(|_| {
+            usage(format!(
+                "{shown}: not enough memory for {n} {} values",
+                numpy_name(dt)
+            ))
+        })?;
         bits.resize(n, 0u16);
         reader
             .read_exact(bytemuck::cast_slice_mut(&mut bits[..]))
@@ -1179,8 +1178,7 @@ pub(crate) fn write_npy(
                     .join(", ")
             ),
         };
-        let mut header =
-            format!("{{'descr': '<V2', 'fortran_order': False, 'shape': {dims}, }}");
+        let mut header = format!("{{'descr': '<V2', 'fortran_order': False, 'shape': {dims}, }}");
         // Magic (6), version (2), length (2), the dict, spaces, and a newline: a multiple of 64.
         let total = (10 + header.len() + 1).next_multiple_of(64);
         header.push_str(&" ".repeat(total - 10 - header.len() - 1));

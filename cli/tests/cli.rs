@@ -2038,7 +2038,11 @@ fn read_npy_bf16(path: &Path) -> (Vec<u64>, Vec<wgpu_activations::half::bf16>) {
         .chunks_exact(2)
         .map(|b| wgpu_activations::half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])))
         .collect();
-    assert_eq!(data.len() as u64, shape.iter().product::<u64>(), "data length");
+    assert_eq!(
+        data.len() as u64,
+        shape.iter().product::<u64>(),
+        "data length"
+    );
     (shape, data)
 }
 
@@ -2250,7 +2254,10 @@ fn softmax_bf16_files_out_dtype_and_softmax2d() {
                 assert_eq!(s, shape64);
                 for i in 0..n {
                     let e = ulp_error(got[i], exact[i]);
-                    assert!(e <= 1.0, "{device} axis {axis} f32 out [{i}]: {e:.2} ULP of f32");
+                    assert!(
+                        e <= 1.0,
+                        "{device} axis {axis} f32 out [{i}]: {e:.2} ULP of f32"
+                    );
                 }
             }
             let o = run([

@@ -162,7 +162,10 @@ mod tests {
         assert_eq!(ulp_bf16(3.0e38), 2f64.powi(120));
         assert_eq!(ulp_error_of(bf16::ONE, 1.0), 0.0);
         assert_eq!(ulp_error_of(bf16::from_bits(0x3f81), 1.0), 1.0);
-        assert_eq!(ulp_error_of(bf16::from_bits(0x3f81), 1.0 + 2f64.powi(-8)), 0.5);
+        assert_eq!(
+            ulp_error_of(bf16::from_bits(0x3f81), 1.0 + 2f64.powi(-8)),
+            0.5
+        );
         // bf16::MAX = (2 - 2^-7) 2^127; from (2 - 2^-8) 2^127 up the exact value rounds to inf.
         let tie = (2.0 - 2f64.powi(-8)) * 2f64.powi(127);
         assert_eq!(ulp_error_of(bf16::INFINITY, tie), 0.0);

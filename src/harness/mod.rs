@@ -410,10 +410,7 @@ pub fn inputs_f16(act: &Activation, n_random: usize) -> Vec<f16> {
 /// Upstream gradients of `T` (f16 or bf16) for backward: seeded uniform in ±4, with ±0, ±1, the
 /// smallest subnormal and the largest finite value at the end.
 pub fn gradients_of<T: Element>(n: usize) -> Vec<T> {
-    let mut v: Vec<T> = moderate_gradients(n)
-        .into_iter()
-        .map(T::from_f32)
-        .collect();
+    let mut v: Vec<T> = moderate_gradients(n).into_iter().map(T::from_f32).collect();
     let ends = [
         T::from_f32(0.0),
         T::from_f32(-0.0),

@@ -144,7 +144,11 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
         if channels { "/channels" } else { "" },
         if vec4 { "/vec4" } else { "" },
         if dtype == DType::F32 { "" } else { "/" },
-        if dtype == DType::F32 { "" } else { dtype.name() },
+        if dtype == DType::F32 {
+            ""
+        } else {
+            dtype.name()
+        },
     );
     let half = dtype.is_half();
     let in_place = layout == Layout::InPlace;

@@ -208,11 +208,20 @@ fn io_wgsl(dtype: Dtypes, vec4: bool) -> String {
     if vec4 {
         return source::SOFTMAX_IO_VEC4.to_string();
     }
-    let part = |d: DType, f32: &'static str, half: &'static str| if d.is_half() { half } else { f32 };
+    let part =
+        |d: DType, f32: &'static str, half: &'static str| if d.is_half() { half } else { f32 };
     format!(
         "{}\n{}\n{}",
-        part(dtype.input, source::SOFTMAX_IO_F32_IN, source::SOFTMAX_IO_HALF_IN),
-        part(dtype.output, source::SOFTMAX_IO_F32_OUT, source::SOFTMAX_IO_HALF_OUT),
+        part(
+            dtype.input,
+            source::SOFTMAX_IO_F32_IN,
+            source::SOFTMAX_IO_HALF_IN
+        ),
+        part(
+            dtype.output,
+            source::SOFTMAX_IO_F32_OUT,
+            source::SOFTMAX_IO_HALF_OUT
+        ),
         source::SOFTMAX_IO_QUADS
     )
 }
