@@ -1010,7 +1010,7 @@ fn bench_writes_table_json_and_svg() {
         &picture[..picture.len().min(80)]
     );
 
-    // f16 beside f32: a dtype column, and points that count 2 bytes per element.
+    // f16 and bf16 beside f32: a dtype column, and points that count 2 bytes per element.
     let mut args: Vec<OsString> = [
         "bench",
         "--ops",
@@ -1020,7 +1020,7 @@ fn bench_writes_table_json_and_svg() {
         "--modes",
         "forward",
         "--dtypes",
-        "f32,f16",
+        "f32,f16,bf16",
         "--trials",
         "1",
         "--min-trial-ms",
@@ -1035,7 +1035,7 @@ fn bench_writes_table_json_and_svg() {
         args.push("--cpu-only".into());
     }
     let o = run(&args);
-    assert_ok(&o, "bench --dtypes f32,f16");
+    assert_ok(&o, "bench --dtypes f32,f16,bf16");
     let text = stdout(&o);
     assert!(text.contains("| dtype"), "a dtype column:\n{text}");
     let report: serde_json::Value =
@@ -1055,8 +1055,10 @@ fn bench_writes_table_json_and_svg() {
     let want: Vec<(String, String, u64)> = [
         ("relu", "f32", 8 * 2048),
         ("relu", "f16", 4 * 2048),
+        ("relu", "bf16", 4 * 2048),
         ("softmax", "f32", 8 * 2048),
         ("softmax", "f16", 4 * 2048),
+        ("softmax", "bf16", 4 * 2048),
     ]
     .iter()
     .map(|&(o, d, b)| (o.to_string(), d.to_string(), b))
@@ -1064,7 +1066,7 @@ fn bench_writes_table_json_and_svg() {
     assert_eq!(seen, want);
     if gpu {
         let offload = report["offload"].as_array().expect("offload is an array");
-        assert_eq!(offload.len(), 4, "one offload row per op, mode and dtype");
+        assert_eq!(offload.len(), 6, "one offload row per op, mode and dtype");
     }
 
     // Usage errors are one line and exit 2, before anything is measured.
