@@ -7,7 +7,7 @@ alias TplElem = u32;
 fn tpl_elem16(j: u32) -> u32 {
     let ia = tpl.off_a + j;
     let ib = tpl.off_b + j;
-    return h16_from_f32(tpl_apply(h16_to_f32(h16_half(src_a[ia >> 1u], ia)), h16_to_f32(h16_half(tpl_ld_b(ib >> 1u), ib)), tpl.base + j));
+    return half_from_f32(tpl_apply(half_to_f32(h16_half(src_a[ia >> 1u], ia)), half_to_f32(h16_half(tpl_ld_b(ib >> 1u), ib)), tpl.base + j));
 }
 
 // Word w holds binding elements 2w and 2w + 1; this dispatch's elements start at `tpl_out_off()`

@@ -5,8 +5,8 @@ alias TplElem = vec4<u32>;
 
 // Two elements of one word: half 0 of `wa` (and `wb`) is element k.
 fn tpl_pair16(wa: u32, wb: u32, k: u32) -> u32 {
-    let lo = h16_from_f32(tpl_apply(h16_to_f32(wa & 0xffffu), h16_to_f32(wb & 0xffffu), k));
-    let hi = h16_from_f32(tpl_apply(h16_to_f32(wa >> 16u), h16_to_f32(wb >> 16u), k + 1u));
+    let lo = half_from_f32(tpl_apply(half_to_f32(wa & 0xffffu), half_to_f32(wb & 0xffffu), k));
+    let hi = half_from_f32(tpl_apply(half_to_f32(wa >> 16u), half_to_f32(wb >> 16u), k + 1u));
     return lo | (hi << 16u);
 }
 

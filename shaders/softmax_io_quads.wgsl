@@ -1,5 +1,5 @@
 // The quad accessors of softmax.wgsl where the tensors are not bound as vec4 arrays (after
-// softmax_io_f32.wgsl or softmax_io_f16.wgsl): four element accesses (the kernels take them only
+// the softmax_io_*_in and _out files): four element accesses (the kernels take them only
 // where `VEC4` holds).
 
 const VEC4: bool = false;

@@ -363,6 +363,44 @@ fn f16_softmax_rows_across_chunks() {
     }
 }
 
+/// bf16 slices stream alike: odd chunk lengths (chunks starting inside a word), element-wise and
+/// softmax rows across chunks, equal to the f32 kernels' results of the bf16 inputs rounded once
+/// to bf16 (which is what `tests/bf16.rs` judges against the exact reference).
+#[test]
+fn bf16_odd_chunks_and_softmax_rows() {
+    use wgpu_activations::half::bf16;
+    let Some(ctx) = ctx() else { return };
+    let to_bf16 = |v: &[f32]| v.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<_>>();
+    let wide = |v: &[bf16]| v.iter().map(|h| h.to_f32()).collect::<Vec<f32>>();
+    let bits = |v: &[bf16]| v.iter().map(|h| h.to_bits()).collect::<Vec<u16>>();
+    let x = to_bf16(&data(37, 2 * CAP + 1001));
+    for act in [
+        Activation::new(OpKind::Gelu),
+        Activation::new(OpKind::Rrelu).training(7),
+    ] {
+        let want = to_bf16(&ctx.forward(&act, &wide(&x)).unwrap());
+        for upload in [Upload::Mapped, Upload::WriteBuffer] {
+            let opts = StreamOptions::default()
+                .with_chunk_bytes(2002)
+                .with_upload(upload);
+            let mut y = x.clone();
+            ctx.stream_forward(&act, &mut y, &opts, no_progress)
+                .unwrap();
+            assert_eq!(bits(&y), bits(&want), "{} {upload:?}", act.op().name());
+        }
+    }
+    for (rows, row_len) in [(301, 37), (3, CAP / 2 + 5)] {
+        let x = to_bf16(&logits(43, rows * row_len));
+        let sm = Softmax::softmax();
+        let want = to_bf16(&ctx.softmax(&sm, &wide(&x), &[rows, row_len], 1).unwrap());
+        let mut y = x.clone();
+        let opts = StreamOptions::default().with_chunk_bytes(2 * 37 * 5 + 1);
+        ctx.stream_softmax(&sm, &mut y, row_len, &opts, no_progress)
+            .unwrap();
+        assert_eq!(bits(&y), bits(&want), "softmax {rows}x{row_len}");
+    }
+}
+
 #[test]
 fn cancellation_keeps_whole_chunks() {
     let Some(ctx) = ctx() else { return };

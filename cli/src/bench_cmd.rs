@@ -32,10 +32,10 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
-use wgpu_activations::half::f16;
+use wgpu_activations::half::{bf16, f16};
 use wgpu_activations::{
-    cpu, harness, wgpu, Activation, Baseline, Context, DType, Mode, OpKind, Softmax, SoftmaxKind,
-    Tensor,
+    cpu, harness, wgpu, Activation, Baseline, Context, DType, Element, Mode, OpKind, Softmax,
+    SoftmaxKind, Tensor,
 };
 
 use super::output::{self, Output};
@@ -89,9 +89,9 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_enum, value_name = "MODE,...")]
     modes: Vec<ModeArg>,
 
-    /// Element types, comma-separated. f16 tensors move 2 bytes per element instead of 4; their
-    /// fraction of the device copy is taken against the same copy (of the f32 tensor's 4 bytes
-    /// per element) as f32's.
+    /// Element types, comma-separated (f32, f16, bf16). 16-bit tensors move 2 bytes per element
+    /// instead of 4; their fraction of the device copy is taken against the same copy (of the f32
+    /// tensor's 4 bytes per element) as f32's.
     #[arg(
         long,
         value_delimiter = ',',
@@ -151,6 +151,7 @@ impl ModeArg {
 enum DTypeArg {
     F32,
     F16,
+    Bf16,
 }
 
 impl DTypeArg {
@@ -158,6 +159,7 @@ impl DTypeArg {
         match self {
             DTypeArg::F32 => DType::F32,
             DTypeArg::F16 => DType::F16,
+            DTypeArg::Bf16 => DType::BF16,
         }
     }
 }
@@ -747,6 +749,10 @@ struct Buffers {
     xh: Vec<f16>,
     dyh: Vec<f16>,
     outh: Vec<f16>,
+    /// `x` and `dy` rounded to bf16 (empty unless bf16 is swept).
+    xb: Vec<bf16>,
+    dyb: Vec<bf16>,
+    outb: Vec<bf16>,
     gpu: Option<GpuBuffers>,
 }
 
@@ -760,6 +766,7 @@ struct GpuTensors {
 struct GpuBuffers {
     f32: GpuTensors,
     f16: Option<GpuTensors>,
+    bf16: Option<GpuTensors>,
     /// The device copy's destination (f32).
     copy: wgpu::Buffer,
 }
@@ -812,28 +819,10 @@ fn e2e_op(
     shape: &[usize],
     dtype: DType,
 ) -> Result<(), Failure> {
-    if dtype == DType::F16 {
-        let (x, dy) = (&b.xh, &b.dyh);
-        let out = match op {
-            BenchOp::Softmax(kind) => {
-                let sm = Softmax::new(kind);
-                let axis = shape.len() - 1;
-                match mode {
-                    Mode::Backward => ctx.softmax_backward(&sm, x, dy, shape, axis)?,
-                    _ => ctx.softmax(&sm, x, shape, axis)?,
-                }
-            }
-            BenchOp::Act(kind) => {
-                let act = Activation::new(kind);
-                match mode {
-                    Mode::Forward => ctx.forward(&act, x)?,
-                    Mode::Derivative => ctx.derivative(&act, x)?,
-                    Mode::Backward => ctx.backward(&act, x, dy)?,
-                }
-            }
-        };
-        std::hint::black_box(out);
-        return Ok(());
+    match dtype {
+        DType::F16 => return e2e_half(ctx, op, mode, &b.xh, &b.dyh, shape),
+        DType::BF16 => return e2e_half(ctx, op, mode, &b.xb, &b.dyb, shape),
+        DType::F32 => {}
     }
     let out = match op {
         BenchOp::Softmax(kind) => {
@@ -857,14 +846,45 @@ fn e2e_op(
     Ok(())
 }
 
-/// The CPU path on f16 slices, into a preallocated output.
-fn cpu_op_f16(
+/// The convenient layer on 16-bit host slices.
+fn e2e_half<T: Element>(
+    ctx: &Context,
+    op: BenchOp,
+    mode: Mode,
+    x: &[T],
+    dy: &[T],
+    shape: &[usize],
+) -> Result<(), Failure> {
+    let out = match op {
+        BenchOp::Softmax(kind) => {
+            let sm = Softmax::new(kind);
+            let axis = shape.len() - 1;
+            match mode {
+                Mode::Backward => ctx.softmax_backward(&sm, x, dy, shape, axis)?,
+                _ => ctx.softmax(&sm, x, shape, axis)?,
+            }
+        }
+        BenchOp::Act(kind) => {
+            let act = Activation::new(kind);
+            match mode {
+                Mode::Forward => ctx.forward(&act, x)?,
+                Mode::Derivative => ctx.derivative(&act, x)?,
+                Mode::Backward => ctx.backward(&act, x, dy)?,
+            }
+        }
+    };
+    std::hint::black_box(out);
+    Ok(())
+}
+
+/// The CPU path on 16-bit slices, into a preallocated output.
+fn cpu_op_half<T: Element>(
     op: BenchOp,
     mode: Mode,
     shape: &[usize],
-    x: &[f16],
-    dy: &[f16],
-    out: &mut [f16],
+    x: &[T],
+    dy: &[T],
+    out: &mut [T],
 ) -> Result<(), Failure> {
     match op {
         BenchOp::Softmax(kind) => {
@@ -1046,14 +1066,16 @@ fn sweep(
             .collect();
         let dy = harness::gradients(n);
         let half = plan.dtypes.contains(&DType::F16);
-        let to_f16 = |v: &[f32]| -> Vec<f16> {
-            if half {
-                v.iter().map(|&x| f16::from_f32(x)).collect()
+        let brain = plan.dtypes.contains(&DType::BF16);
+        fn narrow<T: Element>(on: bool, v: &[f32]) -> Vec<T> {
+            if on {
+                v.iter().map(|&x| T::from_f32(x)).collect()
             } else {
                 Vec::new()
             }
-        };
-        let (xh, dyh) = (to_f16(&x), to_f16(&dy));
+        }
+        let (xh, dyh) = (narrow::<f16>(half, &x), narrow::<f16>(half, &dy));
+        let (xb, dyb) = (narrow::<bf16>(brain, &x), narrow::<bf16>(brain, &dy));
         let gpu = match ctx {
             Some(ctx) => Some(GpuBuffers {
                 f32: GpuTensors {
@@ -1070,6 +1092,15 @@ fn sweep(
                 } else {
                     None
                 },
+                bf16: if brain {
+                    Some(GpuTensors {
+                        x: ctx.upload(&xb)?,
+                        dy: ctx.upload(&dyb)?,
+                        out: ctx.create_tensor::<bf16>(n)?,
+                    })
+                } else {
+                    None
+                },
                 copy: ctx.create_tensor::<f32>(n)?,
             }),
             None => None,
@@ -1081,6 +1112,9 @@ fn sweep(
             outh: vec![f16::ZERO; if half { n } else { 0 }],
             xh,
             dyh,
+            outb: vec![bf16::ZERO; if brain { n } else { 0 }],
+            xb,
+            dyb,
             gpu,
         };
 
@@ -1144,6 +1178,7 @@ fn sweep(
                     let tensors = b.gpu.as_ref().and_then(|g| match dtype {
                         DType::F32 => Some(&g.f32),
                         DType::F16 => g.f16.as_ref(),
+                        DType::BF16 => g.bf16.as_ref(),
                     });
                     // The naive baseline of a transcendental op, in the same dispatch.
                     let naive_s = match (ctx, timer, tensors, op) {
@@ -1182,9 +1217,11 @@ fn sweep(
                     let cpu_s = {
                         let (x, dy, out) = (&b.x, &b.dy, &mut b.out);
                         let (xh, dyh, outh) = (&b.xh, &b.dyh, &mut b.outh);
+                        let (xb, dyb, outb) = (&b.xb, &b.dyb, &mut b.outb);
                         time_host(plan, || match dtype {
                             DType::F32 => cpu_op(op, mode, &dims, x, dy, out),
-                            DType::F16 => cpu_op_f16(op, mode, &dims, xh, dyh, outh),
+                            DType::F16 => cpu_op_half(op, mode, &dims, xh, dyh, outh),
+                            DType::BF16 => cpu_op_half(op, mode, &dims, xb, dyb, outb),
                         })?
                     };
                     let bytes = op.bytes(mode, n, dtype);
@@ -1389,7 +1426,7 @@ fn header_text(
     );
     let _ = writeln!(
         s,
-        "GB/s = bytes moved per second: forward/derivative 8 B/element (f16: 4), backward 12 (f16: 6); copies 8."
+        "GB/s = bytes moved per second: forward/derivative 8 B/element (f16, bf16: 4), backward 12 (f16, bf16: 6); copies 8."
     );
     for n in notes {
         let _ = writeln!(s, "warning: {n}.");

@@ -26,7 +26,7 @@ mod softmax_cmd;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use output::Output;
-use wgpu_activations::{cpu, reference, Activation, Context, Mode, OpKind, Saved};
+use wgpu_activations::{cpu, reference, Activation, Context, DType, Element, Mode, OpKind, Saved};
 
 // ---------------------------------------------------------------------------------------------
 // Command line
@@ -116,13 +116,15 @@ struct ApplyArgs {
     #[arg(value_name = "OP")]
     op: String,
 
-    /// Input: a little-endian float32 (`<f4`) or float16 (`<f2`) .npy file in C order, any shape
+    /// Input: a little-endian float32 (`<f4`), float16 (`<f2`) or bfloat16 (as `ml_dtypes` saves
+    /// it: `<V2`) .npy file in C order, any shape
     /// (0-d and empty included). With --backward it is the saved tensor: the forward input x, or the forward
     /// output y for ops that save their output (`ops` lists them as `reads y`).
     #[arg(short, long, value_name = "X.npy")]
     input: PathBuf,
 
-    /// Output .npy (C order, the input's shape and dtype: float16 in, float16 out), or `-` for
+    /// Output .npy (C order, the input's shape and dtype: float16 in, float16 out; bfloat16 in,
+    /// bfloat16 out, written as `np.save` writes an `ml_dtypes.bfloat16` array), or `-` for
     /// standard output. A regular file (a symbolic link is written through to its target),
     /// replaced atomically only on success and keeping its permissions; a directory, device,
     /// FIFO, socket or read-only file is refused before anything is computed.
@@ -207,9 +209,11 @@ Apply an activation (forward, derivative or fused backward) to a .npy file.
 For --backward the saved tensor is the forward input x, except for the ops that (as in
 PyTorch) save their output y: {}. Pass y = f(x) as --input for those.
 
-Inputs must be little-endian float32 ('<f4') or float16 ('<f2') .npy files in C order; convert
-with np.ascontiguousarray(a, dtype='<f4'). The output has the input's shape and dtype. float16
-is computed in f32 and rounded once to f16. On the GPU, forward and derivative stream the file
+Inputs must be little-endian float32 ('<f4'), float16 ('<f2') or bfloat16 .npy files in C order;
+convert with np.ascontiguousarray(a, dtype='<f4'). bfloat16 files are those np.save writes for an
+ml_dtypes.bfloat16 array (descr '<V2': read them back with np.load(f).view(ml_dtypes.bfloat16)).
+The output has the input's shape and dtype. float16 and bfloat16 are computed in f32 and rounded
+once. On the GPU, forward and derivative stream the file
 through the device in chunks (so it may be larger than the GPU's memory); backward runs in one
 piece.
 
@@ -598,34 +602,58 @@ fn stream_elementwise<T: wgpu_activations::Element>(
     }
 }
 
-/// A float32 or float16 array read from a .npy file; f16 values are held widened to f32 (exact).
+/// A float32, float16 or bfloat16 array read from a .npy file; 16-bit values are held widened to
+/// f32 (exact).
 pub(crate) struct Array {
     pub(crate) shape: Vec<u64>,
     pub(crate) data: Vec<f32>,
-    /// The file held float16 (`<f2`): results are written as float16 too.
-    pub(crate) half: bool,
+    /// The file's dtype: results are written in it too.
+    pub(crate) dtype: DType,
 }
 
-/// f32 values that are f16 values (widened) back to f16, exactly.
-pub(crate) fn to_f16(v: &[f32]) -> Vec<wgpu_activations::half::f16> {
-    v.iter()
-        .map(|&x| wgpu_activations::half::f16::from_f32(x))
-        .collect()
+/// `$body` with the type alias `$t` naming the host type of the 16-bit `$dtype` (f16 or bf16).
+macro_rules! with_half {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            wgpu_activations::DType::BF16 => {
+                type $t = wgpu_activations::half::bf16;
+                $body
+            }
+            _ => {
+                type $t = wgpu_activations::half::f16;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_half;
+
+/// f32 values that are values of `T` (widened) back to `T`, exactly.
+pub(crate) fn narrow<T: Element>(v: &[f32]) -> Vec<T> {
+    v.iter().map(|&x| T::from_f32(x)).collect()
 }
 
-/// f16 values widened to f32 (exact).
-pub(crate) fn from_f16(v: &[wgpu_activations::half::f16]) -> Vec<f32> {
+/// Values of `T` widened to f32 (exact).
+pub(crate) fn widen<T: Element>(v: &[T]) -> Vec<f32> {
     v.iter().map(|x| x.to_f32()).collect()
+}
+
+/// The numpy name of a dtype.
+pub(crate) fn numpy_name(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "float32",
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+    }
 }
 
 /// A second input (dy) must have the dtype of the first.
 pub(crate) fn same_dtype(main: &Array, other: &Array, what: &str) -> Result<(), Failure> {
-    if main.half != other.half {
-        let name = |h: bool| if h { "float16" } else { "float32" };
+    if main.dtype != other.dtype {
         return Err(usage(format!(
             "dtype mismatch: {what} is {} but the input is {}; they must match",
-            name(other.half),
-            name(main.half)
+            numpy_name(other.dtype),
+            numpy_name(main.dtype)
         )));
     }
     Ok(())
@@ -747,24 +775,29 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
 
     // 3. The computation. Forward and derivative on the GPU stream the data through the device in
     // place, so a file larger than the GPU's memory (or its largest buffer) works and is held in
-    // host memory once (f16 files: as f16, beside their f32 widening).
+    // host memory once (16-bit files: as such, beside their f32 widening).
     let out = if args.device == Device::Gpu && mode != Mode::Backward {
         let ctx = Context::new()?;
-        if x.half {
-            let mut xh = to_f16(&x.data);
-            stream_elementwise(&ctx, &act, mode, &mut xh)?;
-            Some(from_f16(&xh))
+        if x.dtype.is_half() {
+            with_half!(x.dtype, H => {
+                let mut xh = narrow::<H>(&x.data);
+                stream_elementwise(&ctx, &act, mode, &mut xh)?;
+                Some(widen(&xh))
+            })
         } else {
             stream_elementwise(&ctx, &act, mode, &mut x.data)?;
             None
         }
-    } else if args.device == Device::Gpu && x.half {
-        // f16 backward on the GPU: f16 tensors in device memory, in one piece (not streamed).
+    } else if args.device == Device::Gpu && x.dtype.is_half() {
+        // 16-bit backward on the GPU: 16-bit tensors in device memory, in one piece (not
+        // streamed).
         let dy = dy
             .as_deref()
             .ok_or_else(|| usage("--backward needs --grad DY.npy"))?;
-        let y = Context::new()?.backward(&act, &to_f16(&x.data), &to_f16(dy))?;
-        Some(from_f16(&y))
+        let ctx = Context::new()?;
+        with_half!(x.dtype, H => {
+            Some(widen(&ctx.backward(&act, &narrow::<H>(&x.data), &narrow::<H>(dy))?))
+        })
     } else {
         let out = compute(args.device, &act, mode, &x.data, dy.as_deref())?;
         if out.len() != x.data.len() {
@@ -788,11 +821,11 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
 
     // 4. The outputs, atomically.
     if let (Some(pending), Some(grad)) = (slope_output, &slope_grad) {
-        pending.commit(|w| write_npy(w, &[grad.len() as u64], grad, false))?;
+        pending.commit(|w| write_npy(w, &[grad.len() as u64], grad, DType::F32))?;
     }
-    // f16 results: the f32 results (CPU, reference) rounded once to f16; the GPU's are f16 already.
+    // 16-bit results: the f32 results (CPU, reference) rounded once; the GPU's are 16-bit already.
     let data = out.as_deref().unwrap_or(&x.data);
-    output.commit(|w| write_npy(w, &x.shape, data, x.half))
+    output.commit(|w| write_npy(w, &x.shape, data, x.dtype))
 }
 
 /// The most seeded random inputs `accuracy` takes per op (some 40 bytes of host memory each).
@@ -980,8 +1013,10 @@ fn check_header(reader: &mut impl std::io::Read) -> Result<(), String> {
     Ok(())
 }
 
-/// Read a little-endian float32 or float16 C-order .npy file. Strict: the data must be exactly as
-/// long as the header says.
+/// Read a little-endian float32, float16 or bfloat16 C-order .npy file. Strict: the data must be
+/// exactly as long as the header says. bfloat16 is what `np.save` writes for an
+/// `ml_dtypes.bfloat16` array: numpy knows no bfloat16, so the header says `'<V2'` (two raw
+/// bytes per element; `|V2` accepted too) and the data are the little-endian bf16 bits.
 pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
     use std::io::{Read as _, Seek as _};
     let shown = path.display();
@@ -1019,14 +1054,24 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
                 && t.endianness() == npyz::Endianness::Little
         )
     };
-    let half = float_le(2);
-    if !float_le(4) && !half {
+    let bf16 = matches!(
+        &dtype,
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::RawData && t.size_field() == 2
+    );
+    let dt = if float_le(4) {
+        DType::F32
+    } else if float_le(2) {
+        DType::F16
+    } else if bf16 {
+        DType::BF16
+    } else {
         return Err(usage(format!(
-            "{shown} has dtype {}; only little-endian float32 ('<f4') and float16 ('<f2') are supported (convert with a.astype('<f4'))",
+            "{shown} has dtype {}; only little-endian float32 ('<f4'), float16 ('<f2') and bfloat16 (ml_dtypes' '<V2') are supported (convert with a.astype('<f4'))",
             dtype.descr()
         )));
-    }
-    let es: u64 = if half { 2 } else { 4 };
+    };
+    let half = dt.is_half();
+    let es = dt.size();
     let shape = header.shape().to_vec();
     if header.order() == npyz::Order::Fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
         return Err(usage(format!(
@@ -1048,7 +1093,7 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
                     "malformed"
                 },
                 shape_text(&shape),
-                if half { "float16" } else { "float32" }
+                numpy_name(dt)
             )))
         }
         None => {
@@ -1062,8 +1107,12 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
         let n = usize::try_from(have / 2)
             .map_err(|_| usage(format!("{shown} is too large for this machine")))?;
         let mut bits = Vec::new();
-        bits.try_reserve_exact(n)
-            .map_err(|_| usage(format!("{shown}: not enough memory for {n} float16 values")))?;
+        bits.try_reserve_exact(n).map_err(|_| {
+            usage(format!(
+                "{shown}: not enough memory for {n} {} values",
+                numpy_name(dt)
+            ))
+        })?;
         bits.resize(n, 0u16);
         reader
             .read_exact(bytemuck::cast_slice_mut(&mut bits[..]))
@@ -1071,11 +1120,18 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
         let mut data = Vec::new();
         data.try_reserve_exact(n)
             .map_err(|_| usage(format!("{shown}: not enough memory for {n} float32 values")))?;
-        data.extend(
-            bits.iter()
-                .map(|&b| wgpu_activations::half::f16::from_bits(u16::from_le(b)).to_f32()),
-        );
-        return Ok(Array { shape, data, half });
+        data.extend(bits.iter().map(|&b| {
+            let b = u16::from_le(b);
+            match dt {
+                DType::BF16 => f32::from_bits((b as u32) << 16),
+                _ => wgpu_activations::half::f16::from_bits(b).to_f32(),
+            }
+        }));
+        return Ok(Array {
+            shape,
+            data,
+            dtype: dt,
+        });
     }
     // Read straight into the floats: a file as large as the host's memory allows is held once.
     let n = usize::try_from(have / 4)
@@ -1092,19 +1148,57 @@ pub(crate) fn read_npy(path: &Path) -> Result<Array, Failure> {
             *v = f32::from_bits(u32::from_le(v.to_bits()));
         }
     }
-    Ok(Array { shape, data, half })
+    Ok(Array {
+        shape,
+        data,
+        dtype: dt,
+    })
 }
 
-/// Write `data` with `shape` as a C-order .npy: float32, or (`half`) float16 with each value
-/// rounded to nearest even.
+/// Write `data` with `shape` as a C-order .npy of `dtype`: float32, or float16 or bfloat16 with
+/// each value rounded to nearest even. bfloat16 is written byte for byte as `np.save` writes an
+/// `ml_dtypes.bfloat16` array (version 1.0, descr `'<V2'`, the header padded with spaces to a
+/// multiple of 64 bytes), so `np.load(f).view(ml_dtypes.bfloat16)` reads it.
 pub(crate) fn write_npy(
     out: &mut dyn std::io::Write,
     shape: &[u64],
     data: &[f32],
-    half: bool,
+    dtype: DType,
 ) -> std::io::Result<()> {
     use npyz::WriterBuilder;
-    if half {
+    if dtype == DType::BF16 {
+        let dims = match shape {
+            [d] => format!("({d},)"),
+            _ => format!(
+                "({})",
+                shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let mut header = format!("{{'descr': '<V2', 'fortran_order': False, 'shape': {dims}, }}");
+        // Magic (6), version (2), length (2), the dict, spaces, and a newline: a multiple of 64.
+        let total = (10 + header.len() + 1).next_multiple_of(64);
+        header.push_str(&" ".repeat(total - 10 - header.len() - 1));
+        header.push('\n');
+        let len = u16::try_from(header.len()).map_err(std::io::Error::other)?;
+        let mut w = std::io::BufWriter::new(out);
+        w.write_all(b"\x93NUMPY\x01\x00")?;
+        w.write_all(&len.to_le_bytes())?;
+        w.write_all(header.as_bytes())?;
+        let mut bits = vec![wgpu_activations::half::bf16::ZERO; data.len().min(1 << 16)];
+        for chunk in data.chunks(1 << 16) {
+            let bits = &mut bits[..chunk.len()];
+            <wgpu_activations::half::bf16 as Element>::store(chunk, bits);
+            for b in bits.iter() {
+                w.write_all(&b.to_bits().to_le_bytes())?;
+            }
+        }
+        return w.flush();
+    }
+    if dtype == DType::F16 {
         let mut writer = npyz::WriteOptions::<wgpu_activations::half::f16>::new()
             .default_dtype()
             .shape(shape)

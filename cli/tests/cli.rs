@@ -1010,7 +1010,7 @@ fn bench_writes_table_json_and_svg() {
         &picture[..picture.len().min(80)]
     );
 
-    // f16 beside f32: a dtype column, and points that count 2 bytes per element.
+    // f16 and bf16 beside f32: a dtype column, and points that count 2 bytes per element.
     let mut args: Vec<OsString> = [
         "bench",
         "--ops",
@@ -1020,7 +1020,7 @@ fn bench_writes_table_json_and_svg() {
         "--modes",
         "forward",
         "--dtypes",
-        "f32,f16",
+        "f32,f16,bf16",
         "--trials",
         "1",
         "--min-trial-ms",
@@ -1035,7 +1035,7 @@ fn bench_writes_table_json_and_svg() {
         args.push("--cpu-only".into());
     }
     let o = run(&args);
-    assert_ok(&o, "bench --dtypes f32,f16");
+    assert_ok(&o, "bench --dtypes f32,f16,bf16");
     let text = stdout(&o);
     assert!(text.contains("| dtype"), "a dtype column:\n{text}");
     let report: serde_json::Value =
@@ -1055,8 +1055,10 @@ fn bench_writes_table_json_and_svg() {
     let want: Vec<(String, String, u64)> = [
         ("relu", "f32", 8 * 2048),
         ("relu", "f16", 4 * 2048),
+        ("relu", "bf16", 4 * 2048),
         ("softmax", "f32", 8 * 2048),
         ("softmax", "f16", 4 * 2048),
+        ("softmax", "bf16", 4 * 2048),
     ]
     .iter()
     .map(|&(o, d, b)| (o.to_string(), d.to_string(), b))
@@ -1064,7 +1066,7 @@ fn bench_writes_table_json_and_svg() {
     assert_eq!(seen, want);
     if gpu {
         let offload = report["offload"].as_array().expect("offload is an array");
-        assert_eq!(offload.len(), 4, "one offload row per op, mode and dtype");
+        assert_eq!(offload.len(), 6, "one offload row per op, mode and dtype");
     }
 
     // Usage errors are one line and exit 2, before anything is measured.
@@ -1938,4 +1940,395 @@ fn softmax_backward_rejects_input() {
         ]
     });
     assert!(err.contains("--input") || err.contains("-i"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// bfloat16 files, as `np.save` writes an `ml_dtypes.bfloat16` array
+// ---------------------------------------------------------------------------------------------
+
+/// The committed fixtures, made by numpy 2.4 and ml_dtypes 0.7:
+/// `x = np.array(VALUES, np.float32).astype(ml_dtypes.bfloat16).reshape(2, 3, 5)`,
+/// `np.save('bf16_x.npy', x)` and `np.save('bf16_relu.npy', np.maximum(x, ml_dtypes.bfloat16(0)))`.
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The f32 values the fixture `bf16_x.npy` was made from (rounded to bf16 by ml_dtypes).
+const FIXTURE_VALUES: [f32; 30] = [
+    0.0,
+    1.0,
+    -2.5,
+    3.140625,
+    1e-40,
+    -1e-40,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    3.0e38,
+    -3.0e38,
+    0.1,
+    -0.1,
+    7.5,
+    -7.5,
+    100.0,
+    -100.0,
+    1.175_494_4e-38,
+    9.183_55e-41,
+    0.5,
+    -0.75,
+    1.0078125,
+    255.0,
+    -65504.0,
+    1e-5,
+    -1e-5,
+    42.0,
+    -42.0,
+    9.183_55e-41,
+    0.332_031_25,
+    -3.0,
+];
+
+/// Write a bfloat16 .npy the way `np.save` writes an `ml_dtypes.bfloat16` array: version 1.0,
+/// descr `'<V2'`, the header padded with spaces to 64 bytes, the bits little-endian. (Checked
+/// against the ml_dtypes fixture byte for byte in `bf16_fixture_reads_and_round_trips`.)
+fn write_npy_bf16(path: &Path, shape: &[u64], data: &[wgpu_activations::half::bf16]) {
+    let dims = match shape {
+        [d] => format!("({d},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut h = format!("{{'descr': '<V2', 'fortran_order': False, 'shape': {dims}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((h.len() as u16).to_le_bytes());
+    bytes.extend(h.as_bytes());
+    for v in data {
+        bytes.extend(v.to_bits().to_le_bytes());
+    }
+    std::fs::write(path, bytes).expect("write bf16 .npy");
+}
+
+/// Read a bfloat16 .npy written as ml_dtypes' `np.save` writes one: the shape and the values.
+fn read_npy_bf16(path: &Path) -> (Vec<u64>, Vec<wgpu_activations::half::bf16>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00", "magic and version");
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!((10 + hlen) % 64, 0, "header padding");
+    let header = std::str::from_utf8(&bytes[10..10 + hlen]).expect("ascii header");
+    assert!(
+        header.starts_with("{'descr': '<V2', 'fortran_order': False, 'shape': ("),
+        "{header}"
+    );
+    let dims = &header[header.find("'shape': (").expect("shape") + 10..header.find(')').unwrap()];
+    let shape: Vec<u64> = dims
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse().expect("dimension"))
+        .collect();
+    let data: Vec<_> = bytes[10 + hlen..]
+        .chunks_exact(2)
+        .map(|b| wgpu_activations::half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+        .collect();
+    assert_eq!(
+        data.len() as u64,
+        shape.iter().product::<u64>(),
+        "data length"
+    );
+    (shape, data)
+}
+
+/// The ml_dtypes fixture is read as bfloat16 (its values are the f32 values it was made from,
+/// rounded by ml_dtypes: `half`'s rounding agrees), and `apply relu` writes back exactly the bytes
+/// `np.save` wrote for ml_dtypes' own `np.maximum(x, 0)`, on the GPU and the CPU: what the CLI
+/// writes, numpy with ml_dtypes reads (`np.load(f).view(ml_dtypes.bfloat16)`).
+#[test]
+fn bf16_fixture_reads_and_round_trips() {
+    use wgpu_activations::half::bf16;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (shape, x) = read_npy_bf16(&fixture("bf16_x.npy"));
+    assert_eq!(shape, vec![2, 3, 5]);
+    let want: Vec<bf16> = FIXTURE_VALUES.iter().map(|&v| bf16::from_f32(v)).collect();
+    assert_eq!(
+        x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    // The test's own writer makes the fixture's bytes.
+    let mine = dir.path().join("mine.npy");
+    write_npy_bf16(&mine, &shape, &x);
+    assert_eq!(
+        std::fs::read(&mine).unwrap(),
+        std::fs::read(fixture("bf16_x.npy")).unwrap()
+    );
+    let want_relu = std::fs::read(fixture("bf16_relu.npy")).unwrap();
+    let devices: &[&str] = if skip_gpu("bf16_fixture_reads_and_round_trips") {
+        &["cpu", "reference"]
+    } else {
+        &["gpu", "cpu", "reference"]
+    };
+    for device in devices {
+        let out = dir.path().join(format!("relu_{device}.npy"));
+        let o = run(apply_args(
+            "relu",
+            &fixture("bf16_x.npy"),
+            &out,
+            &["--device", device],
+        ));
+        assert_ok(&o, &format!("relu bf16 {device}"));
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            want_relu,
+            "{device}: not the bytes np.save wrote"
+        );
+    }
+    // A 1-D and a 0-d array: numpy's shape spellings `(n,)` and `()`.
+    for shape in [&[7u64][..], &[]] {
+        let n = shape.iter().product::<u64>() as usize;
+        let x: Vec<bf16> = (0..n).map(|i| bf16::from_f32(i as f32 - 3.0)).collect();
+        let (inp, out) = (dir.path().join("in.npy"), dir.path().join("out.npy"));
+        write_npy_bf16(&inp, shape, &x);
+        let o = run(apply_args("relu", &inp, &out, &["--device", "cpu"]));
+        assert_ok(&o, &format!("relu bf16 shape {shape:?}"));
+        let (got_shape, got) = read_npy_bf16(&out);
+        assert_eq!(got_shape, shape.to_vec());
+        for (g, v) in got.iter().zip(&x) {
+            assert_eq!(g.to_f32(), v.to_f32().max(0.0));
+        }
+    }
+}
+
+/// `apply` reads bfloat16 files and writes bfloat16 results within 1 ULP of bf16 of the exact
+/// values (forward, derivative, backward; GPU and CPU).
+#[test]
+fn apply_bf16_files() {
+    use wgpu_activations::half::bf16;
+    use wgpu_activations::harness::{gradients_of, inputs_of, judge_of, saved_tensor_of};
+    use wgpu_activations::Mode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices: &[&str] = if skip_gpu("apply_bf16_files") {
+        &["cpu"]
+    } else {
+        &["gpu", "cpu"]
+    };
+    for op in [OpKind::Gelu, OpKind::Sigmoid, OpKind::LeakyRelu] {
+        let act = Activation::new(op);
+        let x: Vec<bf16> = inputs_of(&act, 2000);
+        let n = x.len() as u64;
+        let s = saved_tensor_of(&act, &x);
+        let dy: Vec<bf16> = gradients_of(x.len());
+        let (xp, sp, dyp) = (
+            dir.path().join("x.npy"),
+            dir.path().join("s.npy"),
+            dir.path().join("dy.npy"),
+        );
+        write_npy_bf16(&xp, &[n], &x);
+        write_npy_bf16(&sp, &[n], &s);
+        write_npy_bf16(&dyp, &[n], &dy);
+        let dy_arg = dyp.to_string_lossy().into_owned();
+        for device in devices {
+            for (mode, input, extra) in [
+                (Mode::Forward, &xp, vec!["--device", device]),
+                (
+                    Mode::Derivative,
+                    &xp,
+                    vec!["--device", device, "--derivative"],
+                ),
+                (
+                    Mode::Backward,
+                    &sp,
+                    vec!["--device", device, "--backward", "--grad", &dy_arg],
+                ),
+            ] {
+                let out = dir.path().join("y.npy");
+                let o = run(apply_args(op.name(), input, &out, &extra));
+                assert_ok(&o, &format!("{} {} {device}", op.name(), mode.name()));
+                let (shape, got) = read_npy_bf16(&out);
+                assert_eq!(shape, vec![n]);
+                let xs = if mode == Mode::Backward { &s } else { &x };
+                for i in 0..x.len() {
+                    let d = (mode == Mode::Backward).then(|| dy[i]);
+                    let v = judge_of(&act, mode, i, xs[i], d, got[i]);
+                    assert!(
+                        v.ok,
+                        "{} {} {device} [{i}] x = {} got {} want {}: {:.2} ULP",
+                        op.name(),
+                        mode.name(),
+                        xs[i],
+                        got[i],
+                        v.exact,
+                        v.ulps
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `softmax` on bfloat16 files: forward and backward within 1 ULP of bf16 along the last axis and
+/// another; `--out-dtype f32` writes float32 probabilities within 1 ULP of f32 of the exact
+/// softmax of the bf16 inputs (from float16 input too); `--softmax2d` normalises over the
+/// channels of a 4-D and a 3-D input and refuses other ranks and an explicit --axis.
+#[test]
+fn softmax_bf16_files_out_dtype_and_softmax2d() {
+    use wgpu_activations::half::{bf16, f16};
+    use wgpu_activations::ulp::ulp_error_of;
+    use wgpu_activations::Softmax;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices: &[&str] = if skip_gpu("softmax_bf16_files") {
+        &["cpu", "reference"]
+    } else {
+        &["gpu", "cpu", "reference"]
+    };
+    let shape = [6usize, 50, 4];
+    let n: usize = shape.iter().product();
+    let x: Vec<bf16> = inputs(n)
+        .iter()
+        .map(|v| bf16::from_f32(v.clamp(-20.0, 20.0)))
+        .collect();
+    let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+    let dy: Vec<bf16> = grads(n).iter().map(|&v| bf16::from_f32(v)).collect();
+    let dyf: Vec<f32> = dy.iter().map(|v| v.to_f32()).collect();
+    let (xp, yp, dyp, hp) = (
+        dir.path().join("x.npy"),
+        dir.path().join("ys.npy"),
+        dir.path().join("dy.npy"),
+        dir.path().join("x16.npy"),
+    );
+    let shape64: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    write_npy_bf16(&xp, &shape64, &x);
+    write_npy_bf16(&dyp, &shape64, &dy);
+    // float16 logits of nearly the same values.
+    let xh: Vec<f16> = xf.iter().map(|&v| f16::from_f32(v)).collect();
+    let xhf: Vec<f32> = xh.iter().map(|v| v.to_f32()).collect();
+    write_npy(&hp, &shape64, &xh);
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let sm = Softmax::softmax();
+    for axis in [2usize, 1] {
+        let exact = wgpu_activations::reference::softmax_exact(&sm, &xf, &shape, axis).unwrap();
+        let exact_h = wgpu_activations::reference::softmax_exact(&sm, &xhf, &shape, axis).unwrap();
+        let ys: Vec<bf16> = exact
+            .iter()
+            .map(|&v| <bf16 as wgpu_activations::Element>::from_f64(v))
+            .collect();
+        let ysf: Vec<f32> = ys.iter().map(|v| v.to_f32()).collect();
+        write_npy_bf16(&yp, &shape64, &ys);
+        let exact_dx =
+            wgpu_activations::reference::softmax_backward_exact(&sm, &ysf, &dyf, &shape, axis)
+                .unwrap();
+        let axis_s = axis.to_string();
+        for device in devices {
+            let out = dir.path().join("out.npy");
+            let fwd = |input: &Path, extra: &[&str]| {
+                let mut a = vec![
+                    "softmax".to_string(),
+                    "-i".into(),
+                    path(input),
+                    "-o".into(),
+                    path(&out),
+                    "--axis".into(),
+                    axis_s.clone(),
+                    "--device".into(),
+                    device.to_string(),
+                ];
+                a.extend(extra.iter().map(|s| s.to_string()));
+                let o = run(a);
+                assert_ok(&o, &format!("softmax axis {axis} {device} {extra:?}"));
+            };
+            fwd(&xp, &[]);
+            let (_, got) = read_npy_bf16(&out);
+            for i in 0..n {
+                let e = ulp_error_of(got[i], exact[i]);
+                assert!(e <= 1.0, "{device} axis {axis} forward [{i}]: {e:.2} ULP");
+            }
+            for (input, exact) in [(&xp, &exact), (&hp, &exact_h)] {
+                fwd(input, &["--out-dtype", "f32"]);
+                let (s, got) = read_npy(&out);
+                assert_eq!(s, shape64);
+                for i in 0..n {
+                    let e = ulp_error(got[i], exact[i]);
+                    assert!(
+                        e <= 1.0,
+                        "{device} axis {axis} f32 out [{i}]: {e:.2} ULP of f32"
+                    );
+                }
+            }
+            let o = run([
+                "softmax",
+                "--backward",
+                "--saved-output",
+                &path(&yp),
+                "--grad",
+                &path(&dyp),
+                "-o",
+                &path(&out),
+                "--axis",
+                &axis_s,
+                "--device",
+                device,
+            ]);
+            assert_ok(&o, &format!("softmax bf16 backward axis {axis} {device}"));
+            let (_, got) = read_npy_bf16(&out);
+            for i in 0..n {
+                let e = ulp_error_of(got[i], exact_dx[i]);
+                assert!(e <= 1.0, "{device} axis {axis} backward [{i}]: {e:.2} ULP");
+            }
+        }
+    }
+    // Softmax2d: channels are axis 1 of [N, C, H, W] and axis 0 of [C, H, W].
+    for (shape, axis) in [(&[2usize, 5, 3, 4][..], 1usize), (&[5, 3, 4], 0)] {
+        let n: usize = shape.iter().product();
+        let x: Vec<f32> = inputs(n).iter().map(|v| v.clamp(-30.0, 30.0)).collect();
+        let shape64: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        let inp = dir.path().join("x2d.npy");
+        write_npy(&inp, &shape64, &x);
+        let exact = wgpu_activations::reference::softmax_exact(&sm, &x, shape, axis).unwrap();
+        for device in devices {
+            let out = dir.path().join("y2d.npy");
+            let o = run([
+                "softmax",
+                "--softmax2d",
+                "-i",
+                &path(&inp),
+                "-o",
+                &path(&out),
+                "--device",
+                device,
+            ]);
+            assert_ok(&o, &format!("softmax2d {shape:?} {device}"));
+            let (s, got) = read_npy(&out);
+            assert_eq!(s, shape64);
+            for i in 0..n {
+                let e = ulp_error(got[i], exact[i]);
+                assert!(e <= 1.0, "softmax2d {shape:?} {device} [{i}]: {e:.2} ULP");
+            }
+        }
+    }
+    let flat = dir.path().join("flat.npy");
+    write_npy(&flat, &[3, 4], &[0.5f32; 12]);
+    let out = dir.path().join("never.npy");
+    for extra in [&[][..], &["--axis", "1"]] {
+        let mut a = vec![
+            "softmax".to_string(),
+            "--softmax2d".into(),
+            "-i".into(),
+            path(&flat),
+            "-o".into(),
+            path(&out),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let o = run(a);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("error:"), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
 }

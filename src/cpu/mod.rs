@@ -20,7 +20,7 @@ mod prelu;
 mod softmax;
 
 pub use prelu::prelu_slope_grad;
-pub use softmax::{softmax, softmax_backward, softmax_backward_into, softmax_into};
+pub use softmax::{softmax, softmax_backward, softmax_backward_into, softmax_into, softmax_to_f32};
 
 /// Elements per rayon task: large enough to amortise scheduling, small enough to balance.
 const TASK: usize = 1 << 15;

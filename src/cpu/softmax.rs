@@ -1233,8 +1233,8 @@ fn backward_long_row<T: Element>(y: &[T], dy: &[T], dx: &mut [T], k: &K) {
         });
 }
 
-/// `f(x)` along `axis` of a tensor of `shape` (f32, or f16 computed in f32 and f64 and rounded
-/// once more to f16).
+/// `f(x)` along `axis` of a tensor of `shape` (f32, or f16 or bf16 computed in f32 and f64 and
+/// rounded once more to 16 bits).
 ///
 /// ```
 /// use wgpu_activations::{cpu, Softmax};
@@ -1264,6 +1264,30 @@ pub fn softmax_into<T: Element>(
 ) -> Result<()> {
     let axis = axis.into().index(sm.kind.name(), shape)?;
     forward(sm, x, shape, axis, out)
+}
+
+/// `f(x)` with an f32 output whatever the input's type (PyTorch's
+/// `F.softmax(x, dim, dtype=torch.float32)`): an f16 or bf16 `x` is widened exactly and the
+/// result is the f32 path's, not rounded to 16 bits.
+///
+/// ```
+/// use wgpu_activations::{cpu, half::bf16, Softmax};
+/// let x = [bf16::from_f32(1.0), bf16::from_f32(2.0)];
+/// let p: Vec<f32> = cpu::softmax_to_f32(&Softmax::softmax(), &x, &[2], 0)?;
+/// assert!((p[0] + p[1] - 1.0).abs() < 1e-7);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
+pub fn softmax_to_f32<T: Element>(
+    sm: &Softmax,
+    x: &[T],
+    shape: &[usize],
+    axis: impl Into<Axis>,
+) -> Result<Vec<f32>> {
+    let axis = axis.into().index(sm.kind.name(), shape)?;
+    match T::as_f32(x) {
+        Some(x) => softmax(sm, x, shape, axis),
+        None => softmax(sm, &widen(x), shape, axis),
+    }
 }
 
 /// The backward `dx` of `f` along `axis` from the saved output `y` and `dy`.

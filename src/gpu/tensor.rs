@@ -23,7 +23,8 @@ pub struct Tensor<'a> {
     pub offset: u64,
     /// Number of elements.
     pub len: usize,
-    /// The element type (f32 unless made with [`Tensor::f16`]).
+    /// The element type (f32 unless made with [`Tensor::f16`], [`Tensor::bf16`] or
+    /// [`Tensor::of`]).
     pub dtype: DType,
 }
 
@@ -56,9 +57,18 @@ impl<'a> Tensor<'a> {
     pub fn whole_f16(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
         Tensor::f16(buffer, 0, (buffer.size() / 2) as usize)
     }
+    /// `len` bf16 elements from byte `offset` (a multiple of 2; read and written in 4-byte words,
+    /// as [`Tensor::f16`]).
+    pub fn bf16(buffer: &'a wgpu::Buffer, offset: u64, len: usize) -> Tensor<'a> {
+        Tensor::of(buffer, offset, len, DType::BF16)
+    }
+    /// The whole buffer as bf16s.
+    pub fn whole_bf16(buffer: &'a wgpu::Buffer) -> Tensor<'a> {
+        Tensor::bf16(buffer, 0, (buffer.size() / 2) as usize)
+    }
 }
 
-/// Check that `len` elements of `dtype` from byte `offset` lie inside `buffer`. f16 tensors are
+/// Check that `len` elements of `dtype` from byte `offset` lie inside `buffer`. 16-bit tensors are
 /// accessed in whole 4-byte words, so the range is rounded out to words.
 pub(crate) fn check_range_of(
     what: &'static str,
@@ -84,7 +94,7 @@ pub(crate) fn check_range_of(
             end: u64::MAX,
             size: buffer.size(),
         })?;
-    let end = if dtype == DType::F16 && len > 0 {
+    let end = if dtype.is_half() && len > 0 {
         end.next_multiple_of(4)
     } else {
         end

@@ -4,7 +4,8 @@
 //! bound each mode is held to, and a measurement of the worst error against
 //! [`crate::reference`].
 
-use crate::base::ulp::{ulp_error, ulp_error_f16, ulp_f16};
+use crate::base::dtype::{DType, Element};
+use crate::base::ulp::{ulp_error, ulp_error_of, ulp_of};
 use crate::ops::activation::Activation;
 use crate::ops::{Mode, OpKind, Saved};
 use crate::reference;
@@ -320,79 +321,120 @@ pub fn measure(
 }
 
 // ---------------------------------------------------------------------------------------------
-// f16: inputs representable in f16, and the bound of 1 ULP of f16.
+// 16-bit dtypes (f16, bf16): inputs representable in the type, and the bound of 1 ULP of it.
 
-/// The hard inputs rounded to f16, with f16's own extremes: ±65504, the smallest normal, the
-/// largest and smallest subnormals, and the neighbours of 1.
-pub fn hard_inputs_f16() -> Vec<f16> {
-    let mut v: Vec<f16> = hard_inputs().into_iter().map(f16::from_f32).collect();
-    for bits in [
-        0x7bffu16, 0x0400, 0x03ff, 0x0001, 0x3bff, 0x3c01, 0x7bfe, 0x5bff,
-    ] {
-        v.push(f16::from_bits(bits));
-        v.push(f16::from_bits(bits | 0x8000));
+/// The extremes of a 16-bit type, as bits: the largest finite, the smallest normal, the largest
+/// and smallest subnormals, the neighbours of 1, the largest finite less one ULP, and a value
+/// just below 256.
+fn half_extremes(dtype: DType) -> [u32; 8] {
+    match dtype {
+        DType::BF16 => [
+            0x7f7f, 0x0080, 0x007f, 0x0001, 0x3f7f, 0x3f81, 0x7f7e, 0x437f,
+        ],
+        _ => [
+            0x7bff, 0x0400, 0x03ff, 0x0001, 0x3bff, 0x3c01, 0x7bfe, 0x5bff,
+        ],
+    }
+}
+
+/// The hard inputs rounded to `T` (f16 or bf16), with `T`'s own extremes: the largest finite
+/// value, the smallest normal, the largest and smallest subnormals, and the neighbours of 1.
+pub fn hard_inputs_of<T: Element>() -> Vec<T> {
+    let mut v: Vec<T> = hard_inputs().into_iter().map(T::from_f32).collect();
+    for bits in half_extremes(T::DTYPE) {
+        v.push(T::from_bits(bits));
+        v.push(T::from_bits(bits | 0x8000));
     }
     v
 }
 
-/// `n` seeded f16 values: uniform in ±1, ±10 and ±100 (rounded to f16), and any finite f16 bit
-/// pattern (subnormals to 65504) with random signs.
-pub fn random_inputs_f16(seed: u64, n: usize) -> Vec<f16> {
+/// The hard inputs rounded to f16, with f16's own extremes: ±65504, the smallest normal, the
+/// largest and smallest subnormals, and the neighbours of 1.
+pub fn hard_inputs_f16() -> Vec<f16> {
+    hard_inputs_of()
+}
+
+/// `n` seeded values of `T` (f16 or bf16): uniform in ±1, ±10 and ±100 (rounded to `T`), and any
+/// finite bit pattern of `T` (subnormals to the largest finite) with random signs.
+pub fn random_inputs_of<T: Element>(seed: u64, n: usize) -> Vec<T> {
+    let max = half_extremes(T::DTYPE)[0];
     let mut rng = SplitMix64(seed);
     (0..n)
         .map(|i| match i % 4 {
-            0 => f16::from_f32(rng.symmetric()),
-            1 => f16::from_f32(10.0 * rng.symmetric()),
-            2 => f16::from_f32(100.0 * rng.symmetric()),
+            0 => T::from_f32(rng.symmetric()),
+            1 => T::from_f32(10.0 * rng.symmetric()),
+            2 => T::from_f32(100.0 * rng.symmetric()),
             _ => {
-                let bits = ((rng.next() >> 48) as u16 & 0x7fff).min(0x7bff);
+                let bits = ((rng.next() >> 48) as u32 & 0x7fff).min(max);
                 let sign = if rng.next() & 1 == 1 { 0 } else { 0x8000 };
-                f16::from_bits(bits | sign)
+                T::from_bits(bits | sign)
             }
         })
         .collect()
 }
 
-/// The f16 input set for `act`: hard values, kinks (rounded to f16, with their f16 neighbours),
-/// then `n_random` seeded values.
-pub fn inputs_f16(act: &Activation, n_random: usize) -> Vec<f16> {
-    let mut v = hard_inputs_f16();
+/// `n` seeded f16 values: uniform in ±1, ±10 and ±100 (rounded to f16), and any finite f16 bit
+/// pattern (subnormals to 65504) with random signs.
+pub fn random_inputs_f16(seed: u64, n: usize) -> Vec<f16> {
+    random_inputs_of(seed, n)
+}
+
+/// The input set of `T` (f16 or bf16) for `act`: hard values, kinks (rounded to `T`, with their
+/// neighbours in `T`), then `n_random` seeded values.
+pub fn inputs_of<T: Element>(act: &Activation, n_random: usize) -> Vec<T> {
+    let mut v = hard_inputs_of::<T>();
     for k in kink_inputs(act) {
-        let h = f16::from_f32(k);
+        let h = T::from_f32(k);
         let b = h.to_bits();
         v.push(h);
-        if h.is_finite() {
-            // One f16 ULP either side (towards and away from zero).
-            v.push(f16::from_bits(b.wrapping_add(1)));
+        if h.to_f32().is_finite() {
+            // One ULP either side (towards and away from zero).
+            v.push(T::from_bits(b.wrapping_add(1)));
             if b & 0x7fff != 0 {
-                v.push(f16::from_bits(b - 1));
+                v.push(T::from_bits(b - 1));
             }
         }
     }
-    v.extend(random_inputs_f16(op_seed(act.op()) + 3, n_random));
+    // bf16 draws its own stream (its inputs differ from f16's anyway).
+    let salt = if T::DTYPE == DType::BF16 { 5 } else { 3 };
+    v.extend(random_inputs_of::<T>(op_seed(act.op()) + salt, n_random));
+    v
+}
+
+/// The f16 input set for `act`: hard values, kinks (rounded to f16, with their f16 neighbours),
+/// then `n_random` seeded values.
+pub fn inputs_f16(act: &Activation, n_random: usize) -> Vec<f16> {
+    inputs_of(act, n_random)
+}
+
+/// Upstream gradients of `T` (f16 or bf16) for backward: seeded uniform in ±4, with ±0, ±1, the
+/// smallest subnormal and the largest finite value at the end.
+pub fn gradients_of<T: Element>(n: usize) -> Vec<T> {
+    let mut v: Vec<T> = moderate_gradients(n).into_iter().map(T::from_f32).collect();
+    let ends = [
+        T::from_f32(0.0),
+        T::from_f32(-0.0),
+        T::from_f32(1.0),
+        T::from_f32(-1.0),
+        T::from_bits(1),
+        T::from_bits(half_extremes(T::DTYPE)[0]),
+    ];
+    for (k, s) in ends.into_iter().enumerate() {
+        if n > k + 1 {
+            v[n - 1 - k] = s;
+        }
+    }
     v
 }
 
 /// Upstream gradients for f16 backward: seeded uniform in ±4, with ±0, ±1, 2^-24 and 65504 at the
 /// end.
 pub fn gradients_f16(n: usize) -> Vec<f16> {
-    let mut v: Vec<f16> = moderate_gradients(n)
-        .into_iter()
-        .map(f16::from_f32)
-        .collect();
-    for (k, s) in [0.0, -0.0, 1.0, -1.0, 5.960_464_5e-8, 65504.0]
-        .iter()
-        .enumerate()
-    {
-        if n > k + 1 {
-            v[n - 1 - k] = f16::from_f32(*s);
-        }
-    }
-    v
+    gradients_of(n)
 }
 
-/// The saved tensor of an f16 backward: `x`, or `y = f(x)` correctly rounded to f16.
-pub fn saved_tensor_f16(act: &Activation, x: &[f16]) -> Vec<f16> {
+/// The saved tensor of a 16-bit backward: `x`, or `y = f(x)` correctly rounded to `T`.
+pub fn saved_tensor_of<T: Element>(act: &Activation, x: &[T]) -> Vec<T> {
     match act.op().spec().saved {
         Saved::Input => x.to_vec(),
         Saved::Output => x
@@ -400,9 +442,27 @@ pub fn saved_tensor_f16(act: &Activation, x: &[f16]) -> Vec<f16> {
             .enumerate()
             .map(|(i, &v)| {
                 let p = reference::params_at(act, i);
-                f16::from_f64(reference::forward_exact(act.op(), p, v.to_f32()))
+                T::from_f64(reference::forward_exact(act.op(), p, v.to_f32()))
             })
             .collect(),
+    }
+}
+
+/// The saved tensor of an f16 backward: `x`, or `y = f(x)` correctly rounded to f16.
+pub fn saved_tensor_f16(act: &Activation, x: &[f16]) -> Vec<f16> {
+    saved_tensor_of(act, x)
+}
+
+/// The bound in ULPs of a 16-bit `dtype`: 1 (the f32 result, itself within a few f32 ULPs,
+/// rounded once to 16 bits); for the forward of piecewise-linear ops, whose f32 result is
+/// correctly rounded, 0.5 plus twice the worst of the double rounding f64 → f32 → 16 bits (half
+/// an f32 ULP: 2^-13 ULP of f16, 2^-16 of bf16).
+pub fn bound_of(dtype: DType, act: &Activation, mode: Mode) -> f64 {
+    match mode {
+        Mode::Forward if act.op().spec().piecewise_linear => {
+            0.5 + 2f64.powi(dtype.fraction_bits() - 22)
+        }
+        _ => 1.0,
     }
 }
 
@@ -411,9 +471,48 @@ pub fn saved_tensor_f16(act: &Activation, x: &[f16]) -> Vec<f16> {
 /// 0.5 + 2^-12 (correct rounding but for the double rounding f64 → f32 → f16, worth at most
 /// 2^-13 ULP of f16).
 pub fn bound_f16(act: &Activation, mode: Mode) -> f64 {
-    match mode {
-        Mode::Forward if act.op().spec().piecewise_linear => 0.5 + 1.0 / 4096.0,
-        _ => 1.0,
+    bound_of(DType::F16, act, mode)
+}
+
+/// Judge a 16-bit result (f16 or bf16) as [`judge`] does an f32 one, in ULPs of its type. Near a
+/// root of the derivative the absolute allowance is [`ROOT_ABS`] (times |dy|) plus one ULP of
+/// the type.
+pub fn judge_of<T: Element>(
+    act: &Activation,
+    mode: Mode,
+    i: usize,
+    x: T,
+    dy: Option<T>,
+    got: T,
+) -> Verdict {
+    let p = reference::params_at(act, i);
+    let xf = x.to_f32();
+    let exact = match mode {
+        Mode::Forward => reference::forward_exact(act.op(), p, xf),
+        Mode::Derivative => reference::derivative_exact(act.op(), p, xf),
+        Mode::Backward => {
+            dy.map_or(1.0, |d| d.to_f64()) * reference::backward_factor_exact(act.op(), p, xf)
+        }
+    };
+    let ulps = ulp_error_of(got, exact);
+    let near_root = mode != Mode::Forward
+        && act.op().spec().saved == Saved::Input
+        && act
+            .op()
+            .spec()
+            .derivative_roots
+            .iter()
+            .any(|r| (xf as f64 - r).abs() < 0.05);
+    let scale = dy.map_or(1.0, |d| d.to_f64().abs());
+    let in_bound = ulps <= bound_of(T::DTYPE, act, mode);
+    let root_ok = near_root
+        && !in_bound
+        && (got.to_f64() - exact).abs() <= ROOT_ABS * scale + ulp_of(T::DTYPE, exact);
+    Verdict {
+        exact,
+        ulps,
+        root_allowance: root_ok,
+        ok: in_bound || root_ok,
     }
 }
 
@@ -427,32 +526,5 @@ pub fn judge_f16(
     dy: Option<f16>,
     got: f16,
 ) -> Verdict {
-    let p = reference::params_at(act, i);
-    let xf = x.to_f32();
-    let exact = match mode {
-        Mode::Forward => reference::forward_exact(act.op(), p, xf),
-        Mode::Derivative => reference::derivative_exact(act.op(), p, xf),
-        Mode::Backward => {
-            dy.map_or(1.0, |d| d.to_f64()) * reference::backward_factor_exact(act.op(), p, xf)
-        }
-    };
-    let ulps = ulp_error_f16(got, exact);
-    let near_root = mode != Mode::Forward
-        && act.op().spec().saved == Saved::Input
-        && act
-            .op()
-            .spec()
-            .derivative_roots
-            .iter()
-            .any(|r| (xf as f64 - r).abs() < 0.05);
-    let scale = dy.map_or(1.0, |d| d.to_f64().abs());
-    let in_bound = ulps <= bound_f16(act, mode);
-    let root_ok =
-        near_root && !in_bound && (got.to_f64() - exact).abs() <= ROOT_ABS * scale + ulp_f16(exact);
-    Verdict {
-        exact,
-        ulps,
-        root_allowance: root_ok,
-        ok: in_bound || root_ok,
-    }
+    judge_of(act, mode, i, x, dy, got)
 }

@@ -9,8 +9,8 @@ use crate::host::stream::{no_progress, HostIo, StreamOptions};
 use crate::ops::softmax::{check_len, geometry, Axis, Softmax};
 
 impl Context {
-    /// `f(x)` along `axis` of a host tensor of `shape` (f32, or f16 with every reduction in f32
-    /// and the output rounded once), on the GPU (upload, run, read back).
+    /// `f(x)` along `axis` of a host tensor of `shape` (f32, or f16 or bf16 with every reduction in
+    /// f32 and the output rounded once), on the GPU (upload, run, read back).
     ///
     /// ```no_run
     /// # use wgpu_activations::*;
@@ -31,16 +31,41 @@ impl Context {
         self.softmax_host(sm, x, None, shape, axis)
     }
 
+    /// `f(x)` along `axis` with an f32 output whatever the input's type, as PyTorch's
+    /// `F.softmax(x, dim, dtype=torch.float32)`: an f16 or bf16 `x` is widened exactly and the f32
+    /// result is not rounded to 16 bits (a 50,257-wide f16 row's probabilities sum to 1 within a
+    /// few f32 ULPs, where rounding each to f16 leaves the sum off by up to 2^-11 · n/2).
+    ///
+    /// ```no_run
+    /// # use wgpu_activations::*;
+    /// use wgpu_activations::half::f16;
+    /// let ctx = Context::new()?;
+    /// let logits = vec![f16::from_f32(0.5); 50_257];
+    /// let p: Vec<f32> = ctx.softmax_to_f32(&Softmax::softmax(), &logits, &[1, 50_257], -1)?;
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
+    pub fn softmax_to_f32<T: Element>(
+        &self,
+        sm: &Softmax,
+        x: &[T],
+        shape: &[usize],
+        axis: impl Into<Axis>,
+    ) -> Result<Vec<f32>> {
+        let axis = axis.into().index(sm.kind.name(), shape)?;
+        self.softmax_host(sm, x, None, shape, axis)
+    }
+
     /// The forward (`dy` absent) or the backward (`x` is the saved output `y`) of host tensors:
     /// along the last axis through the streaming ring, along another in one piece.
-    fn softmax_host<T: Element>(
+    /// The output's type `O` is `T`, or f32 for a forward (streamed only where it is `T`).
+    fn softmax_host<T: Element, O: Element>(
         &self,
         sm: &Softmax,
         x: &[T],
         dy: Option<&[T]>,
         shape: &[usize],
         axis: usize,
-    ) -> Result<Vec<T>> {
+    ) -> Result<Vec<O>> {
         sm.validate()?;
         let g = geometry(sm.kind.name(), shape, axis)?;
         let what = if dy.is_some() { "saved output y" } else { "x" };
@@ -51,9 +76,10 @@ impl Context {
         if g.n == 0 {
             return Ok(Vec::new());
         }
-        let mut out = vec![T::zeroed(); g.n];
-        if axis + 1 == shape.len() {
-            let io = HostIo::Separate(x, &mut out);
+        let mut out = vec![O::zeroed(); g.n];
+        if axis + 1 == shape.len() && O::DTYPE == T::DTYPE {
+            // Same dtype, so the same type (the element types are sealed, one per dtype).
+            let io = HostIo::Separate(x, bytemuck::cast_slice_mut::<O, T>(&mut out));
             let opts = StreamOptions::default();
             self.stream_softmax_io(sm, io, dy, shape[axis], &opts, no_progress)?;
             return Ok(out);
@@ -63,7 +89,7 @@ impl Context {
         let dtype = T::DTYPE;
         let xb = self.upload(x)?;
         let dyb = dy.map(|d| self.upload(d)).transpose()?;
-        let ob = self.create_tensor_of(g.n, dtype)?;
+        let ob = self.create_tensor_of(g.n, O::DTYPE)?;
         let mut encoder = self
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -78,7 +104,10 @@ impl Context {
             Some(d) => {
                 self.record_softmax_backward(&mut encoder, sm, t(&xb), t(d), t(&ob), shape, axis)?
             }
-            None => self.record_softmax(&mut encoder, sm, t(&xb), t(&ob), shape, axis)?,
+            None => {
+                let y = Tensor::of(&ob, 0, g.n, O::DTYPE);
+                self.record_softmax(&mut encoder, sm, t(&xb), y, shape, axis)?
+            }
         }
         self.scoped("submit", || self.submit_and_wait(encoder))?;
         self.read(&ob, 0, g.n)

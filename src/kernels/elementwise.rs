@@ -85,7 +85,8 @@ uniform! {
     /// The uniform block of `elementwise.wgsl` (`TplParams`), one per dispatch.
     pub(super) struct TplParams {
         p: [f32; 4],
-        /// Array elements (`TplElem`: f32, vec4<f32>, or u32 words of f16) in this dispatch.
+        /// Array elements (`TplElem`: f32, vec4<f32>, or u32 words of f16 or bf16) in this
+        /// dispatch.
         n: u32,
         /// Offsets, in array elements, inside the bound ranges: bindings start at aligned offsets,
         /// a caller's offset need only be a multiple of 4 bytes.
@@ -106,7 +107,7 @@ uniform! {
         one: f32,
         /// Invocations in the whole grid: the grid-stride loop's step.
         stride: u32,
-        /// f16 word kernel: elements in this dispatch (`n` counts the words that hold them).
+        /// 16-bit word kernel: elements in this dispatch (`n` counts the words that hold them).
         count: u32,
         pad: Pad<3>,
     }
@@ -132,7 +133,7 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
         Body::Copy => "copy".to_string(),
     };
     let label = format!(
-        "elementwise/{name}/{}{}{}{}{}{}",
+        "elementwise/{name}/{}{}{}{}{}{}{}",
         mode.name(),
         if layout == Layout::InPlace {
             "/in_place"
@@ -142,9 +143,14 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
         if training { "/training" } else { "" },
         if channels { "/channels" } else { "" },
         if vec4 { "/vec4" } else { "" },
-        if dtype == DType::F16 { "/f16" } else { "" },
+        if dtype == DType::F32 { "" } else { "/" },
+        if dtype == DType::F32 {
+            ""
+        } else {
+            dtype.name()
+        },
     );
-    let half = dtype == DType::F16;
+    let half = dtype.is_half();
     let in_place = layout == Layout::InPlace;
     let backward = mode == Mode::Backward;
     let mut entries = vec![
@@ -197,7 +203,7 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
     } else {
         source::ELEMENTWISE_NO_GRAD
     };
-    let f16 = if half { source::F16 } else { "" };
+    let codec = source::half_codec(dtype);
     let baselines: &[&str] = if body == Body::Accurate {
         &[]
     } else {
@@ -207,7 +213,7 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
         .iter()
         .chain(&source::OPS)
         .chain(baselines)
-        .chain(&[f16, template.as_str(), elements, bindings, grad])
+        .chain(&[codec.as_str(), template.as_str(), elements, bindings, grad])
         .copied()
         .collect::<Vec<_>>()
         .join("\n");
@@ -492,7 +498,7 @@ impl Context {
                 let ba = bind(&a, start, count, width);
                 let bb = b.map(|t| bind(&t, start, count, width));
                 let bo = out.map(|t| bind(&t, start, count, width));
-                let items = if dtype == DType::F16 && !wide {
+                let items = if dtype.is_half() && !wide {
                     // Words of the output (of `a` in place) that hold this dispatch's elements.
                     let off = bo.map_or(ba.2, |x| x.2) as usize;
                     ((off + count).div_ceil(2) - off / 2) as u32
@@ -613,7 +619,7 @@ pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
                 };
                 for &(training, channels) in slopes {
                     for vec4 in [false, true] {
-                        for dtype in [DType::F32, DType::F16] {
+                        for dtype in DType::ALL {
                             keys.push(ElementwiseKey {
                                 body: Body::Accurate,
                                 op,

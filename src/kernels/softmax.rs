@@ -49,7 +49,7 @@ use crate::ops::softmax::{check_len, geometry, Axis, Consts, Geometry, Softmax};
 // GPU: kernels and launch plans.
 
 /// The softmax pipeline-cache key: log-probabilities (`log`) or probabilities, forward or
-/// `backward`, temperature 1 (`unit`) or not, the stage, the dtype, and whether tensors are bound
+/// `backward`, temperature 1 (`unit`) or not, the stage, the dtypes, and whether tensors are bound
 /// as vec4 arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct SoftmaxKey {
@@ -57,8 +57,26 @@ struct SoftmaxKey {
     backward: bool,
     unit: bool,
     stage: u8,
-    dtype: DType,
+    dtype: Dtypes,
     vec4: bool,
+}
+
+/// The dtypes of one softmax call: its inputs' (x, or the saved y and dy) and its output's. They
+/// are equal but for a forward with 16-bit input and f32 output (PyTorch's
+/// `softmax(x, dim, dtype=torch.float32)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Dtypes {
+    pub(super) input: DType,
+    pub(super) output: DType,
+}
+
+impl From<DType> for Dtypes {
+    fn from(d: DType) -> Dtypes {
+        Dtypes {
+            input: d,
+            output: d,
+        }
+    }
 }
 
 /// Stages of the kernel family (the WGSL entry points `fwd_*` / `bwd_*`).
@@ -186,12 +204,26 @@ fn stage_name(stage: u8) -> &'static str {
 
 /// The tensors' bindings and accessors of softmax.wgsl (its `{{IO}}`); `vec4`: f32 tensors bound
 /// as vec4 arrays (every bound range 16-byte aligned, a multiple of 16 bytes long).
-fn io_wgsl(dtype: DType, vec4: bool) -> String {
-    match (dtype, vec4) {
-        (DType::F32, true) => source::SOFTMAX_IO_VEC4.to_string(),
-        (DType::F32, false) => format!("{}\n{}", source::SOFTMAX_IO_F32, source::SOFTMAX_IO_QUADS),
-        (DType::F16, _) => format!("{}\n{}", source::SOFTMAX_IO_F16, source::SOFTMAX_IO_QUADS),
+fn io_wgsl(dtype: Dtypes, vec4: bool) -> String {
+    if vec4 {
+        return source::SOFTMAX_IO_VEC4.to_string();
     }
+    let part =
+        |d: DType, f32: &'static str, half: &'static str| if d.is_half() { half } else { f32 };
+    format!(
+        "{}\n{}\n{}",
+        part(
+            dtype.input,
+            source::SOFTMAX_IO_F32_IN,
+            source::SOFTMAX_IO_HALF_IN
+        ),
+        part(
+            dtype.output,
+            source::SOFTMAX_IO_F32_OUT,
+            source::SOFTMAX_IO_HALF_OUT
+        ),
+        source::SOFTMAX_IO_QUADS
+    )
 }
 
 pub(super) fn build(
@@ -200,7 +232,7 @@ pub(super) fn build(
     unit: bool,
     stage: u8,
     cache: usize,
-    dtype: DType,
+    dtype: Dtypes,
     vec4: bool,
 ) -> Result<KernelSource> {
     let dir = if backward { "bwd" } else { "fwd" };
@@ -209,7 +241,7 @@ pub(super) fn build(
         if log { "log" } else { "prob" },
         if unit { "" } else { "/temperature" },
         stage_name(stage),
-        if dtype == DType::F16 { "/f16" } else { "" },
+        dtypes_label(dtype),
         if vec4 { "/vec4" } else { "" },
     );
     let mut entries = vec![uniform_entry(std::mem::size_of::<SmParams>())];
@@ -259,8 +291,8 @@ pub(super) fn build(
     } else {
         source::SOFTMAX_WORKGROUP
     };
-    let f16 = if dtype == DType::F16 { source::F16 } else { "" };
-    let wgsl = format!("{}\n{}\n{}\n{}", source::MATH, f16, template, lanes);
+    let codec = source::half_codec(dtype.input);
+    let wgsl = format!("{}\n{}\n{}\n{}", source::MATH, codec, template, lanes);
     let entry_point = match (backward, stage) {
         (false, STAGE_ROWS | STAGE_ROWS_SUBGROUP) => "fwd_rows",
         (true, STAGE_ROWS | STAGE_ROWS_SUBGROUP) => "bwd_rows",
@@ -281,6 +313,15 @@ pub(super) fn build(
         entries,
         entry_point,
     })
+}
+
+/// `""` for f32, `"/f16"`, `"/bf16"`, `"/f16->f32"`, ...
+fn dtypes_label(d: Dtypes) -> String {
+    match (d.input, d.output) {
+        (DType::F32, DType::F32) => String::new(),
+        (i, o) if i == o => format!("/{}", i.name()),
+        (i, o) => format!("/{}->{}", i.name(), o.name()),
+    }
 }
 
 /// A range of outer slices (`o0 .. o0 + o_count`) and of the reduced axis (`j0 .. j0 + j_count`)
@@ -558,7 +599,8 @@ fn same_dtype(ts: &[Tensor]) -> Result<()> {
 impl Context {
     /// Record `y = f(x)` along `axis` of a tensor of `shape` into `encoder` (no submit). `x` and
     /// `y` hold the tensor in row-major order and must lie in different buffers. An empty
-    /// tensor records nothing.
+    /// tensor records nothing. `y` has `x`'s dtype, or is f32 for an f16 or bf16 `x` (PyTorch's
+    /// `softmax(x, dim, dtype=torch.float32)`: the same f32 result, not rounded to 16 bits).
     #[allow(clippy::too_many_arguments)]
     pub fn record_softmax(
         &self,
@@ -589,7 +631,9 @@ impl Context {
         let g = geometry(sm.kind.name(), shape, axis)?;
         check_tensor("x", &x, shape, &g)?;
         check_tensor("y", &y, shape, &g)?;
-        same_dtype(&[x, y])?;
+        if !(x.dtype.is_half() && y.dtype == DType::F32) {
+            same_dtype(&[x, y])?;
+        }
         if x.buffer == y.buffer {
             return Err(Error::Aliasing(
                 "y lies in the same buffer as x; use a separate buffer".into(),
@@ -677,8 +721,11 @@ impl Context {
         if g.n == 0 {
             return Ok(Prepared::empty(self, label));
         }
-        let dtype = io.src.dtype;
-        let es = dtype.size();
+        let dtype = Dtypes {
+            input: io.src.dtype,
+            output: io.dst.dtype,
+        };
+        let es = dtype.input.size().max(dtype.output.size());
         if g.n > u32::MAX as usize {
             return Err(Error::TooLarge {
                 elements: g.n,
@@ -699,7 +746,7 @@ impl Context {
         let subgroup = self.subgroups().then(|| self.subgroup_min_size() as usize);
         // Vec4 bindings need every bound range to start 16-byte aligned: the tensors' offsets and
         // the binding alignment both multiples of 16.
-        let aligned16 = dtype == DType::F32
+        let aligned16 = dtype == DType::F32.into()
             && align.is_multiple_of(16)
             && [Some(&io.src), io.dy.as_ref(), Some(&io.dst)]
                 .into_iter()
@@ -761,6 +808,7 @@ impl Context {
             let device = self.device();
             // (binding offset, size, offset in elements); f16 words are bound whole.
             let bind = |t: &Tensor, start: usize, count: usize| -> (u64, u64, u32) {
+                let es = t.dtype.size();
                 let byte = t.offset + start as u64 * es;
                 let aligned = byte / align * align;
                 (
@@ -920,9 +968,24 @@ pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
         for backward in [false, true] {
             for log in [false, true] {
                 for unit in [false, true] {
-                    for (dtype, vec4) in
-                        [(DType::F32, false), (DType::F32, true), (DType::F16, false)]
-                    {
+                    let mixed = |output| Dtypes {
+                        input: DType::F16,
+                        output,
+                    };
+                    for (dtype, vec4) in [
+                        (DType::F32.into(), false),
+                        (DType::F32.into(), true),
+                        (DType::F16.into(), false),
+                        (DType::BF16.into(), false),
+                        (mixed(DType::F32), false),
+                        (
+                            Dtypes {
+                                input: DType::BF16,
+                                output: DType::F32,
+                            },
+                            false,
+                        ),
+                    ] {
                         for cache in [GPU_TUNING.cache, SOFTWARE_TUNING.cache] {
                             out.push((log, backward, unit, stage, cache, dtype, vec4));
                         }

@@ -97,6 +97,9 @@ impl Default for Softmax {
     }
 }
 
+/// The name of PyTorch's `nn.Softmax2d` (softmax over channels) for [`Softmax::by_name`].
+const SOFTMAX2D: &str = "Softmax2d";
+
 /// Smallest and largest temperatures accepted.
 const MIN_TEMPERATURE: f32 = 1e-30;
 const MAX_TEMPERATURE: f32 = 1e30;
@@ -150,6 +153,43 @@ impl Softmax {
             });
         }
         Ok(())
+    }
+
+    /// The function a PyTorch name stands for, and the axis the name fixes if it fixes one. The
+    /// family's names (functional or module spelling, any case: `log_softmax`, `LogSoftmax`)
+    /// leave the axis to the caller (`None`); `Softmax2d` (`nn.Softmax2d`) is softmax over the
+    /// channels of an `[N, C, H, W]` or `[C, H, W]` tensor, axis −3 (`Some(Axis(-3))`; see
+    /// [`Softmax::softmax2d_axis`] for the rank check).
+    ///
+    /// ```
+    /// # use wgpu_activations::*;
+    /// let (sm, axis) = Softmax::by_name("Softmax2d")?;
+    /// assert_eq!((sm, axis), (Softmax::softmax(), Some(Axis(-3))));
+    /// let x = vec![0.5f32; 2 * 3 * 4 * 5];
+    /// let shape = [2, 3, 4, 5];
+    /// let p = cpu::softmax(&sm, &x, &shape, Softmax::softmax2d_axis(&shape)?)?;
+    /// assert!((p[0] - 1.0 / 3.0).abs() < 1e-7);
+    /// assert_eq!(Softmax::by_name("log_softmax")?, (Softmax::log_softmax(), None));
+    /// # Ok::<(), wgpu_activations::Error>(())
+    /// ```
+    pub fn by_name(name: &str) -> Result<(Softmax, Option<Axis>)> {
+        if super::normalized(name) == super::normalized(SOFTMAX2D) {
+            return Ok((Softmax::softmax(), Some(Axis(-3))));
+        }
+        Ok((Softmax::new(SoftmaxKind::from_name(name)?), None))
+    }
+
+    /// The axis `nn.Softmax2d` normalises over in a tensor of `shape`: the channels, axis
+    /// `rank − 3`, of `[N, C, H, W]` or `[C, H, W]`; [`Error::ShapeMismatch`] for any other rank
+    /// (PyTorch refuses them too).
+    pub fn softmax2d_axis(shape: &[usize]) -> Result<usize> {
+        match shape.len() {
+            3 | 4 => Ok(shape.len() - 3),
+            r => Err(Error::ShapeMismatch(format!(
+                "Softmax2d takes a 3-D [C, H, W] or 4-D [N, C, H, W] tensor, not the {r}-D shape \
+                 {shape:?}"
+            ))),
+        }
     }
 
     pub(crate) fn log(&self) -> bool {
@@ -310,5 +350,29 @@ mod tests {
             .validate()
             .is_err());
         assert!(Softmax::softmax().with_temperature(0.5).validate().is_ok());
+    }
+
+    #[test]
+    fn names_and_softmax2d_axis() {
+        for name in ["Softmax2d", "softmax2d", "softmax_2d", "SOFTMAX2D"] {
+            let (sm, axis) = Softmax::by_name(name).unwrap(); // ok: unit test
+            assert_eq!((sm, axis), (Softmax::softmax(), Some(Axis(-3))), "{name}");
+        }
+        assert_eq!(
+            Softmax::by_name("LogSoftmax").unwrap(), // ok: unit test
+            (Softmax::log_softmax(), None)
+        );
+        assert!(matches!(
+            Softmax::by_name("softmax3d"),
+            Err(Error::UnknownOp(_))
+        ));
+        assert_eq!(Softmax::softmax2d_axis(&[2, 3, 4, 5]).unwrap(), 1); // ok: unit test
+        assert_eq!(Softmax::softmax2d_axis(&[3, 4, 5]).unwrap(), 0); // ok: unit test
+        for bad in [&[3usize, 4][..], &[1, 2, 3, 4, 5], &[]] {
+            assert!(matches!(
+                Softmax::softmax2d_axis(bad),
+                Err(Error::ShapeMismatch(_))
+            ));
+        }
     }
 }
