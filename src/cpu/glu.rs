@@ -1,0 +1,236 @@
+//! The GLU family on the fast CPU path (see [`crate::Glu`]): each output from the activation's
+//! value or derivative in f64 (the `fastmath64` numerics of the element-wise ops: relative error
+//! below 2^-33) times the other factors in f64, rounded once — no f32 intermediate, so no
+//! product over- or underflows early. Rows are spread over every core with rayon.
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+
+use crate::base::dtype::Element;
+use crate::base::error::Result;
+use crate::base::fastmath64::{gelu_der_tail, gelu_tail, sigmoid_pair, GELU_U_MAX};
+use crate::ops::glu::{check_len, glu_geometry, special_product, Glu, GluGeometry, GluKind};
+use crate::ops::softmax::Axis;
+
+/// Output elements per rayon task.
+const TASK: usize = 1 << 14;
+
+/// 2·√(2/π) and 2·√(2/π)·0.044715 (gelu_tanh's `z = x·(K1 + K3·x²)`).
+const K1: f64 = 1.595_769_121_605_730_7;
+const K3: f64 = K1 * 0.044_715;
+
+/// `(h, f')` with `f(t) = h` (glu) or `t·h` (the others): the activation's factor and its
+/// derivative at a finite `t`, in f64.
+#[inline(always)]
+fn parts(g: &Glu, t: f32) -> (f64, f64) {
+    let x = t as f64;
+    match (g.kind, g.tanh) {
+        (GluKind::Glu, _) => {
+            let (s, c) = sigmoid_pair::<true>(x);
+            (s, s * c)
+        }
+        (GluKind::SwiGlu, _) => {
+            let (s, c) = sigmoid_pair::<true>(x);
+            (s, s * x.mul_add(c, 1.0))
+        }
+        (GluKind::GeGlu, false) => {
+            let u = x.abs().min(GELU_U_MAX);
+            let q = gelu_tail(u);
+            let v = gelu_der_tail(u);
+            if x < 0.0 {
+                (q, v)
+            } else {
+                (1.0 - q, 1.0 - v)
+            }
+        }
+        (GluKind::GeGlu, true) => {
+            let xc = x.clamp(-1.0e4, 1.0e4);
+            let x2 = xc * xc;
+            let z = xc * K3.mul_add(x2, K1);
+            let gz = xc * (3.0 * K3).mul_add(x2, K1);
+            let (s, c) = sigmoid_pair::<true>(z);
+            (s, s * gz.mul_add(c, 1.0))
+        }
+        (GluKind::ReGlu, _) => {
+            let on = if x > 0.0 { 1.0 } else { 0.0 };
+            (on, on)
+        }
+    }
+}
+
+/// `f(t)` in f64 (finite `t`).
+#[inline(always)]
+fn act(g: &Glu, t: f32, h: f64) -> f64 {
+    match g.kind {
+        GluKind::Glu => h,
+        GluKind::ReGlu => (t as f64).max(0.0),
+        _ => t as f64 * h,
+    }
+}
+
+/// `f(t)` and `f'(t)` at `t = ±∞`, and at every `t` for the special products (rounded to f32 by
+/// the caller): the element-wise ops' limits.
+fn limits(g: &Glu, t: f32) -> (f64, f64) {
+    if t.is_nan() {
+        return (f64::NAN, f64::NAN);
+    }
+    if t.is_infinite() {
+        let pos = t > 0.0;
+        let f = match g.kind {
+            GluKind::Glu => {
+                if pos {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            _ if pos => f64::INFINITY,
+            GluKind::ReGlu => 0.0,
+            _ => -0.0,
+        };
+        return (f, if pos { 1.0 } else { 0.0 });
+    }
+    let (h, d) = parts(g, t);
+    (act(g, t, h), d)
+}
+
+/// `f(gate)·value` rounded once.
+#[inline(always)]
+fn forward1(g: &Glu, gate: f32, value: f32) -> f32 {
+    if gate.is_finite() && value.is_finite() {
+        let (h, _) = parts(g, gate);
+        (act(g, gate, h) * value as f64) as f32
+    } else {
+        let (f, _) = limits(g, gate);
+        special_product(&[f as f32 as f64, value as f64]) as f32
+    }
+}
+
+/// `(dy·value·f'(gate), dy·f(gate))`, each rounded once.
+#[inline(always)]
+fn backward1(g: &Glu, gate: f32, value: f32, dy: f32) -> (f32, f32) {
+    if gate.is_finite() && value.is_finite() && dy.is_finite() {
+        let (h, d) = parts(g, gate);
+        let dg = (dy as f64 * value as f64) * d;
+        let dv = act(g, gate, h) * dy as f64;
+        (dg as f32, dv as f32)
+    } else {
+        let (_, d) = limits(g, gate);
+        let dg = special_product(&[d as f32 as f64, dy as f64, value as f64]);
+        (dg as f32, forward1(g, gate, dy))
+    }
+}
+
+fn widen<T: Element>(v: &[T]) -> Cow<'_, [f32]> {
+    match T::as_f32(v) {
+        Some(s) => Cow::Borrowed(s),
+        None => {
+            let mut out = vec![0.0; v.len()];
+            T::load(v, &mut out);
+            Cow::Owned(out)
+        }
+    }
+}
+
+fn narrow<T: Element>(v: Vec<f32>) -> Vec<T> {
+    let mut out = vec![T::zeroed(); v.len()];
+    T::store(&v, &mut out);
+    out
+}
+
+fn forward_geo(g: &Glu, geo: &GluGeometry, gate: &[f32], value: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; geo.n_out];
+    out.par_chunks_mut(TASK).enumerate().for_each(|(k, o)| {
+        for (j, y) in o.iter_mut().enumerate() {
+            let (a, b) = geo.source(g, k * TASK + j);
+            *y = forward1(g, gate[a], value[b]);
+        }
+    });
+    out
+}
+
+/// The one-tensor forward: `x` of `shape` (f32 or f16) split along `axis` into the halves `a`,
+/// `b` (see [`Glu`] for which is the gate); the output has `shape` with `axis` halved.
+///
+/// ```
+/// use wgpu_activations::{cpu, Glu};
+/// // PyTorch's F.glu(x, -1) = a·σ(b): [[1, 2 | 0, 0]] → [[0.5, 1]].
+/// let y = cpu::glu(&Glu::glu(), &[1.0f32, 2.0, 0.0, 0.0], &[1, 4], -1)?;
+/// assert_eq!(y, [0.5, 1.0]);
+/// # Ok::<(), wgpu_activations::Error>(())
+/// ```
+pub fn glu<T: Element>(g: &Glu, x: &[T], shape: &[usize], axis: impl Into<Axis>) -> Result<Vec<T>> {
+    let geo = glu_geometry(g, shape, axis.into())?;
+    check_len("x", x.len(), geo.n_in)?;
+    let x = widen(x);
+    Ok(narrow(forward_geo(g, &geo, &x, &x)))
+}
+
+/// The one-tensor backward: `dx` (the shape of `x`: the gate's and the value's gradients in
+/// their halves) from `x` and `dy` (the output's shape).
+pub fn glu_backward<T: Element>(
+    g: &Glu,
+    x: &[T],
+    dy: &[T],
+    shape: &[usize],
+    axis: impl Into<Axis>,
+) -> Result<Vec<T>> {
+    let geo = glu_geometry(g, shape, axis.into())?;
+    check_len("x", x.len(), geo.n_in)?;
+    check_len("dy", dy.len(), geo.n_out)?;
+    let (x, dy) = (widen(x), widen(dy));
+    let row = geo.half * geo.inner;
+    let mut dx = vec![0.0f32; geo.n_in];
+    if row == 0 {
+        return Ok(narrow(dx));
+    }
+    let (sg, sv) = geo.shifts(g);
+    let rows = (TASK / row).max(1);
+    dx.par_chunks_mut(2 * row * rows)
+        .enumerate()
+        .for_each(|(k, d)| {
+            for (q, drow) in d.chunks_mut(2 * row).enumerate() {
+                let o = k * rows + q;
+                let xr = &x[2 * row * o..2 * row * (o + 1)];
+                let dyr = &dy[row * o..row * (o + 1)];
+                for r in 0..row {
+                    let (dg, dv) = backward1(g, xr[sg + r], xr[sv + r], dyr[r]);
+                    drow[sg + r] = dg;
+                    drow[sv + r] = dv;
+                }
+            }
+        });
+    Ok(narrow(dx))
+}
+
+/// The two-input forward `f(gate) ⊗ value` (same lengths; any shape).
+pub fn glu_pair<T: Element>(g: &Glu, gate: &[T], value: &[T]) -> Result<Vec<T>> {
+    check_len("value", value.len(), gate.len())?;
+    let (a, b) = (widen(gate), widen(value));
+    Ok(narrow(forward_geo(g, &GluGeometry::pair(a.len()), &a, &b)))
+}
+
+/// The two-input backward: `(d gate, d value) = (dy·value·f'(gate), dy·f(gate))`.
+pub fn glu_pair_backward<T: Element>(
+    g: &Glu,
+    gate: &[T],
+    value: &[T],
+    dy: &[T],
+) -> Result<(Vec<T>, Vec<T>)> {
+    check_len("value", value.len(), gate.len())?;
+    check_len("dy", dy.len(), gate.len())?;
+    let (a, b, d) = (widen(gate), widen(value), widen(dy));
+    let mut dg = vec![0.0f32; a.len()];
+    let mut dv = vec![0.0f32; a.len()];
+    dg.par_chunks_mut(TASK)
+        .zip(dv.par_chunks_mut(TASK))
+        .enumerate()
+        .for_each(|(k, (og, ov))| {
+            for j in 0..og.len() {
+                let i = k * TASK + j;
+                (og[j], ov[j]) = backward1(g, a[i], b[i], d[i]);
+            }
+        });
+    Ok((narrow(dg), narrow(dv)))
+}
