@@ -10,7 +10,9 @@ use rayon::prelude::*;
 use crate::base::dtype::Element;
 use crate::base::error::Result;
 use crate::base::fastmath64::{gelu_der_tail, gelu_tail, sigmoid_pair, GELU_U_MAX};
-use crate::ops::glu::{check_len, glu_geometry, special_product, Glu, GluGeometry, GluKind};
+use crate::ops::glu::{
+    check_len, glu_geometry, round_f32_above, special_product, Glu, GluGeometry, GluKind,
+};
 use crate::ops::softmax::Axis;
 
 /// Output elements per rayon task.
@@ -89,7 +91,8 @@ fn limits(g: &Glu, t: f32) -> (f64, f64) {
             GluKind::ReGlu => 0.0,
             _ => -0.0,
         };
-        return (f, if pos { 1.0 } else { 0.0 });
+        let d = if pos && g.kind != GluKind::Glu { 1.0 } else { 0.0 };
+        return (f, d);
     }
     let (h, d) = parts(g, t);
     (act(g, t, h), d)
@@ -103,7 +106,7 @@ fn forward1(g: &Glu, gate: f32, value: f32) -> f32 {
         (act(g, gate, h) * value as f64) as f32
     } else {
         let (f, _) = limits(g, gate);
-        special_product(&[f as f32 as f64, value as f64]) as f32
+        special_product(&[round_f32_above(f) as f64, value as f64]) as f32
     }
 }
 

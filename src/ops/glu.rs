@@ -281,6 +281,21 @@ pub(crate) fn special_product(factors: &[f64]) -> f64 {
     factors.iter().product()
 }
 
+/// `f` rounded to f32 for the special products, where `f` is the f64 value of an odd function
+/// `f(t) = c·t + (a positive second-order term)` at a tiny `t` (silu, gelu, gelu_tanh: `f(t) =
+/// t/2 + O(t²)`): an f64 value exactly halfway between two f32s is then the rounding of the
+/// leading term alone, and the true value lies just above it.
+pub(crate) fn round_f32_above(f: f64) -> f32 {
+    let r = f as f32;
+    let other = if (r as f64) < f { r.next_up() } else { r.next_down() };
+    let tie = (r as f64 - f).abs() == (other as f64 - f).abs() && r != other;
+    if tie {
+        f.next_up() as f32
+    } else {
+        r
+    }
+}
+
 /// The length check of a host slice against its shape.
 pub(crate) fn check_len(what: &'static str, got: usize, expected: usize) -> Result<()> {
     if got != expected {

@@ -3,7 +3,9 @@
 //! (products of f32 values are exact in f64), rounded once to f32.
 
 use crate::base::error::Result;
-use crate::ops::glu::{check_len, glu_geometry, special_product, Glu, GluGeometry};
+use crate::ops::glu::{
+    check_len, glu_geometry, round_f32_above, special_product, Glu, GluGeometry,
+};
 use crate::ops::softmax::Axis;
 use crate::ops::activation::Activation;
 use crate::reference::{derivative_exact, forward_exact};
@@ -25,7 +27,7 @@ pub fn glu_forward_exact(g: &Glu, gate: f32, value: f32) -> f64 {
     if gate.is_finite() && value.is_finite() {
         f * value as f64
     } else {
-        special_product(&[f as f32 as f64, value as f64])
+        special_product(&[round_f32_above(f) as f64, value as f64])
     }
 }
 
