@@ -32,6 +32,21 @@ fn triples(g: &Glu, n_random: usize) -> Vec<(f32, f32, f32)> {
             k += 1;
         }
     }
+    // The deep tails of the activations meet huge values and gradients: products far outside
+    // the f32 range whose results are not.
+    let gates = [
+        -8.0, -10.0, -12.5, -15.0, -18.0, -18.5, -19.0, -19.5, -20.0, -22.0, -40.5, -60.0, -87.0,
+        -100.0, -120.0, -150.0, -174.0, -180.0, -185.0, -189.0, -200.0, 40.5, 60.0, 100.0, 150.0,
+        180.0, 189.0,
+    ];
+    let big = [f32::MAX, -3e38, 1e38, 1.3e30, 1e-30, 1e-45];
+    for &a in &gates {
+        for &b in &big {
+            for &d in &[f32::MAX, 1e38, -3e38, 1.0] {
+                v.push((a, b, d));
+            }
+        }
+    }
     let spec: Spec = g.activation().spec();
     for &r in spec.derivative_roots {
         let mut t = r as f32;
