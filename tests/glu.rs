@@ -11,7 +11,7 @@ mod common;
 use half::f16;
 use wgpu_activations::harness::{gradients, hard_inputs, random_inputs, ROOT_ABS};
 use wgpu_activations::ulp::{ulp_error, ulp_error_f16};
-use wgpu_activations::{cpu, reference, Error, Glu, OpKind, Spec};
+use wgpu_activations::{cpu, reference, Error, Glu, Spec};
 
 /// Output elements per row of the test tensors: odd, not a multiple of 4 or of the workgroup.
 const HALF: usize = 37;
@@ -227,4 +227,330 @@ accuracy_tests! {
     geglu: Glu::geglu(),
     geglu_tanh: Glu::geglu_tanh(),
     reglu: Glu::reglu(),
+}
+
+/// Random values in ±10, deterministic.
+fn values(seed: u64, n: usize) -> Vec<f32> {
+    random_inputs(seed, 4 * n)
+        .into_iter()
+        .filter(|v| v.abs() <= 100.0)
+        .take(n)
+        .collect()
+}
+
+/// Every op along axis 0, a middle axis and the last, forward and backward, GPU and CPU, within
+/// the bounds of the exact reference (rounded, so the bound is one ULP more).
+#[test]
+fn axes_match_reference() {
+    let shape = [4usize, 6, 10];
+    let n: usize = shape.iter().product();
+    let x = values(7, n);
+    for g in Glu::ALL {
+        for axis in [0i64, 1, -1] {
+            let mut out_shape = shape.to_vec();
+            let i = if axis < 0 { 2 } else { axis as usize };
+            out_shape[i] /= 2;
+            let dy = values(8, n / 2);
+            let want = reference::glu(&g, &x, &shape, axis).unwrap(); // ok: test
+            let want_dx = reference::glu_backward(&g, &x, &dy, &shape, axis).unwrap(); // ok: test
+            let mut runs = vec![(
+                "cpu",
+                cpu::glu(&g, &x, &shape, axis).unwrap(), // ok: test
+                cpu::glu_backward(&g, &x, &dy, &shape, axis).unwrap(), // ok: test
+            )];
+            if let Some(ctx) = common::gpu() {
+                runs.push((
+                    "gpu",
+                    ctx.glu(&g, &x, &shape, axis).unwrap(), // ok: test
+                    ctx.glu_backward(&g, &x, &dy, &shape, axis).unwrap(), // ok: test
+                ));
+            }
+            for (path, y, dx) in runs {
+                assert_eq!(y.len(), n / 2);
+                for (k, (&a, &b)) in y.iter().zip(&want).enumerate() {
+                    let u = ulp_error(a, b as f64);
+                    assert!(u <= 5.0, "{path} {} axis {axis} [{k}]: {a} vs {b} ({u} ULP)", g.name());
+                }
+                for (k, (&a, &b)) in dx.iter().zip(&want_dx).enumerate() {
+                    let u = ulp_error(a, b as f64);
+                    let ok = u <= 9.0 || (a - b).abs() <= 1e-6;
+                    assert!(ok, "{path} {} backward axis {axis} [{k}]: {a} vs {b} ({u} ULP)", g.name());
+                }
+            }
+            assert_eq!(
+                wgpu_activations::glu_output_shape(&g, &shape, axis).unwrap(), // ok: test
+                out_shape
+            );
+        }
+    }
+}
+
+/// PyTorch's F.glu convention, by hand: a is the first half, glu = a·σ(b); swiglu = silu(a)·b.
+#[test]
+fn halves_follow_pytorch() {
+    // [[a0, a1 | b0, b1]]: glu → [a0·σ(b0), a1·σ(b1)].
+    let x = [3.0f32, -2.0, 0.0, 100.0];
+    let mut paths = vec![cpu::glu(&Glu::glu(), &x, &[1, 4], -1).unwrap()]; // ok: test
+    if let Some(ctx) = common::gpu() {
+        paths.push(ctx.glu(&Glu::glu(), &x, &[1, 4], -1).unwrap()); // ok: test
+    }
+    for y in paths {
+        assert_eq!(y, [1.5, -2.0]);
+    }
+    // swiglu: silu(a)·b with a = [1], b = [2]: 2·σ(1)·1.
+    let y = cpu::glu(&Glu::swiglu(), &[1.0f32, 2.0], &[2], 0).unwrap(); // ok: test
+    assert!((y[0] as f64 - 2.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-6);
+    // reglu: relu(a)·b.
+    let y = cpu::glu(&Glu::reglu(), &[-1.0f32, 4.0, 5.0, 0.5], &[4], 0).unwrap(); // ok: test
+    assert_eq!(y, [-0.0, 2.0]);
+}
+
+/// The two-input form: against the reference, and equal to the one-tensor form on the halves.
+#[test]
+fn pair_form() {
+    let n = 1001;
+    let t = triples(&Glu::swiglu(), 0);
+    for g in Glu::ALL {
+        let gate: Vec<f32> = t.iter().map(|v| v.0).take(n).chain(values(3, n)).collect();
+        let value: Vec<f32> = t.iter().map(|v| v.1).take(n).chain(values(4, n)).collect();
+        let dy: Vec<f32> = t.iter().map(|v| v.2).take(n).chain(values(5, n)).collect();
+        let trip: Vec<(f32, f32, f32)> = (0..gate.len()).map(|i| (gate[i], value[i], dy[i])).collect();
+        let mut runs: Vec<(&str, Vec<f32>, (Vec<f32>, Vec<f32>))> = vec![(
+            "cpu",
+            cpu::glu_pair(&g, &gate, &value).unwrap(), // ok: test
+            cpu::glu_pair_backward(&g, &gate, &value, &dy).unwrap(), // ok: test
+        )];
+        let ctx = common::gpu();
+        if let Some(ctx) = ctx {
+            runs.push((
+                "gpu",
+                ctx.glu_pair(&g, &gate, &value).unwrap(), // ok: test
+                ctx.glu_pair_backward(&g, &gate, &value, &dy).unwrap(), // ok: test
+            ));
+        }
+        let ftz = ctx.is_some_and(|c| c.flushes_subnormals());
+        for (path, y, (dg, dv)) in runs {
+            let f: Vec<(f32, Option<f32>)> = y.iter().map(|&v| (v, None)).collect();
+            judge(&format!("{path} {} pair forward", g.name()), &g, &trip, &f, ftz);
+            let b: Vec<(f32, Option<f32>)> = dg.iter().zip(&dv).map(|(&a, &b)| (a, Some(b))).collect();
+            judge(&format!("{path} {} pair backward", g.name()), &g, &trip, &b, ftz);
+        }
+        // The one-tensor form on [gate | value] rows (glu: [value | gate]) gives the same bits.
+        if let Some(ctx) = ctx {
+            let k = values(11, 64);
+            let (a, b) = (&k[..32], &k[32..]);
+            let x: Vec<f32> = if g.gate_first() { k.clone() } else { [b, a].concat() };
+            let one = ctx.glu(&g, &x, &[64], 0).unwrap(); // ok: test
+            let two = ctx.glu_pair(&g, a, b).unwrap(); // ok: test
+            assert_eq!(
+                one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                two.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{}",
+                g.name()
+            );
+        }
+    }
+}
+
+/// Tensors at offsets inside larger buffers (4-byte aligned, not 16), recorded into a caller's
+/// encoder; both gradients of the two-input form in one buffer, at separate ranges. Nothing
+/// outside the output ranges is written.
+#[test]
+fn offsets_and_shared_gradient_buffer() {
+    let Some(ctx) = common::gpu() else { return };
+    let g = Glu::geglu();
+    let n = 777; // output elements
+    let shape = [n * 2];
+    let x = values(21, 2 * n);
+    let dy = values(22, n);
+    let mut big_x = vec![9.0f32; 3];
+    big_x.extend(&x);
+    let xb = ctx.upload(&big_x).unwrap(); // ok: test
+    let yb = ctx.upload(&vec![7.0f32; n + 5]).unwrap(); // ok: test
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    ctx.record_glu(
+        &mut enc,
+        &g,
+        wgpu_activations::Tensor::new(&xb, 12, 2 * n),
+        wgpu_activations::Tensor::new(&yb, 8, n),
+        &shape,
+        0,
+    )
+    .unwrap(); // ok: test
+    ctx.queue().submit([enc.finish()]);
+    let y: Vec<f32> = ctx.read(&yb, 0, n + 5).unwrap(); // ok: test
+    assert_eq!(&y[..2], &[7.0, 7.0]);
+    assert_eq!(&y[n + 2..], &[7.0, 7.0, 7.0]);
+    let want = reference::glu(&g, &x, &shape, 0).unwrap(); // ok: test
+    for i in 0..n {
+        assert!(ulp_error(y[2 + i], want[i] as f64) <= 5.0, "y [{i}]: {} vs {}", y[2 + i], want[i]);
+    }
+
+    // Two-input backward, d gate and d value in one buffer.
+    let (gate, value) = (&x[..n], &x[n..]);
+    let gb = ctx.upload(gate).unwrap(); // ok: test
+    let vb = ctx.upload(value).unwrap(); // ok: test
+    let db = ctx.upload(&dy).unwrap(); // ok: test
+    let ob = ctx.upload(&vec![5.0f32; 2 * n + 3]).unwrap(); // ok: test
+    let t = |b, off, len| wgpu_activations::Tensor::new(b, off, len);
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    ctx.record_glu_pair_backward(&mut enc, &g, t(&gb, 0, n), t(&vb, 0, n), t(&db, 0, n), t(&ob, 4, n), t(&ob, 4 * (n as u64 + 2), n))
+        .unwrap(); // ok: test
+    ctx.queue().submit([enc.finish()]);
+    let o: Vec<f32> = ctx.read(&ob, 0, 2 * n + 3).unwrap(); // ok: test
+    let (dg, dv) = reference::glu_pair_backward(&g, gate, value, &dy).unwrap(); // ok: test
+    assert_eq!(o[0], 5.0);
+    assert_eq!(o[n + 1], 5.0);
+    for i in 0..n {
+        assert!(ulp_error(o[1 + i], dg[i] as f64) <= 9.0, "d gate [{i}]");
+        assert!(ulp_error(o[n + 2 + i], dv[i] as f64) <= 9.0, "d value [{i}]");
+    }
+}
+
+/// f16 tensors (computed in f32, rounded once): within one f16 ULP of the exact value, on the
+/// GPU and the CPU, forward and backward, with odd lengths (words shared by neighbours).
+#[test]
+fn f16_within_one_ulp() {
+    let ctx = common::gpu();
+    let shape = [3usize, 2 * 45];
+    let n: usize = shape.iter().product();
+    let x: Vec<f16> = values(31, n).into_iter().map(f16::from_f32).collect();
+    let dy: Vec<f16> = values(32, n / 2).into_iter().map(f16::from_f32).collect();
+    let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+    let dyf: Vec<f32> = dy.iter().map(|v| v.to_f32()).collect();
+    for g in Glu::ALL {
+        let mut runs = vec![(
+            "cpu",
+            cpu::glu(&g, &x, &shape, -1).unwrap(), // ok: test
+            cpu::glu_backward(&g, &x, &dy, &shape, -1).unwrap(), // ok: test
+        )];
+        if let Some(ctx) = ctx {
+            runs.push((
+                "gpu",
+                ctx.glu(&g, &x, &shape, -1).unwrap(), // ok: test
+                ctx.glu_backward(&g, &x, &dy, &shape, -1).unwrap(), // ok: test
+            ));
+        }
+        let half = 45;
+        let (sg, sv) = if g.gate_first() { (0, half) } else { (half, 0) };
+        for (path, y, dx) in runs {
+            for i in 0..n / 2 {
+                let (r, c) = (i / half, i % half);
+                let (ia, ib) = (r * 2 * half + sg + c, r * 2 * half + sv + c);
+                let e = reference::glu_forward_exact(&g, xf[ia], xf[ib]);
+                let u = ulp_error_f16(y[i], e);
+                assert!(u <= 1.0, "{path} f16 {} [{i}]: {} vs {e}: {u} ULP", g.name(), y[i]);
+                let (eg, ev) = reference::glu_backward_exact(&g, xf[ia], xf[ib], dyf[i]);
+                let ug = ulp_error_f16(dx[ia], eg);
+                let uv = ulp_error_f16(dx[ib], ev);
+                assert!(ug <= 1.0 && uv <= 1.0, "{path} f16 {} backward [{i}]: {ug} {uv} ULP", g.name());
+            }
+        }
+    }
+}
+
+/// Typed errors, never a panic: odd axis length, lengths that do not match the shape, a bad
+/// axis, mismatched two-input lengths, unknown names and parameters, aliasing and dtype mixes.
+#[test]
+fn errors_are_typed() {
+    let g = Glu::swiglu();
+    let x = vec![1.0f32; 12];
+    let odd = cpu::glu(&g, &x, &[4, 3], -1);
+    assert!(matches!(odd, Err(Error::ShapeMismatch(_))), "{odd:?}");
+    assert!(matches!(cpu::glu(&g, &x, &[4, 4], -1), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(cpu::glu(&g, &x, &[3, 4], 2), Err(Error::BadParameter { .. })));
+    assert!(matches!(cpu::glu(&g, &x, &[3, 4], -3), Err(Error::BadParameter { .. })));
+    assert!(matches!(
+        cpu::glu_backward(&g, &x, &[1.0; 5], &[3, 4], -1),
+        Err(Error::LengthMismatch { what: "dy", .. })
+    ));
+    assert!(matches!(cpu::glu_pair(&g, &x, &x[..11]), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(
+        cpu::glu_pair_backward(&g, &x, &x, &x[..3]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(reference::glu(&g, &x, &[12, 1], 1), Err(Error::ShapeMismatch(_))));
+    assert!(matches!(Glu::by_name("gleu"), Err(Error::UnknownOp(_))));
+    assert!(matches!(Glu::reglu().with_param("approximate", "tanh"), Err(Error::BadParameter { .. })));
+    let Some(ctx) = common::gpu() else { return };
+    assert!(matches!(ctx.glu(&g, &x, &[4, 3], -1), Err(Error::ShapeMismatch(_))));
+    assert!(matches!(ctx.glu(&g, &x, &[2, 4], 0), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(ctx.glu(&g, &x, &[3, 4], 5), Err(Error::BadParameter { .. })));
+    assert!(matches!(ctx.glu_pair(&g, &x, &x[..2]), Err(Error::LengthMismatch { .. })));
+    let b = ctx.upload(&x).unwrap(); // ok: test
+    let h = ctx.upload(&vec![f16::ZERO; 6]).unwrap(); // ok: test
+    let t = |off, len| wgpu_activations::Tensor::new(&b, off, len);
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    let alias = ctx.record_glu(&mut enc, &g, t(0, 8), t(32, 4), &[8], 0);
+    assert!(matches!(alias, Err(Error::Aliasing(_))), "{alias:?}");
+    let mixed = ctx.record_glu(&mut enc, &g, t(0, 12), wgpu_activations::Tensor::f16(&h, 0, 6), &[12], 0);
+    assert!(matches!(mixed, Err(Error::DTypeMismatch(_))), "{mixed:?}");
+    let o = ctx.upload(&x).unwrap(); // ok: test
+    let overlap = ctx.record_glu_pair_backward(
+        &mut enc,
+        &g,
+        t(0, 4),
+        t(16, 4),
+        t(32, 4),
+        wgpu_activations::Tensor::new(&o, 0, 4),
+        wgpu_activations::Tensor::new(&o, 8, 4),
+    );
+    assert!(matches!(overlap, Err(Error::Aliasing(_))), "{overlap:?}");
+    let short = ctx.record_glu(&mut enc, &g, t(8, 8), wgpu_activations::Tensor::new(&o, 40, 4), &[8], 0);
+    assert!(matches!(short, Err(Error::BufferTooSmall { .. })), "{short:?}");
+}
+
+/// NaN, ±∞ and signed zeros, by bits on both paths: the IEEE products of the f32 factors.
+#[test]
+fn special_values() {
+    let nan = f32::NAN;
+    let inf = f32::INFINITY;
+    // (op, gate, value, dy, forward, d gate, d value); NaN compared as NaN.
+    let cases: &[(Glu, f32, f32, f32, f32, f32, f32)] = &[
+        (Glu::glu(), inf, 2.0, 1.0, 2.0, 0.0, 1.0),
+        (Glu::glu(), -inf, 2.0, -1.0, 0.0, -0.0, -0.0),
+        (Glu::glu(), 0.0, inf, 1.0, inf, inf, 0.5),
+        (Glu::glu(), 0.0, 0.0, inf, 0.0, nan, inf),
+        (Glu::glu(), -inf, inf, 1.0, nan, nan, 0.0),
+        (Glu::swiglu(), -inf, 1.0, 1.0, -0.0, 0.0, -0.0),
+        (Glu::swiglu(), inf, -2.0, 1.0, -inf, -2.0, inf),
+        (Glu::swiglu(), 0.0, inf, 1.0, nan, inf, 0.0),
+        (Glu::swiglu(), -0.0, 3.0, -0.0, -0.0, -0.0, 0.0),
+        (Glu::swiglu(), nan, 1.0, 1.0, nan, nan, nan),
+        (Glu::swiglu(), 1.0, nan, 1.0, nan, nan, 0.731_058_6),
+        (Glu::swiglu(), 1.0, 1.0, nan, 0.731_058_6, nan, nan),
+        (Glu::geglu(), -inf, 5.0, 1.0, -0.0, 0.0, -0.0),
+        (Glu::geglu_tanh(), inf, 5.0, -1.0, inf, -5.0, -inf),
+        (Glu::reglu(), -1.0, inf, 1.0, nan, nan, 0.0),
+        (Glu::reglu(), 2.0, -inf, 1.0, -inf, -inf, 2.0),
+        (Glu::reglu(), 2.0, 3.0, -inf, 6.0, -inf, -inf),
+        (Glu::reglu(), -2.0, 3.0, -inf, 0.0, nan, nan),
+    ];
+    let same = |a: f32, b: f32| (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits();
+    for &(g, a, b, d, y, dg, dv) in cases {
+        // swiglu's gate first: pass [gate, value] in the op's order.
+        let x = if g.gate_first() { [a, b] } else { [b, a] };
+        let mut runs = vec![(
+            "cpu",
+            cpu::glu(&g, &x, &[2], 0).unwrap(), // ok: test
+            cpu::glu_backward(&g, &x, &[d], &[2], 0).unwrap(), // ok: test
+        )];
+        if let Some(ctx) = common::gpu() {
+            runs.push((
+                "gpu",
+                ctx.glu(&g, &x, &[2], 0).unwrap(), // ok: test
+                ctx.glu_backward(&g, &x, &[d], &[2], 0).unwrap(), // ok: test
+            ));
+        }
+        let want_ref = reference::glu_forward_exact(&g, a, b) as f32;
+        assert!(same(want_ref, y), "reference {} ({a}, {b}): {want_ref} vs {y}", g.name());
+        let (rg, rv) = reference::glu_backward_exact(&g, a, b, d);
+        assert!(same(rg as f32, dg) && same(rv as f32, dv), "reference {} backward ({a}, {b}, {d}): {rg} {rv}", g.name());
+        for (path, out, dx) in runs {
+            let (ig, iv) = if g.gate_first() { (0, 1) } else { (1, 0) };
+            assert!(same(out[0], y), "{path} {} ({a}, {b}): got {} want {y}", g.name(), out[0]);
+            assert!(same(dx[ig], dg), "{path} {} d gate ({a}, {b}, {d}): got {} want {dg}", g.name(), dx[ig]);
+            assert!(same(dx[iv], dv), "{path} {} d value ({a}, {b}, {d}): got {} want {dv}", g.name(), dx[iv]);
+        }
+    }
 }
