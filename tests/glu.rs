@@ -97,7 +97,11 @@ fn ulps(got: f32, exact: f64, bound: f64) -> f64 {
     let edge = f32::MAX as f64 * (1.0 - bound * f64::powi(2.0, -24));
     let top = f32::MAX as f64 * (1.0 + bound * f64::powi(2.0, -24));
     let a = exact.abs();
-    if a >= edge && a <= top && (got.abs() == f32::MAX || got.is_infinite()) && (got as f64).signum() == exact.signum() {
+    if a >= edge
+        && a <= top
+        && (got.abs() == f32::MAX || got.is_infinite())
+        && (got as f64).signum() == exact.signum()
+    {
         return (f32::MAX as f64 - a).abs() / f64::powi(2.0, 104);
     }
     ulp_error(got, exact)
@@ -121,19 +125,34 @@ fn judge(what: &str, g: &Glu, t: &[(f32, f32, f32)], got: &[(f32, Option<f32>)],
             None => {
                 let e = reference::glu_forward_exact(g, a, b);
                 let f = reference::glu_forward_exact(g, a, 1.0);
-                let u = if flushed(ftz, f, y, e) { 0.0 } else { ulps(y, e, 4.0) };
+                let u = if flushed(ftz, f, y, e) {
+                    0.0
+                } else {
+                    ulps(y, e, 4.0)
+                };
                 if u.is_finite() {
                     worst[0] = worst[0].max(u);
                 }
                 if u > 4.0 {
-                    bad.push((u, format!("[{i}] gate {a:e} value {b:e}: got {y:e} want {e:e}: {u:.2} ULP")));
+                    bad.push((
+                        u,
+                        format!("[{i}] gate {a:e} value {b:e}: got {y:e} want {e:e}: {u:.2} ULP"),
+                    ));
                 }
             }
             Some(dv) => {
                 let (eg, ev) = reference::glu_backward_exact(g, a, b, d);
                 let (fd, f) = reference::glu_backward_exact(g, a, 1.0, 1.0);
-                let ug = if flushed(ftz, fd, y, eg) { 0.0 } else { ulps(y, eg, 8.0) };
-                let uv = if flushed(ftz, f, dv, ev) { 0.0 } else { ulps(dv, ev, 8.0) };
+                let ug = if flushed(ftz, fd, y, eg) {
+                    0.0
+                } else {
+                    ulps(y, eg, 8.0)
+                };
+                let uv = if flushed(ftz, f, dv, ev) {
+                    0.0
+                } else {
+                    ulps(dv, ev, 8.0)
+                };
                 let root_ok = near_root(g, a)
                     && ((y as f64 - eg).abs() <= ROOT_ABS * (d as f64 * b as f64).abs());
                 if ug.is_finite() && !root_ok {
@@ -154,9 +173,19 @@ fn judge(what: &str, g: &Glu, t: &[(f32, f32, f32)], got: &[(f32, Option<f32>)],
     if !bad.is_empty() {
         bad.sort_by(|x, y| y.0.total_cmp(&x.0));
         let lines: Vec<&str> = bad.iter().take(12).map(|b| b.1.as_str()).collect();
-        panic!("{what}: {} of {} values out of bounds; worst:\n{}", bad.len(), t.len(), lines.join("\n"));
+        panic!(
+            "{what}: {} of {} values out of bounds; worst:\n{}",
+            bad.len(),
+            t.len(),
+            lines.join("\n")
+        );
     }
-    eprintln!("{what}: max {:.3} ULP (d value: {:.3}) over {} values", worst[0], worst[1], t.len());
+    eprintln!(
+        "{what}: max {:.3} ULP (d value: {:.3}) over {} values",
+        worst[0],
+        worst[1],
+        t.len()
+    );
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -202,7 +231,13 @@ fn accuracy(g: Glu, path: Path, backward: bool) {
         .unwrap(); // ok: test
         y[..t.len()].iter().map(|&v| (v, None)).collect()
     };
-    judge(&what, &g, &t, &got, ctx.is_some_and(|c| c.flushes_subnormals()));
+    judge(
+        &what,
+        &g,
+        &t,
+        &got,
+        ctx.is_some_and(|c| c.flushes_subnormals()),
+    );
 }
 
 macro_rules! accuracy_tests {
@@ -269,12 +304,20 @@ fn axes_match_reference() {
                 assert_eq!(y.len(), n / 2);
                 for (k, (&a, &b)) in y.iter().zip(&want).enumerate() {
                     let u = ulp_error(a, b as f64);
-                    assert!(u <= 5.0, "{path} {} axis {axis} [{k}]: {a} vs {b} ({u} ULP)", g.name());
+                    assert!(
+                        u <= 5.0,
+                        "{path} {} axis {axis} [{k}]: {a} vs {b} ({u} ULP)",
+                        g.name()
+                    );
                 }
                 for (k, (&a, &b)) in dx.iter().zip(&want_dx).enumerate() {
                     let u = ulp_error(a, b as f64);
                     let ok = u <= 9.0 || (a - b).abs() <= 1e-6;
-                    assert!(ok, "{path} {} backward axis {axis} [{k}]: {a} vs {b} ({u} ULP)", g.name());
+                    assert!(
+                        ok,
+                        "{path} {} backward axis {axis} [{k}]: {a} vs {b} ({u} ULP)",
+                        g.name()
+                    );
                 }
             }
             assert_eq!(
@@ -314,7 +357,9 @@ fn pair_form() {
         let gate: Vec<f32> = t.iter().map(|v| v.0).take(n).chain(values(3, n)).collect();
         let value: Vec<f32> = t.iter().map(|v| v.1).take(n).chain(values(4, n)).collect();
         let dy: Vec<f32> = t.iter().map(|v| v.2).take(n).chain(values(5, n)).collect();
-        let trip: Vec<(f32, f32, f32)> = (0..gate.len()).map(|i| (gate[i], value[i], dy[i])).collect();
+        let trip: Vec<(f32, f32, f32)> = (0..gate.len())
+            .map(|i| (gate[i], value[i], dy[i]))
+            .collect();
         let mut runs: Vec<(&str, Vec<f32>, (Vec<f32>, Vec<f32>))> = vec![(
             "cpu",
             cpu::glu_pair(&g, &gate, &value).unwrap(), // ok: test
@@ -331,15 +376,32 @@ fn pair_form() {
         let ftz = ctx.is_some_and(|c| c.flushes_subnormals());
         for (path, y, (dg, dv)) in runs {
             let f: Vec<(f32, Option<f32>)> = y.iter().map(|&v| (v, None)).collect();
-            judge(&format!("{path} {} pair forward", g.name()), &g, &trip, &f, ftz);
-            let b: Vec<(f32, Option<f32>)> = dg.iter().zip(&dv).map(|(&a, &b)| (a, Some(b))).collect();
-            judge(&format!("{path} {} pair backward", g.name()), &g, &trip, &b, ftz);
+            judge(
+                &format!("{path} {} pair forward", g.name()),
+                &g,
+                &trip,
+                &f,
+                ftz,
+            );
+            let b: Vec<(f32, Option<f32>)> =
+                dg.iter().zip(&dv).map(|(&a, &b)| (a, Some(b))).collect();
+            judge(
+                &format!("{path} {} pair backward", g.name()),
+                &g,
+                &trip,
+                &b,
+                ftz,
+            );
         }
         // The one-tensor form on [gate | value] rows (glu: [value | gate]) gives the same bits.
         if let Some(ctx) = ctx {
             let k = values(11, 64);
             let (a, b) = (&k[..32], &k[32..]);
-            let x: Vec<f32> = if g.gate_first() { k.clone() } else { [b, a].concat() };
+            let x: Vec<f32> = if g.gate_first() {
+                k.clone()
+            } else {
+                [b, a].concat()
+            };
             let one = ctx.glu(&g, &x, &[64], 0).unwrap(); // ok: test
             let two = ctx.glu_pair(&g, a, b).unwrap(); // ok: test
             assert_eq!(
@@ -383,7 +445,12 @@ fn offsets_and_shared_gradient_buffer() {
     assert_eq!(&y[n + 2..], &[7.0, 7.0, 7.0]);
     let want = reference::glu(&g, &x, &shape, 0).unwrap(); // ok: test
     for i in 0..n {
-        assert!(ulp_error(y[2 + i], want[i] as f64) <= 5.0, "y [{i}]: {} vs {}", y[2 + i], want[i]);
+        assert!(
+            ulp_error(y[2 + i], want[i] as f64) <= 5.0,
+            "y [{i}]: {} vs {}",
+            y[2 + i],
+            want[i]
+        );
     }
 
     // Two-input backward, d gate and d value in one buffer.
@@ -394,8 +461,16 @@ fn offsets_and_shared_gradient_buffer() {
     let ob = ctx.upload(&vec![5.0f32; 2 * n + 3]).unwrap(); // ok: test
     let t = |b, off, len| wgpu_activations::Tensor::new(b, off, len);
     let mut enc = ctx.device().create_command_encoder(&Default::default());
-    ctx.record_glu_pair_backward(&mut enc, &g, t(&gb, 0, n), t(&vb, 0, n), t(&db, 0, n), t(&ob, 4, n), t(&ob, 4 * (n as u64 + 2), n))
-        .unwrap(); // ok: test
+    ctx.record_glu_pair_backward(
+        &mut enc,
+        &g,
+        t(&gb, 0, n),
+        t(&vb, 0, n),
+        t(&db, 0, n),
+        t(&ob, 4, n),
+        t(&ob, 4 * (n as u64 + 2), n),
+    )
+    .unwrap(); // ok: test
     ctx.queue().submit([enc.finish()]);
     let o: Vec<f32> = ctx.read(&ob, 0, 2 * n + 3).unwrap(); // ok: test
     let (dg, dv) = reference::glu_pair_backward(&g, gate, value, &dy).unwrap(); // ok: test
@@ -403,7 +478,10 @@ fn offsets_and_shared_gradient_buffer() {
     assert_eq!(o[n + 1], 5.0);
     for i in 0..n {
         assert!(ulp_error(o[1 + i], dg[i] as f64) <= 9.0, "d gate [{i}]");
-        assert!(ulp_error(o[n + 2 + i], dv[i] as f64) <= 9.0, "d value [{i}]");
+        assert!(
+            ulp_error(o[n + 2 + i], dv[i] as f64) <= 9.0,
+            "d value [{i}]"
+        );
     }
 }
 
@@ -439,11 +517,20 @@ fn f16_within_one_ulp() {
                 let (ia, ib) = (r * 2 * half + sg + c, r * 2 * half + sv + c);
                 let e = reference::glu_forward_exact(&g, xf[ia], xf[ib]);
                 let u = ulp_error_f16(y[i], e);
-                assert!(u <= 1.0, "{path} f16 {} [{i}]: {} vs {e}: {u} ULP", g.name(), y[i]);
+                assert!(
+                    u <= 1.0,
+                    "{path} f16 {} [{i}]: {} vs {e}: {u} ULP",
+                    g.name(),
+                    y[i]
+                );
                 let (eg, ev) = reference::glu_backward_exact(&g, xf[ia], xf[ib], dyf[i]);
                 let ug = ulp_error_f16(dx[ia], eg);
                 let uv = ulp_error_f16(dx[ib], ev);
-                assert!(ug <= 1.0 && uv <= 1.0, "{path} f16 {} backward [{i}]: {ug} {uv} ULP", g.name());
+                assert!(
+                    ug <= 1.0 && uv <= 1.0,
+                    "{path} f16 {} backward [{i}]: {ug} {uv} ULP",
+                    g.name()
+                );
             }
         }
     }
@@ -457,33 +544,70 @@ fn errors_are_typed() {
     let x = vec![1.0f32; 12];
     let odd = cpu::glu(&g, &x, &[4, 3], -1);
     assert!(matches!(odd, Err(Error::ShapeMismatch(_))), "{odd:?}");
-    assert!(matches!(cpu::glu(&g, &x, &[4, 4], -1), Err(Error::LengthMismatch { .. })));
-    assert!(matches!(cpu::glu(&g, &x, &[3, 4], 2), Err(Error::BadParameter { .. })));
-    assert!(matches!(cpu::glu(&g, &x, &[3, 4], -3), Err(Error::BadParameter { .. })));
+    assert!(matches!(
+        cpu::glu(&g, &x, &[4, 4], -1),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        cpu::glu(&g, &x, &[3, 4], 2),
+        Err(Error::BadParameter { .. })
+    ));
+    assert!(matches!(
+        cpu::glu(&g, &x, &[3, 4], -3),
+        Err(Error::BadParameter { .. })
+    ));
     assert!(matches!(
         cpu::glu_backward(&g, &x, &[1.0; 5], &[3, 4], -1),
         Err(Error::LengthMismatch { what: "dy", .. })
     ));
-    assert!(matches!(cpu::glu_pair(&g, &x, &x[..11]), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(
+        cpu::glu_pair(&g, &x, &x[..11]),
+        Err(Error::LengthMismatch { .. })
+    ));
     assert!(matches!(
         cpu::glu_pair_backward(&g, &x, &x, &x[..3]),
         Err(Error::LengthMismatch { .. })
     ));
-    assert!(matches!(reference::glu(&g, &x, &[12, 1], 1), Err(Error::ShapeMismatch(_))));
+    assert!(matches!(
+        reference::glu(&g, &x, &[12, 1], 1),
+        Err(Error::ShapeMismatch(_))
+    ));
     assert!(matches!(Glu::by_name("gleu"), Err(Error::UnknownOp(_))));
-    assert!(matches!(Glu::reglu().with_param("approximate", "tanh"), Err(Error::BadParameter { .. })));
+    assert!(matches!(
+        Glu::reglu().with_param("approximate", "tanh"),
+        Err(Error::BadParameter { .. })
+    ));
     let Some(ctx) = common::gpu() else { return };
-    assert!(matches!(ctx.glu(&g, &x, &[4, 3], -1), Err(Error::ShapeMismatch(_))));
-    assert!(matches!(ctx.glu(&g, &x, &[2, 4], 0), Err(Error::LengthMismatch { .. })));
-    assert!(matches!(ctx.glu(&g, &x, &[3, 4], 5), Err(Error::BadParameter { .. })));
-    assert!(matches!(ctx.glu_pair(&g, &x, &x[..2]), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(
+        ctx.glu(&g, &x, &[4, 3], -1),
+        Err(Error::ShapeMismatch(_))
+    ));
+    assert!(matches!(
+        ctx.glu(&g, &x, &[2, 4], 0),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        ctx.glu(&g, &x, &[3, 4], 5),
+        Err(Error::BadParameter { .. })
+    ));
+    assert!(matches!(
+        ctx.glu_pair(&g, &x, &x[..2]),
+        Err(Error::LengthMismatch { .. })
+    ));
     let b = ctx.upload(&x).unwrap(); // ok: test
     let h = ctx.upload(&vec![f16::ZERO; 6]).unwrap(); // ok: test
     let t = |off, len| wgpu_activations::Tensor::new(&b, off, len);
     let mut enc = ctx.device().create_command_encoder(&Default::default());
     let alias = ctx.record_glu(&mut enc, &g, t(0, 8), t(32, 4), &[8], 0);
     assert!(matches!(alias, Err(Error::Aliasing(_))), "{alias:?}");
-    let mixed = ctx.record_glu(&mut enc, &g, t(0, 12), wgpu_activations::Tensor::f16(&h, 0, 6), &[12], 0);
+    let mixed = ctx.record_glu(
+        &mut enc,
+        &g,
+        t(0, 12),
+        wgpu_activations::Tensor::f16(&h, 0, 6),
+        &[12],
+        0,
+    );
     assert!(matches!(mixed, Err(Error::DTypeMismatch(_))), "{mixed:?}");
     let o = ctx.upload(&x).unwrap(); // ok: test
     let overlap = ctx.record_glu_pair_backward(
@@ -496,8 +620,18 @@ fn errors_are_typed() {
         wgpu_activations::Tensor::new(&o, 8, 4),
     );
     assert!(matches!(overlap, Err(Error::Aliasing(_))), "{overlap:?}");
-    let short = ctx.record_glu(&mut enc, &g, t(8, 8), wgpu_activations::Tensor::new(&o, 40, 4), &[8], 0);
-    assert!(matches!(short, Err(Error::BufferTooSmall { .. })), "{short:?}");
+    let short = ctx.record_glu(
+        &mut enc,
+        &g,
+        t(8, 8),
+        wgpu_activations::Tensor::new(&o, 40, 4),
+        &[8],
+        0,
+    );
+    assert!(
+        matches!(short, Err(Error::BufferTooSmall { .. })),
+        "{short:?}"
+    );
 }
 
 /// NaN, ±∞ and signed zeros, by bits on both paths: the IEEE products of the f32 factors.
@@ -543,14 +677,37 @@ fn special_values() {
             ));
         }
         let want_ref = reference::glu_forward_exact(&g, a, b) as f32;
-        assert!(same(want_ref, y), "reference {} ({a}, {b}): {want_ref} vs {y}", g.name());
+        assert!(
+            same(want_ref, y),
+            "reference {} ({a}, {b}): {want_ref} vs {y}",
+            g.name()
+        );
         let (rg, rv) = reference::glu_backward_exact(&g, a, b, d);
-        assert!(same(rg as f32, dg) && same(rv as f32, dv), "reference {} backward ({a}, {b}, {d}): {rg} {rv}", g.name());
+        assert!(
+            same(rg as f32, dg) && same(rv as f32, dv),
+            "reference {} backward ({a}, {b}, {d}): {rg} {rv}",
+            g.name()
+        );
         for (path, out, dx) in runs {
             let (ig, iv) = if g.gate_first() { (0, 1) } else { (1, 0) };
-            assert!(same(out[0], y), "{path} {} ({a}, {b}): got {} want {y}", g.name(), out[0]);
-            assert!(same(dx[ig], dg), "{path} {} d gate ({a}, {b}, {d}): got {} want {dg}", g.name(), dx[ig]);
-            assert!(same(dx[iv], dv), "{path} {} d value ({a}, {b}, {d}): got {} want {dv}", g.name(), dx[iv]);
+            assert!(
+                same(out[0], y),
+                "{path} {} ({a}, {b}): got {} want {y}",
+                g.name(),
+                out[0]
+            );
+            assert!(
+                same(dx[ig], dg),
+                "{path} {} d gate ({a}, {b}, {d}): got {} want {dg}",
+                g.name(),
+                dx[ig]
+            );
+            assert!(
+                same(dx[iv], dv),
+                "{path} {} d value ({a}, {b}, {d}): got {} want {dv}",
+                g.name(),
+                dx[iv]
+            );
         }
     }
 }

@@ -91,7 +91,11 @@ fn limits(g: &Glu, t: f32) -> (f64, f64) {
             GluKind::ReGlu => 0.0,
             _ => -0.0,
         };
-        let d = if pos && g.kind != GluKind::Glu { 1.0 } else { 0.0 };
+        let d = if pos && g.kind != GluKind::Glu {
+            1.0
+        } else {
+            0.0
+        };
         return (f, d);
     }
     let (h, d) = parts(g, t);

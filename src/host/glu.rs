@@ -114,9 +114,7 @@ impl Context {
             .collect::<Result<Vec<_>>>()?;
         let mut encoder = self
             .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("glu"),
-            });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("glu") });
         let t = |b, n| Tensor::of(b, 0, n, dtype);
         let (n_in, n_out) = (geo.n_in, geo.n_out);
         match (&ins[..], &dyb, &outs[..]) {

@@ -58,7 +58,12 @@ impl GluKind {
         }
     }
     /// Every kind.
-    pub const ALL: [GluKind; 4] = [GluKind::Glu, GluKind::SwiGlu, GluKind::GeGlu, GluKind::ReGlu];
+    pub const ALL: [GluKind; 4] = [
+        GluKind::Glu,
+        GluKind::SwiGlu,
+        GluKind::GeGlu,
+        GluKind::ReGlu,
+    ];
 }
 
 /// A GLU-family op: its kind and, for `geglu`, which gelu.
@@ -287,7 +292,11 @@ pub(crate) fn special_product(factors: &[f64]) -> f64 {
 /// leading term alone, and the true value lies just above it.
 pub(crate) fn round_f32_above(f: f64) -> f32 {
     let r = f as f32;
-    let other = if (r as f64) < f { r.next_up() } else { r.next_down() };
+    let other = if (r as f64) < f {
+        r.next_up()
+    } else {
+        r.next_down()
+    };
     let tie = (r as f64 - f).abs() == (other as f64 - f).abs() && r != other;
     if tie {
         f.next_up() as f32

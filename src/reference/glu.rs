@@ -3,11 +3,11 @@
 //! (products of f32 values are exact in f64), rounded once to f32.
 
 use crate::base::error::Result;
+use crate::ops::activation::Activation;
 use crate::ops::glu::{
     check_len, glu_geometry, round_f32_above, special_product, Glu, GluGeometry,
 };
 use crate::ops::softmax::Axis;
-use crate::ops::activation::Activation;
 use crate::reference::{derivative_exact, forward_exact};
 
 fn params(g: &Glu) -> [f32; 4] {
