@@ -107,13 +107,15 @@ fn glu_gelu_tail(t: f32, der: bool) -> GluTail {
 //   V_f(t), V_d(t): f(t) and f'(t) as f32 (the element-wise bodies; for the special products),
 //   V_x(): whether f(t) = t h(t) (the gate joins M in forward) rather than h(t) (glu),
 //   V_hm(t, m), V_dm(t, m): m h(t) and m f'(t) for an f32 m (|m| < 2^127),
-//   V_tail(t, der): h(t) (der: f'(t)) as h e^arg where it is tiny,
+//   V_is_tail(t, der): whether h(t) (der: f'(t)) is tiny there (a cheap test),
+//   V_tail(t, der): then h(t) (f'(t)) as h e^arg,
 //   V_exact(): whether every result is an exact product rounded once (reglu).
 
 fn glu_f(t: f32) -> f32 { return sigmoid_fwd(t, GLU_P0); }
 fn glu_d(t: f32) -> f32 { return sigmoid_der(t, GLU_P0); }
 fn glu_x() -> bool { return false; }
 fn glu_exact() -> bool { return false; }
+fn glu_is_tail(t: f32, der: bool) -> bool { return select(t, -abs(t), der) < -40.0; }
 fn glu_hm(t: f32, m: f32) -> f32 { return softplus_der_dy(t, m, GLU_SP); }
 // m sigma(|t|) sigma(-|t|): the first product lies in [m/2, m], the second is scaled.
 fn glu_dm(t: f32, m: f32) -> f32 {
@@ -130,6 +132,7 @@ fn swiglu_f(t: f32) -> f32 { return silu_fwd(t, GLU_P0); }
 fn swiglu_d(t: f32) -> f32 { return silu_der(t, GLU_P0); }
 fn swiglu_x() -> bool { return true; }
 fn swiglu_exact() -> bool { return false; }
+fn swiglu_is_tail(t: f32, der: bool) -> bool { return t < -40.0; }
 fn swiglu_hm(t: f32, m: f32) -> f32 { return x_sigmoid(m, t, 0.0); }
 fn swiglu_dm(t: f32, m: f32) -> f32 { return silu_bwd_dy(t, m, GLU_P0); }
 // sigma(t) = e^t and silu'(t) = e^t (1 + t) to far below an ULP, below -40.
@@ -151,6 +154,7 @@ fn geglu_hm(t: f32, m: f32) -> f32 {
     let ec = scale_mul_dd(g.e.s, g.e.t, g.e.k, g.r, 0.0);
     return select(fma(-0.5 * m, ec, m), neg, lt0(t));
 }
+fn geglu_is_tail(t: f32, der: bool) -> bool { return t < -12.0; }
 fn geglu_dm(t: f32, m: f32) -> f32 { return gelu_der_dy(t, m, GLU_P0); }
 // Phi(t) = e^-a^2 erfcx(a)/2, gelu'(t) = e^-a^2 (erfcx(a)/2 + t/sqrt(2 pi)), below -12.
 fn geglu_tail(t: f32, der: bool) -> GluTail {
@@ -161,6 +165,7 @@ fn geglu_tanh_f(t: f32) -> f32 { return gelu_tanh_fwd(t, GLU_P0); }
 fn geglu_tanh_d(t: f32) -> f32 { return gelu_tanh_der(t, GLU_P0); }
 fn geglu_tanh_x() -> bool { return true; }
 fn geglu_tanh_exact() -> bool { return false; }
+fn geglu_tanh_is_tail(t: f32, der: bool) -> bool { return t < -6.0 && gelu_tanh_z(t).x < -40.0; }
 fn geglu_tanh_hm(t: f32, m: f32) -> f32 {
     let z = gelu_tanh_z(t);
     return x_sigmoid(m, z.x, z.y);
@@ -177,6 +182,7 @@ fn reglu_f(t: f32) -> f32 { return select(0.0, t, gt0(t) || glu_nan(t)); }
 fn reglu_d(t: f32) -> f32 { return select(0.0, 1.0, gt0(t)); }
 fn reglu_x() -> bool { return false; }
 fn reglu_exact() -> bool { return true; }
+fn reglu_is_tail(t: f32, der: bool) -> bool { return false; }
 fn reglu_hm(t: f32, m: f32) -> f32 { return m; }
 fn reglu_dm(t: f32, m: f32) -> f32 { return m; }
 fn reglu_tail(t: f32, der: bool) -> GluTail {
@@ -191,8 +197,8 @@ fn glu_scaled(t: f32, x: f32, y: f32, der: bool) -> f32 {
     let sy = split_pow2(y);
     let mm = two_prod(sx.m, sy.m);
     let e = sx.e + sy.e;
-    let tl = {{V}}_tail(t, der);
-    if (tl.tail) {
+    if ({{V}}_is_tail(t, der)) {
+        let tl = {{V}}_tail(t, der);
         let c = exp_core_in(tl.eh, tl.el, -340.0, 89.0);
         let q = tl.h * c.s + tl.h * c.t;
         return scale2(mul_dd(mm.x, mm.y, q, 0.0), e + c.k);
