@@ -360,7 +360,8 @@ fn pair_form() {
         let trip: Vec<(f32, f32, f32)> = (0..gate.len())
             .map(|i| (gate[i], value[i], dy[i]))
             .collect();
-        let mut runs: Vec<(&str, Vec<f32>, (Vec<f32>, Vec<f32>))> = vec![(
+        type Run<'a> = (&'a str, Vec<f32>, (Vec<f32>, Vec<f32>));
+        let mut runs: Vec<Run> = vec![(
             "cpu",
             cpu::glu_pair(&g, &gate, &value).unwrap(), // ok: test
             cpu::glu_pair_backward(&g, &gate, &value, &dy).unwrap(), // ok: test
@@ -595,7 +596,7 @@ fn errors_are_typed() {
         Err(Error::LengthMismatch { .. })
     ));
     let b = ctx.upload(&x).unwrap(); // ok: test
-    let h = ctx.upload(&vec![f16::ZERO; 6]).unwrap(); // ok: test
+    let h = ctx.upload(&[f16::ZERO; 6]).unwrap(); // ok: test
     let t = |off, len| wgpu_activations::Tensor::new(&b, off, len);
     let mut enc = ctx.device().create_command_encoder(&Default::default());
     let alias = ctx.record_glu(&mut enc, &g, t(0, 8), t(32, 4), &[8], 0);

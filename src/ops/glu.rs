@@ -92,6 +92,7 @@ impl Glu {
         Glu { kind, tanh: false }
     }
     /// `a ⊗ σ(b)`.
+    #[allow(clippy::self_named_constructors)]
     pub fn glu() -> Glu {
         Glu::new(GluKind::Glu)
     }
@@ -280,7 +281,7 @@ pub(crate) fn special_product(factors: &[f64]) -> f64 {
     if factors.iter().any(|v| v.is_nan()) {
         return f64::NAN;
     }
-    if factors.iter().any(|v| v.is_infinite()) && factors.iter().any(|&v| v == 0.0) {
+    if factors.iter().any(|v| v.is_infinite()) && factors.contains(&0.0) {
         return f64::NAN;
     }
     factors.iter().product()
