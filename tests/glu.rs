@@ -712,3 +712,95 @@ fn special_values() {
         }
     }
 }
+
+/// A hexadecimal float as Python's `float.hex()` writes it (`-0x1.8000000000000p-3`).
+fn parse_hex(s: &str) -> f32 {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let body = body.strip_prefix("0x").expect("hex float"); // ok: test
+    let (mant, exp) = body.split_once('p').expect("hex exponent"); // ok: test
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let mut m = u64::from_str_radix(int, 16).expect("hex digits") as f64; // ok: test
+    for (k, c) in frac.chars().enumerate() {
+        m += c.to_digit(16).expect("hex digit") as f64 * 16f64.powi(-(k as i32 + 1));
+        // ok: test
+    }
+    let v = m * 2f64.powi(exp.parse::<i32>().expect("exponent")); // ok: test
+    (if neg { -v } else { v }) as f32
+}
+
+/// The exact reference against values computed once in mpmath at 60 digits by
+/// `scripts/gen_glu_fixtures.py` (written independently of the Rust), within 1e-13 relative; and
+/// the GPU and CPU paths within their ULP bounds of those values.
+#[test]
+fn mpmath_fixtures() {
+    let text = include_str!("fixtures/glu_mpmath.tsv");
+    let mut rows = Vec::new();
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let g = Glu::by_name(c[0]).unwrap(); // ok: test
+        let (a, b, d) = (parse_hex(c[1]), parse_hex(c[2]), parse_hex(c[3]));
+        let want: Vec<f64> = c[4..7].iter().map(|v| v.parse().unwrap()).collect(); // ok: test
+        rows.push((g, a, b, d, want));
+    }
+    assert!(rows.len() > 1000, "{} fixture rows", rows.len());
+    for (g, a, b, d, w) in &rows {
+        let (f, (dg, dv)) = (
+            reference::glu_forward_exact(g, *a, *b),
+            reference::glu_backward_exact(g, *a, *b, *d),
+        );
+        for (name, got, want) in [
+            ("forward", f, w[0]),
+            ("d gate", dg, w[1]),
+            ("d value", dv, w[2]),
+        ] {
+            let err = (got - want).abs();
+            assert!(
+                err <= 1e-13 * want.abs() || err < 1e-300,
+                "reference {} {name} ({a:e}, {b:e}, {d:e}): {got:e} vs mpmath {want:e}",
+                g.name()
+            );
+        }
+    }
+    // Both paths, through the two-input form, in ULPs of the mpmath values.
+    for g in Glu::ALL {
+        let mine: Vec<_> = rows.iter().filter(|r| r.0 == g).collect();
+        let gate: Vec<f32> = mine.iter().map(|r| r.1).collect();
+        let value: Vec<f32> = mine.iter().map(|r| r.2).collect();
+        let dy: Vec<f32> = mine.iter().map(|r| r.3).collect();
+        let mut runs = vec![(
+            "cpu",
+            cpu::glu_pair(&g, &gate, &value).unwrap(), // ok: test
+            cpu::glu_pair_backward(&g, &gate, &value, &dy).unwrap(), // ok: test
+        )];
+        if let Some(ctx) = common::gpu() {
+            runs.push((
+                "gpu",
+                ctx.glu_pair(&g, &gate, &value).unwrap(), // ok: test
+                ctx.glu_pair_backward(&g, &gate, &value, &dy).unwrap(), // ok: test
+            ));
+        }
+        for (path, y, (dg, dv)) in runs {
+            for (i, r) in mine.iter().enumerate() {
+                let w = &r.4;
+                let root_ok = near_root(&g, r.1)
+                    && (dg[i] as f64 - w[1]).abs() <= ROOT_ABS * (r.3 as f64 * r.2 as f64).abs();
+                let (u0, u1, u2) = (
+                    ulps(y[i], w[0], 4.0),
+                    ulps(dg[i], w[1], 8.0),
+                    ulps(dv[i], w[2], 8.0),
+                );
+                assert!(
+                    u0 <= 4.0 && (u1 <= 8.0 || root_ok) && u2 <= 8.0,
+                    "{path} {} ({:e}, {:e}, {:e}): {u0:.2} / {u1:.2} / {u2:.2} ULP",
+                    g.name(),
+                    r.1,
+                    r.2,
+                    r.3
+                );
+            }
+        }
+    }
+}
