@@ -804,3 +804,74 @@ fn mpmath_fixtures() {
         }
     }
 }
+
+/// Streaming along the last axis in many small chunks (f32 and f16, forward and backward) gives
+/// the one-piece results bit for bit; progress counts whole chunks and cancelling stops with
+/// the outputs before `done` written and none after.
+#[test]
+fn streaming_by_rows() {
+    let Some(ctx) = common::gpu() else { return };
+    let (rows, row_len) = (67, 2 * 33);
+    let x = values(41, rows * row_len);
+    let dy = values(42, rows * row_len / 2);
+    let opts = wgpu_activations::StreamOptions::default().with_chunk_bytes(5 * row_len as u64 * 4);
+    let none = wgpu_activations::stream::no_progress;
+    for g in Glu::ALL {
+        let mut y = vec![0.0f32; x.len() / 2];
+        ctx.stream_glu(&g, &x, &mut y, row_len, &opts, none)
+            .unwrap(); // ok: test
+                       // The one-piece path: the same rows as a [rows, 2, 33] tensor split along axis 1.
+        let want = ctx.glu(&g, &x, &[rows, 2, row_len / 2], 1).unwrap(); // ok: test
+        assert_eq!(y, want, "{}", g.name());
+        let mut dx = vec![0.0f32; x.len()];
+        ctx.stream_glu_backward(&g, &x, &dy, &mut dx, row_len, &opts, none)
+            .unwrap(); // ok: test
+        let want = ctx
+            .glu_backward(&g, &x, &dy, &[rows, 2, row_len / 2], 1)
+            .unwrap(); // ok: test
+        assert_eq!(dx, want, "{} backward", g.name());
+        // f16, an odd number of dy elements per chunk.
+        let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+        let dyh: Vec<f16> = dy.iter().map(|&v| f16::from_f32(v)).collect();
+        let mut dxh = vec![f16::ZERO; x.len()];
+        ctx.stream_glu_backward(&g, &xh, &dyh, &mut dxh, row_len, &opts, none)
+            .unwrap(); // ok: test
+        let want = cpu::glu_backward(&g, &xh, &dyh, &[rows, row_len], -1).unwrap(); // ok: test
+        for (i, (a, b)) in dxh.iter().zip(&want).enumerate() {
+            let e = b.to_f32() as f64;
+            assert!(
+                ulp_error_f16(*a, e) <= 1.0,
+                "{} f16 [{i}]: {a} vs {b}",
+                g.name()
+            );
+        }
+    }
+    // Cancel after the second chunk.
+    let g = Glu::swiglu();
+    let mut y = vec![-7.0f32; x.len() / 2];
+    let mut calls = Vec::new();
+    let r = ctx.stream_glu(&g, &x, &mut y, row_len, &opts, |done, total| {
+        calls.push((done, total));
+        if calls.len() == 2 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    let done = 2 * 5 * row_len / 2;
+    assert!(
+        matches!(r, Err(Error::Cancelled { processed_elements }) if processed_elements == done),
+        "{r:?}"
+    );
+    assert_eq!(calls, [(done / 2, x.len() / 2), (done, x.len() / 2)]);
+    assert!(y[..done].iter().all(|&v| v != -7.0));
+    assert!(y[done..].iter().all(|&v| v == -7.0));
+    assert!(matches!(
+        ctx.stream_glu(&g, &x, &mut y, 7, &opts, none),
+        Err(Error::ShapeMismatch(_))
+    ));
+    assert!(matches!(
+        ctx.stream_glu(&g, &x, &mut y[1..], row_len, &opts, none),
+        Err(Error::LengthMismatch { .. })
+    ));
+}
