@@ -129,6 +129,31 @@ fn backward1(g: &Glu, gate: f32, value: f32, dy: f32) -> (f32, f32) {
     }
 }
 
+/// One run of the backward: `(dg[j], dv[j]) = backward1(gate[j], value[j], dy[j])`.
+#[inline(always)]
+fn backward_run(g: &Glu, gate: &[f32], value: &[f32], dy: &[f32], dg: &mut [f32], dv: &mut [f32]) {
+    for j in 0..dg.len() {
+        (dg[j], dv[j]) = backward1(g, gate[j], value[j], dy[j]);
+    }
+}
+
+fn backward_run_dispatch(
+    g: &Glu,
+    gate: &[f32],
+    value: &[f32],
+    dy: &[f32],
+    dg: &mut [f32],
+    dv: &mut [f32],
+) {
+    match (g.kind, g.tanh) {
+        (GluKind::Glu, _) => backward_run(&Glu::glu(), gate, value, dy, dg, dv),
+        (GluKind::SwiGlu, _) => backward_run(&Glu::swiglu(), gate, value, dy, dg, dv),
+        (GluKind::GeGlu, false) => backward_run(&Glu::geglu(), gate, value, dy, dg, dv),
+        (GluKind::GeGlu, true) => backward_run(&Glu::geglu_tanh(), gate, value, dy, dg, dv),
+        (GluKind::ReGlu, _) => backward_run(&Glu::reglu(), gate, value, dy, dg, dv),
+    }
+}
+
 fn widen<T: Element>(v: &[T]) -> Cow<'_, [f32]> {
     match T::as_f32(v) {
         Some(s) => Cow::Borrowed(s),
@@ -146,14 +171,76 @@ fn narrow<T: Element>(v: Vec<f32>) -> Vec<T> {
     out
 }
 
+/// `f(t)` of a finite `t` in f64, for the forward loops (the value only: gelu's derivative
+/// tail is not evaluated).
+#[inline(always)]
+fn value_of(g: &Glu, t: f32) -> f64 {
+    let x = t as f64;
+    match (g.kind, g.tanh) {
+        (GluKind::Glu, _) => sigmoid_pair::<true>(x).0,
+        (GluKind::SwiGlu, _) => x * sigmoid_pair::<true>(x).0,
+        (GluKind::GeGlu, false) => {
+            let q = gelu_tail(x.abs().min(GELU_U_MAX));
+            x * if x < 0.0 { q } else { 1.0 - q }
+        }
+        (GluKind::ReGlu, _) => x.max(0.0),
+        (GluKind::GeGlu, true) => act(g, t, parts(g, t).0),
+    }
+}
+
+/// One row (or run) of the forward: `out[j] = f(gate[j])·value[j]`. Inlined into a loop per op,
+/// so the op's branch is taken once per run, not per element.
+#[inline(always)]
+fn forward_run(g: &Glu, gate: &[f32], value: &[f32], out: &mut [f32]) {
+    for ((y, &t), &v) in out.iter_mut().zip(gate).zip(value) {
+        *y = if t.is_finite() && v.is_finite() {
+            (value_of(g, t) * v as f64) as f32
+        } else {
+            forward1(g, t, v)
+        };
+    }
+}
+
+fn forward_run_dispatch(g: &Glu, gate: &[f32], value: &[f32], out: &mut [f32]) {
+    // A constant op per call of forward_run, so that each arm is compiled for its op alone.
+    match (g.kind, g.tanh) {
+        (GluKind::Glu, _) => forward_run(&Glu::glu(), gate, value, out),
+        (GluKind::SwiGlu, _) => forward_run(&Glu::swiglu(), gate, value, out),
+        (GluKind::GeGlu, false) => forward_run(&Glu::geglu(), gate, value, out),
+        (GluKind::GeGlu, true) => forward_run(&Glu::geglu_tanh(), gate, value, out),
+        (GluKind::ReGlu, _) => forward_run(&Glu::reglu(), gate, value, out),
+    }
+}
+
 fn forward_geo(g: &Glu, geo: &GluGeometry, gate: &[f32], value: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; geo.n_out];
-    out.par_chunks_mut(TASK).enumerate().for_each(|(k, o)| {
-        for (j, y) in o.iter_mut().enumerate() {
-            let (a, b) = geo.source(g, k * TASK + j);
-            *y = forward1(g, gate[a], value[b]);
-        }
-    });
+    if geo.n_in == geo.n_out {
+        // The two-input form: runs of TASK elements.
+        out.par_chunks_mut(TASK).enumerate().for_each(|(k, o)| {
+            let r = k * TASK..k * TASK + o.len();
+            forward_run_dispatch(g, &gate[r.clone()], &value[r], o);
+        });
+        return out;
+    }
+    let row = geo.half * geo.inner;
+    if row == 0 {
+        return out;
+    }
+    let (sg, sv) = geo.shifts(g);
+    let rows = (TASK / row).max(1);
+    out.par_chunks_mut(rows * row)
+        .enumerate()
+        .for_each(|(k, o)| {
+            for (q, orow) in o.chunks_mut(row).enumerate() {
+                let base = 2 * row * (k * rows + q);
+                forward_run_dispatch(
+                    g,
+                    &gate[base + sg..base + sg + row],
+                    &value[base + sv..base + sv + row],
+                    orow,
+                );
+            }
+        });
     out
 }
 
@@ -201,11 +288,13 @@ pub fn glu_backward<T: Element>(
                 let o = k * rows + q;
                 let xr = &x[2 * row * o..2 * row * (o + 1)];
                 let dyr = &dy[row * o..row * (o + 1)];
-                for r in 0..row {
-                    let (dg, dv) = backward1(g, xr[sg + r], xr[sv + r], dyr[r]);
-                    drow[sg + r] = dg;
-                    drow[sv + r] = dv;
-                }
+                let (first, second) = drow.split_at_mut(row);
+                let (dg, dv) = if sg == 0 {
+                    (first, second)
+                } else {
+                    (second, first)
+                };
+                backward_run_dispatch(g, &xr[sg..sg + row], &xr[sv..sv + row], dyr, dg, dv);
             }
         });
     Ok(narrow(dx))
@@ -234,10 +323,8 @@ pub fn glu_pair_backward<T: Element>(
         .zip(dv.par_chunks_mut(TASK))
         .enumerate()
         .for_each(|(k, (og, ov))| {
-            for j in 0..og.len() {
-                let i = k * TASK + j;
-                (og[j], ov[j]) = backward1(g, a[i], b[i], d[i]);
-            }
+            let r = k * TASK..k * TASK + og.len();
+            backward_run_dispatch(g, &a[r.clone()], &b[r.clone()], &d[r], og, ov);
         });
     Ok((narrow(dg), narrow(dv)))
 }
