@@ -137,7 +137,8 @@ fn backward_run(g: &Glu, gate: &[f32], value: &[f32], dy: &[f32], dg: &mut [f32]
     }
 }
 
-fn backward_run_dispatch(
+#[inline(always)]
+fn backward_run_body(
     g: &Glu,
     gate: &[f32],
     value: &[f32],
@@ -153,6 +154,47 @@ fn backward_run_dispatch(
         (GluKind::ReGlu, _) => backward_run(&Glu::reglu(), gate, value, dy, dg, dv),
     }
 }
+
+/// The loops compiled for AVX2 + FMA and for AVX-512 and picked at run time, as the element-wise
+/// loops are (`cpu/mod.rs`): the f64 numerics lean on fused multiply-add, a slow library call
+/// without hardware FMA.
+macro_rules! multiversion {
+    ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512dq")
+                    && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features the function was compiled for (checked above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has the features the function was compiled for (checked above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+multiversion!(forward_run_dispatch, forward_run_body, (g: &Glu, gate: &[f32], value: &[f32], out: &mut [f32]));
+multiversion!(
+    backward_run_dispatch,
+    backward_run_body,
+    (g: &Glu, gate: &[f32], value: &[f32], dy: &[f32], dg: &mut [f32], dv: &mut [f32])
+);
 
 fn widen<T: Element>(v: &[T]) -> Cow<'_, [f32]> {
     match T::as_f32(v) {
@@ -201,7 +243,8 @@ fn forward_run(g: &Glu, gate: &[f32], value: &[f32], out: &mut [f32]) {
     }
 }
 
-fn forward_run_dispatch(g: &Glu, gate: &[f32], value: &[f32], out: &mut [f32]) {
+#[inline(always)]
+fn forward_run_body(g: &Glu, gate: &[f32], value: &[f32], out: &mut [f32]) {
     // A constant op per call of forward_run, so that each arm is compiled for its op alone.
     match (g.kind, g.tanh) {
         (GluKind::Glu, _) => forward_run(&Glu::glu(), gate, value, out),
