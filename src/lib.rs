@@ -35,6 +35,7 @@ pub use host::stream::StreamOptions;
 #[cfg(feature = "baselines")]
 pub use kernels::elementwise::Baseline;
 pub use ops::activation::Activation;
+pub use ops::glu::{glu_output_shape, Glu, GluKind};
 pub use ops::softmax::{Axis, Softmax, SoftmaxKind};
 pub use ops::{Kink, Mode, OpKind, ParamRule, ParamSpec, Saved, Spec};
 pub use wgpu;

@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use wgpu_activations::half::{bf16, f16};
 use wgpu_activations::{
-    cpu, harness, wgpu, Activation, Baseline, Context, DType, Element, Mode, OpKind, Softmax,
+    cpu, harness, wgpu, Activation, Baseline, Context, DType, Element, Glu, Mode, OpKind, Softmax,
     SoftmaxKind, Tensor,
 };
 
@@ -179,6 +179,9 @@ enum BenchOp {
     /// A softmax-family function (temperature 1) over the last dimension of the point's shape;
     /// a 1-D size `n` is seen as `[n / 1024, 1024]` (`[1, n]` when 1024 does not divide it).
     Softmax(SoftmaxKind),
+    /// A GLU-family op split along the last dimension (shaped as the softmax family's points):
+    /// the output is half the input.
+    Glu(Glu),
 }
 
 impl BenchOp {
@@ -186,24 +189,29 @@ impl BenchOp {
         match self {
             BenchOp::Act(op) => op.name(),
             BenchOp::Softmax(kind) => kind.name(),
+            BenchOp::Glu(g) => g.name(),
         }
     }
     fn family(self) -> &'static str {
         match self {
             BenchOp::Act(_) => "elementwise",
             BenchOp::Softmax(_) => "softmax",
+            BenchOp::Glu(_) => "glu",
         }
     }
-    /// Whether the op has `mode` (the softmax family has no separate derivative).
+    /// Whether the op has `mode` (the softmax and GLU families have no separate derivative).
     fn has(self, mode: Mode) -> bool {
-        !matches!((self, mode), (BenchOp::Softmax(_), Mode::Derivative))
+        !matches!(
+            (self, mode),
+            (BenchOp::Softmax(_) | BenchOp::Glu(_), Mode::Derivative)
+        )
     }
     /// The shape the op runs on for a sweep shape.
     fn shape(self, shape: &[u64]) -> Vec<u64> {
         match self {
             BenchOp::Act(_) => shape.to_vec(),
-            BenchOp::Softmax(_) if shape.len() >= 2 => shape.to_vec(),
-            BenchOp::Softmax(_) => {
+            BenchOp::Softmax(_) | BenchOp::Glu(_) if shape.len() >= 2 => shape.to_vec(),
+            BenchOp::Softmax(_) | BenchOp::Glu(_) => {
                 let n = elements(shape);
                 let cols = if n >= 1024 && n.is_multiple_of(1024) {
                     1024
@@ -216,6 +224,11 @@ impl BenchOp {
     }
     /// Bytes a pass moves over `n` elements of `dtype`.
     fn bytes(self, mode: Mode, n: usize, dtype: DType) -> u64 {
+        if let BenchOp::Glu(_) = self {
+            // Forward: x in, half out; backward: x and dy (half) in, dx out.
+            let halves = if mode == Mode::Backward { 5 } else { 3 };
+            return halves * dtype.size() * n as u64 / 2;
+        }
         let tensors = match mode {
             Mode::Forward | Mode::Derivative => 2,
             Mode::Backward => 3,
@@ -246,6 +259,7 @@ fn parse_ops(args: &BenchArgs) -> Result<Vec<BenchOp>, Failure> {
         let mut ops: Vec<BenchOp> = ops.iter().map(|&op| BenchOp::Act(op)).collect();
         if args.full {
             ops.extend(SoftmaxKind::ALL.iter().map(|&k| BenchOp::Softmax(k)));
+            ops.extend(Glu::ALL.iter().map(|&g| BenchOp::Glu(g)));
         } else {
             ops.push(BenchOp::Softmax(SoftmaxKind::Softmax));
         }
@@ -256,6 +270,11 @@ fn parse_ops(args: &BenchArgs) -> Result<Vec<BenchOp>, Failure> {
         if name == "all" {
             ops.extend(OpKind::ALL.iter().map(|&op| BenchOp::Act(op)));
             ops.extend(SoftmaxKind::ALL.iter().map(|&k| BenchOp::Softmax(k)));
+            ops.extend(Glu::ALL.iter().map(|&g| BenchOp::Glu(g)));
+            continue;
+        }
+        if let Ok(g) = Glu::by_name(name) {
+            ops.push(BenchOp::Glu(g));
             continue;
         }
         if let Ok(kind) = SoftmaxKind::from_name(name) {
@@ -799,6 +818,15 @@ fn record_op(
                 _ => ctx.record_softmax(enc, &sm, t(&g.x), t(&g.out), shape, axis)?,
             }
         }
+        BenchOp::Glu(glu) => {
+            let half = |b| Tensor::of(b, 0, n / 2, dtype);
+            match mode {
+                Mode::Backward => {
+                    ctx.record_glu_backward(enc, &glu, t(&g.x), half(&g.dy), t(&g.out), shape, -1)?
+                }
+                _ => ctx.record_glu(enc, &glu, t(&g.x), half(&g.out), shape, -1)?,
+            }
+        }
         BenchOp::Act(kind) => {
             let act = Activation::new(kind);
             match mode {
@@ -833,6 +861,10 @@ fn e2e_op(
                 _ => ctx.softmax(&sm, &b.x, shape, axis)?,
             }
         }
+        BenchOp::Glu(g) => match mode {
+            Mode::Backward => ctx.glu_backward(&g, &b.x, &b.dy[..b.x.len() / 2], shape, -1)?,
+            _ => ctx.glu(&g, &b.x, shape, -1)?,
+        },
         BenchOp::Act(kind) => {
             let act = Activation::new(kind);
             match mode {
@@ -864,6 +896,10 @@ fn e2e_half<T: Element>(
                 _ => ctx.softmax(&sm, x, shape, axis)?,
             }
         }
+        BenchOp::Glu(g) => match mode {
+            Mode::Backward => ctx.glu_backward(&g, x, &dy[..x.len() / 2], shape, -1)?,
+            _ => ctx.glu(&g, x, shape, -1)?,
+        },
         BenchOp::Act(kind) => {
             let act = Activation::new(kind);
             match mode {
@@ -895,6 +931,14 @@ fn cpu_op_half<T: Element>(
                 _ => cpu::softmax_into(&sm, x, shape, axis, out)?,
             }
         }
+        // The CPU GLU calls allocate their result (no `_into` form yet).
+        BenchOp::Glu(g) => {
+            let r = match mode {
+                Mode::Backward => cpu::glu_backward(&g, x, &dy[..x.len() / 2], shape, -1)?,
+                _ => cpu::glu(&g, x, shape, -1)?,
+            };
+            out[..r.len()].copy_from_slice(&r);
+        }
         BenchOp::Act(kind) => {
             let act = Activation::new(kind);
             match mode {
@@ -924,6 +968,14 @@ fn cpu_op(
                 Mode::Backward => cpu::softmax_backward_into(&sm, x, dy, shape, axis, out)?,
                 _ => cpu::softmax_into(&sm, x, shape, axis, out)?,
             }
+        }
+        // The CPU GLU calls allocate their result (no `_into` form yet).
+        BenchOp::Glu(g) => {
+            let r = match mode {
+                Mode::Backward => cpu::glu_backward(&g, x, &dy[..x.len() / 2], shape, -1)?,
+                _ => cpu::glu(&g, x, shape, -1)?,
+            };
+            out[..r.len()].copy_from_slice(&r);
         }
         BenchOp::Act(kind) => {
             let act = Activation::new(kind);

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 mod accuracy_table;
 mod bench_cmd;
+mod glu_cmd;
 mod output;
 mod softmax_cmd;
 
@@ -189,6 +190,11 @@ struct ApplyArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = Device::Gpu)]
     device: Device,
+
+    /// GLU family only (glu, swiglu, geglu, reglu): the axis split into halves; negative counts
+    /// from the end (default -1, the last, as PyTorch's dim=-1).
+    #[arg(long, allow_negative_numbers = true, value_name = "AXIS")]
+    axis: Option<i64>,
 }
 
 /// `apply --long-help`'s description; the ops that save their output come from the specs.
@@ -231,6 +237,8 @@ fn op_list_help() -> String {
     }
     s.push('\n');
     s.push_str(OP_NOTES);
+    s.push('\n');
+    s.push_str(glu_cmd::GLU_NOTES);
     s.push_str("\nSee `wgpu-activations ops` for formulas and which tensor --backward reads.");
     s
 }
@@ -569,6 +577,8 @@ fn ops() {
     }
     out.push('\n');
     out.push_str(OP_NOTES);
+    out.push('\n');
+    out.push_str(glu_cmd::GLU_NOTES);
     let _ = print_stdout(&out);
 }
 
@@ -686,6 +696,36 @@ fn apply(args: &ApplyArgs) -> Result<(), Failure> {
         Mode::Forward
     };
 
+    // The GLU family: its own shapes (an axis halved) and gradients.
+    if wgpu_activations::Glu::by_name(&args.op).is_ok() {
+        if args.derivative
+            || args.training
+            || args.slope.is_some()
+            || args.slopes.is_some()
+            || args.slope_grad.is_some()
+        {
+            return Err(usage(format!(
+                "{}: --derivative, --training, --slope, --slopes and --slope-grad do not apply (it takes --axis, --backward --grad, --param approximate for geglu)",
+                args.op
+            )));
+        }
+        return glu_cmd::run(&glu_cmd::GluRun {
+            op: &args.op,
+            input: &args.input,
+            output: &args.output,
+            backward: args.backward,
+            grad: args.grad.as_ref(),
+            params: &args.params,
+            axis: args.axis.unwrap_or(-1),
+            device: args.device,
+        });
+    }
+    if args.axis.is_some() {
+        return Err(usage(format!(
+            "--axis applies only to the GLU family (glu, swiglu, geglu, reglu), not {}",
+            args.op
+        )));
+    }
     // 1. The activation and its options: all checked before any file is read or GPU touched.
     let op = OpKind::from_name(&args.op)?;
     let settings = args

@@ -2332,3 +2332,114 @@ fn softmax_bf16_files_out_dtype_and_softmax2d() {
         assert!(!out.exists());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The GLU family
+// ---------------------------------------------------------------------------------------------
+
+/// `apply glu|swiglu|geglu|reglu` along an axis, forward and backward, on every device, against
+/// the library's exact reference (output shapes: the axis halved; dx: x's shape).
+#[test]
+fn apply_glu_family() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let x = dir.path().join("x.npy");
+    let shape = [3u64, 4, 6];
+    let data = inputs(72);
+    write_npy(&x, &shape, &data);
+    let dims = [3usize, 4, 6];
+    let devices: &[&str] = if skip_gpu("apply_glu_family") {
+        &["cpu", "reference"]
+    } else {
+        &["gpu", "cpu", "reference"]
+    };
+    for (op, params, g) in [
+        ("glu", None, wgpu_activations::Glu::glu()),
+        ("swiglu", None, wgpu_activations::Glu::swiglu()),
+        (
+            "geglu",
+            Some("approximate=tanh"),
+            wgpu_activations::Glu::geglu_tanh(),
+        ),
+        ("reglu", None, wgpu_activations::Glu::reglu()),
+    ] {
+        for (axis, out_shape) in [("-1", vec![3u64, 4, 3]), ("1", vec![3, 2, 6])] {
+            let a: i64 = axis.parse().expect("axis");
+            let want = reference::glu(&g, &data, &dims, a).expect("reference");
+            let dy = dir.path().join("dy.npy");
+            let dyv = grads(want.len());
+            write_npy(&dy, &out_shape, &dyv);
+            let want_dx = reference::glu_backward(&g, &data, &dyv, &dims, a).expect("reference");
+            for device in devices {
+                let out = dir.path().join("y.npy");
+                let mut extra = vec!["--axis", axis, "--device", device];
+                if let Some(p) = params {
+                    extra.extend(["--param", p]);
+                }
+                assert_ok(&run(apply_args(op, &x, &out, &extra)), op);
+                let (s, y) = read_npy(&out);
+                assert_eq!(s, out_shape, "{op} {device} axis {axis}");
+                for (k, (&got, &w)) in y.iter().zip(&want).enumerate() {
+                    assert!(
+                        ulp_error(got, w as f64) <= 5.0,
+                        "{op} {device} [{k}]: {got} vs {w}"
+                    );
+                }
+                let dx = dir.path().join("dx.npy");
+                let mut extra = extra.clone();
+                extra.extend(["--backward", "--grad"]);
+                let mut args = apply_args(op, &x, &dx, &extra);
+                args.push(dy.clone().into());
+                assert_ok(&run(args), op);
+                let (s, got) = read_npy(&dx);
+                assert_eq!(s, shape.to_vec());
+                for (k, (&got, &w)) in got.iter().zip(&want_dx).enumerate() {
+                    assert!(
+                        ulp_error(got, w as f64) <= 9.0 || (got - w).abs() < 1e-6,
+                        "{op} backward {device} [{k}]: {got} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The GLU family's usage errors: an odd axis, a bad axis, a dy of the wrong shape, options that
+/// do not apply, an unknown parameter; and `--axis` on an element-wise op.
+#[test]
+fn apply_glu_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let x = small_input(dir.path()); // [2, 3]
+    let e = expect_error(dir.path(), 2, |o| {
+        apply_args("glu", &x, o, &["--device", "cpu"])
+    });
+    assert!(e.contains("odd"), "{e}");
+    let e = expect_error(dir.path(), 2, |o| {
+        apply_args("swiglu", &x, o, &["--axis", "2"])
+    });
+    assert!(e.contains("axis 2"), "{e}");
+    let e = expect_error(dir.path(), 2, |o| {
+        apply_args("swiglu", &x, o, &["--axis", "0", "--derivative"])
+    });
+    assert!(e.contains("--derivative"), "{e}");
+    let e = expect_error(dir.path(), 2, |o| {
+        apply_args(
+            "reglu",
+            &x,
+            o,
+            &["--axis", "0", "--param", "approximate=tanh"],
+        )
+    });
+    assert!(e.contains("approximate"), "{e}");
+    let e = expect_error(dir.path(), 2, |o| {
+        apply_args("relu", &x, o, &["--axis", "0"])
+    });
+    assert!(e.contains("--axis"), "{e}");
+    let dy = dir.path().join("dy.npy");
+    write_npy(&dy, &[2, 3], &[1.0f32; 6]);
+    let e = expect_error(dir.path(), 2, |o| {
+        let mut a = apply_args("glu", &x, o, &["--axis", "0", "--backward", "--grad"]);
+        a.push(dy.clone().into());
+        a
+    });
+    assert!(e.contains("shape mismatch"), "{e}");
+}

@@ -16,9 +16,11 @@ use crate::base::error::{Error, Result};
 use crate::ops::activation::Activation;
 use crate::ops::{dispatch_op, Mode, OpKind};
 
+mod glu;
 mod prelu;
 mod softmax;
 
+pub use glu::{glu, glu_backward, glu_pair, glu_pair_backward};
 pub use prelu::prelu_slope_grad;
 pub use softmax::{softmax, softmax_backward, softmax_backward_into, softmax_into, softmax_to_f32};
 

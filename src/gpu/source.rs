@@ -26,6 +26,8 @@ pub const SOFTMAX: &str = include_str!("../../shaders/softmax.wgsl");
 pub const SOFTMAX_SUBGROUP: &str = include_str!("../../shaders/softmax_subgroup.wgsl");
 /// The same through workgroup memory (no subgroups), and the other kernels' companion.
 pub const SOFTMAX_WORKGROUP: &str = include_str!("../../shaders/softmax_workgroup.wgsl");
+/// The GLU family (glu, swiglu, geglu, reglu; forward and backward).
+pub const GLU: &str = include_str!("../../shaders/glu.wgsl");
 /// f16 storage: bit conversions between f16 halves of u32 words and f32.
 pub const F16: &str = include_str!("../../shaders/f16.wgsl");
 /// bf16 storage: bit conversions between bf16 halves of u32 words and f32.

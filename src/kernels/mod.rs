@@ -2,6 +2,7 @@
 //! a reusable dispatch (`prepare_*`); none submits, polls or reads back.
 
 pub(crate) mod elementwise;
+pub(crate) mod glu;
 pub(crate) mod prelu;
 pub(crate) mod softmax;
 
@@ -290,6 +291,11 @@ mod tests {
         translate_all("prelu slope-gradient", super::prelu::every_kernel());
     }
 
+    #[test]
+    fn naga_translates_every_glu_kernel() {
+        translate_all("glu", super::glu::every_kernel());
+    }
+
     /// The probe kernel the context builds first, translated like the others.
     #[test]
     fn naga_translates_the_probe_kernel() {
@@ -467,6 +473,11 @@ fn b(x: f32) -> f32 { let gl = x * 2.0; return gl; }
     #[test]
     fn naga_validates_every_prelu_kernel() {
         validate_all("prelu slope-gradient", super::prelu::every_kernel(), 2);
+    }
+
+    #[test]
+    fn naga_validates_every_glu_kernel() {
+        validate_all("glu", super::glu::every_kernel(), 40);
     }
 
     #[test]

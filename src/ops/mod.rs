@@ -11,6 +11,7 @@
 use crate::base::error::{Error, Result};
 
 pub mod activation;
+pub mod glu;
 pub mod softmax;
 
 /// Which tensor the fused backward pass reads besides the incoming gradient.

@@ -34,8 +34,12 @@ use crate::base::error::{Error, Result};
 use crate::ops::activation::Activation;
 use crate::ops::{dispatch_op, OpKind};
 
+mod glu;
 mod softmax;
 
+pub use glu::{
+    glu, glu_backward, glu_backward_exact, glu_forward_exact, glu_pair, glu_pair_backward,
+};
 pub use softmax::{softmax_backward_exact, softmax_exact};
 
 /// The exact forward value `f(x)` of `op` with parameter vector `p` (in
