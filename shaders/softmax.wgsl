@@ -711,10 +711,13 @@ fn bwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 // Rows kernel (`rows` entry points; contiguous rows, not split): a row is handled by a group of
 // lanes on its own — a subgroup (softmax_subgroup.wgsl: subgroup reductions, no barriers) or, as
 // the fallback, TJ lanes of the workgroup (softmax_workgroup.wgsl: reductions in workgroup memory).
-// Whichever file is appended defines `row_max` and `row_sum` over the row's lanes and the entry
-// points. The row's maximum comes first, in a pass of its own (no exp): the sum is then formed
-// relative to the true maximum, with one exp per element and no rescaling, and the maximum's own
-// term is exactly 1. Three reads of the row (it is short: the later ones hit the cache), one write.
+// Whichever file is appended defines `row_max`, `row_sum` and `row_sync` over the row's lanes and
+// the entry points. Probabilities at temperature 1 into f32 (softmax, softmin: `fwd_row_q`, below)
+// take two reads with single-f32 exps around an integer shift. Elsewhere (log_softmax, other
+// temperatures, f16) the row's maximum comes first, in a pass of its own (no exp): the sum is then
+// formed relative to the true maximum, with one exp per element and no rescaling, and the maximum's
+// own term is exactly 1. Three reads of the row (it is short: the later ones hit the cache), one
+// write.
 
 // Elements per lane the rows kernel keeps in private memory: a row of up to CACHE * lanes elements
 // is read once, and its e^d are computed once (filled in by softmax.rs from the device's tuning).
