@@ -711,10 +711,13 @@ fn bwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 // Rows kernel (`rows` entry points; contiguous rows, not split): a row is handled by a group of
 // lanes on its own — a subgroup (softmax_subgroup.wgsl: subgroup reductions, no barriers) or, as
 // the fallback, TJ lanes of the workgroup (softmax_workgroup.wgsl: reductions in workgroup memory).
-// Whichever file is appended defines `row_max` and `row_sum` over the row's lanes and the entry
-// points. The row's maximum comes first, in a pass of its own (no exp): the sum is then formed
-// relative to the true maximum, with one exp per element and no rescaling, and the maximum's own
-// term is exactly 1. Three reads of the row (it is short: the later ones hit the cache), one write.
+// Whichever file is appended defines `row_max`, `row_sum` and `row_sync` over the row's lanes and
+// the entry points. Probabilities at temperature 1 into f32 (softmax, softmin: `fwd_row_q`, below)
+// take two reads with single-f32 exps around an integer shift. Elsewhere (log_softmax, other
+// temperatures, f16) the row's maximum comes first, in a pass of its own (no exp): the sum is then
+// formed relative to the true maximum, with one exp per element and no rescaling, and the maximum's
+// own term is exactly 1. Three reads of the row (it is short: the later ones hit the cache), one
+// write.
 
 // Elements per lane the rows kernel keeps in private memory: a row of up to CACHE * lanes elements
 // is read once, and its e^d are computed once (filled in by softmax.rs from the device's tuning).
@@ -787,7 +790,257 @@ fn fwd_out_cached(v: f32, e: vec2<f32>, rs: RowStats) -> f32 {
     return select(q, sm_nan(), (rs.f & F_BAD) != 0u);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The rows kernel's forward at temperature 1 for probabilities (softmax, softmin; f32 outputs):
+// two reads and one write, one exp per element and read, about 40 operations each (a software
+// rasterizer spends most of its time in arithmetic; the double-float path above costs ~150).
+//
+// The sum is taken relative to an integer shift c (shift invariance: any c gives the same p), so
+// that d = x - c is exact as an integer part I = round(x) - c (|I| <= 2^24, or d is far out
+// of range and clamped) plus x's own fraction F = x - round(x) (exact). Then e^d = 2^k e^r with
+// k = round(d log2 e), r = (I - k C1) + F (I - k C1 exact, one rounding, |r| <= 0.35), and
+// e^(r - k C2) = (1 + r) + r^2 P(r) - k C2 e^r with 1 + r exact (FastTwoSum) and P of degree 4
+// (relative 2^-28), rounded once. The first pass takes c = round(max of the lanes' first quads) and sums e^(x - c) in
+// f32 with Kahan compensation per lane and component (relative 2u at worst), the lanes' sums
+// merged as double-floats; it tracks the row's maximum and flags on the way. d is clamped to
+// [-128, SPAN + 1]: below, e^d is under 2^-184 (every p it feeds would flush); above, the row's
+// span from c exceeds SPAN and the sum is taken again relative to c = round(max) (a second pass
+// only for such rows, in uniform control flow: its loop is empty elsewhere). SPAN = 64 keeps
+// every e^d and the sum (up to 2^32 terms of e^65) finite. The output pass recomputes e^d and
+// multiplies it by 1/S (a double-float), one rounding: within ~2 ULP in all (probabilities below
+// 2^-126 may flush, as above). Special rows (NaN, +inf, nothing finite) are selected by flags.
+// Non-finite inputs never reach the arithmetic as such: -inf, NaN, +inf are clamped to +-FLT_MAX
+// first (a -inf then gives e^d = 0 by a select; the others make the row special).
+
+const Q_C2: f32 = 0x1.fffffcp-2f;
+const Q_C3: f32 = 0x1.555492p-3f;
+const Q_C4: f32 = 0x1.5558f2p-5f;
+const Q_C5: f32 = 0x1.1239d4p-7f;
+const Q_C6: f32 = 0x1.6a244cp-10f;
+const SPAN: f32 = 64.0;
+
+fn opaque4(v: vec4<f32>) -> vec4<f32> {
+    return bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) ^ vec4<u32>(bitcast<u32>(math_one) ^ 0x3f800000u));
+}
+
+// e^(x - c) for an integer c (|c| <= 2^24), four elements at a time, as 2^k (s + t): s = 1 + r
+// exactly, t the rest (|t| <= 0.07), and the power of two 2^k.
+struct QExp {
+    s: vec4<f32>,
+    t: vec4<f32>,
+    scale: vec4<f32>,
+}
+
+fn qexp_parts(v: vec4<f32>, c: f32) -> QExp {
+    let x = clamp(v, vec4<f32>(-FMAX), vec4<f32>(FMAX));
+    let xi = round(x);
+    let f = x - xi;
+    // -inf: e^d = 0 even where c is -FLT_MAX.
+    let ii = select(clamp(xi - c, vec4<f32>(-128.0), vec4<f32>(SPAN + 1.0)), vec4<f32>(-128.0),
+        v < vec4<f32>(-FMAX));
+    let kf = round((ii + f) * LOG2E);
+    let r = (ii - kf * LN2_C1) + f;
+    let rl = kf * -LN2_C2;
+    let p = Q_C2 + r * (Q_C3 + r * (Q_C4 + r * (Q_C5 + r * Q_C6)));
+    let pa = r + (r * r) * p;
+    let s = opaque4(1.0 + r);
+    let t = (r - opaque4(s - 1.0)) + ((r * r) * p + rl * (1.0 + pa));
+    let k = max(vec4<i32>(kf), vec4<i32>(-127));
+    return QExp(s, t, bitcast<vec4<f32>>(vec4<u32>(k + 127) << vec4<u32>(23u)));
+}
+
+// e^(x - c), rounded once.
+fn qexp4(v: vec4<f32>, c: f32) -> vec4<f32> {
+    let e = qexp_parts(v, c);
+    return (e.s + e.t) * e.scale;
+}
+
+// e^(x - c) (ih + il): s ih rounded, the rest added to it, and the power of two last.
+fn qprob4(v: vec4<f32>, c: f32, ih: f32, il: f32) -> vec4<f32> {
+    let e = qexp_parts(v, c);
+    return (e.s * ih + opaque4(e.t * ih + e.s * il)) * e.scale;
+}
+
+// A lane's running state: Kahan sums (s - c) per component, and the flags and maximum: the
+// smallest and largest |x| bits (a finite entry; a NaN), the largest signed bits (+inf).
+struct QAcc {
+    s: vec4<f32>,
+    c: vec4<f32>,
+    amin: vec4<u32>,
+    amax: vec4<u32>,
+    imax: vec4<i32>,
+    m: vec4<f32>,
+}
+
+fn qacc_new() -> QAcc {
+    return QAcc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<u32>(0xffffffffu), vec4<u32>(0u),
+        vec4<i32>(bitcast<i32>(0x80000000u)), vec4<f32>(-FMAX));
+}
+
+fn qacc_sum(a: ptr<function, QAcc>, e: vec4<f32>) {
+    let y = e - (*a).c;
+    let t = opaque4((*a).s + y);
+    (*a).c = (t - (*a).s) - y;
+    (*a).s = t;
+}
+
+// Four elements (x as the kernel sees it; -inf pads a short quad: it changes nothing).
+fn qacc_push(a: ptr<function, QAcc>, v: vec4<f32>, c: f32) {
+    let b = bitcast<vec4<u32>>(v);
+    let ab = b & vec4<u32>(0x7fffffffu);
+    (*a).amin = min((*a).amin, ab);
+    (*a).amax = max((*a).amax, ab);
+    (*a).imax = max((*a).imax, bitcast<vec4<i32>>(b));
+    (*a).m = max((*a).m, clamp(v, vec4<f32>(-FMAX), vec4<f32>(FMAX)));
+    qacc_sum(a, qexp4(v, c));
+}
+
+fn qacc_flags(a: QAcc) -> u32 {
+    let amin = min(min(a.amin.x, a.amin.y), min(a.amin.z, a.amin.w));
+    let amax = max(max(a.amax.x, a.amax.y), max(a.amax.z, a.amax.w));
+    let imax = max(max(a.imax.x, a.imax.y), max(a.imax.z, a.imax.w));
+    let bad = amax > 0x7f800000u || imax >= 0x7f800000;
+    return select(0u, F_ANY, amin < 0x7f800000u) | select(0u, F_BAD, bad);
+}
+
+// The lane's sum as a double-float.
+fn qacc_dd(a: QAcc) -> vec2<f32> {
+    let x = dd_add(fast_two_sum(a.s.x, -a.c.x), fast_two_sum(a.s.y, -a.c.y));
+    return dd_add(x, dd_add(fast_two_sum(a.s.z, -a.c.z), fast_two_sum(a.s.w, -a.c.w)));
+}
+
+// A row's shift, sum and output mode for the output pass.
+struct QRow {
+    c: f32,
+    ih: f32,
+    il: f32,
+    // Special rows: the value every element gets (NaN, or 0 for a fully masked row with `safe`).
+    special: bool,
+    sv: f32,
+}
+
+// Quad k of a lane's elements: quads of the row (VEC4) or four elements lanes apart.
+fn q_load(qs: u32, base: u32, lane: u32, lanes: u32, k: u32, n: u32) -> vec4<f32> {
+    if (VEC4) {
+        return fwd_load4(qs + lane + k * lanes);
+    }
+    let j = lane + 4u * k * lanes;
+    var v = vec4<f32>(sm_neg_inf());
+    if (j < n) {
+        v.x = fwd_load(base + j);
+    }
+    if (j + lanes < n) {
+        v.y = fwd_load(base + j + lanes);
+    }
+    if (j + 2u * lanes < n) {
+        v.z = fwd_load(base + j + 2u * lanes);
+    }
+    if (j + 3u * lanes < n) {
+        v.w = fwd_load(base + j + 3u * lanes);
+    }
+    return v;
+}
+
+fn q_store(qd: u32, base: u32, lane: u32, lanes: u32, k: u32, n: u32, p: vec4<f32>) {
+    if (VEC4) {
+        st_dst4(qd + lane + k * lanes, p);
+        return;
+    }
+    let j = lane + 4u * k * lanes;
+    let g = prm.off_dst + base + j;
+    if (j < n) {
+        st_dst(g, p.x);
+    }
+    if (j + lanes < n) {
+        st_dst(g + lanes, p.y);
+    }
+    if (j + 2u * lanes < n) {
+        st_dst(g + 2u * lanes, p.z);
+    }
+    if (j + 3u * lanes < n) {
+        st_dst(g + 3u * lanes, p.w);
+    }
+}
+
+// The row's statistics for the output pass (every lane of the row calls this, in uniform control
+// flow: it reduces over them).
+fn q_stats(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) -> QRow {
+    let n = prm.len;
+    let qs = (prm.off_src + base) / 4u;
+    // Quads per lane: the row's quads (VEC4) or groups of four elements.
+    let nk = select((n + 4u * lanes - 1u) / (4u * lanes), (n / 4u + lanes - 1u) / lanes, VEC4);
+    let nq = select(n, n / 4u, VEC4);
+    var first = -FMAX;
+    if (valid && lane < nq) {
+        let v = clamp(q_load(qs, base, lane, lanes, 0u, n), vec4<f32>(-FMAX), vec4<f32>(FMAX));
+        first = max(max(v.x, v.y), max(v.z, v.w));
+    }
+    let c0 = round(row_max(li, lane, first));
+    // The lanes' reduction slots are reused below.
+    row_sync();
+    var a = qacc_new();
+    if (valid) {
+        for (var k = 0u; k < nk; k = k + 1u) {
+            if (VEC4 && lane + k * lanes >= nq) {
+                break;
+            }
+            qacc_push(&a, q_load(qs, base, lane, lanes, k, n), c0);
+        }
+    }
+    let f = qacc_flags(a);
+    let mx = row_max(li, lane, max(max(a.m.x, a.m.y), max(a.m.z, a.m.w)));
+    let s0 = row_sum(li, lane, qacc_dd(a), f);
+    row_sync();
+    // Beyond the span: the sum again, relative to the maximum (an empty loop elsewhere).
+    let again = mx - c0 > SPAN;
+    let c1 = select(c0, round(mx), again);
+    var b = qacc_new();
+    if (valid && again) {
+        for (var k = 0u; k < nk; k = k + 1u) {
+            if (VEC4 && lane + k * lanes >= nq) {
+                break;
+            }
+            qacc_sum(&b, qexp4(q_load(qs, base, lane, lanes, k, n), c1));
+        }
+    }
+    let s1 = row_sum(li, lane, qacc_dd(b), 0u);
+    let s = select(s0.s, s1.s, again);
+    let fl = s0.f;
+    let any = (fl & F_ANY) != 0u;
+    let bad = (fl & F_BAD) != 0u;
+    let sn = fast_two_sum(select(1.0, s.x, any && !bad), select(0.0, s.y, any && !bad));
+    let i0 = 1.0 / sn.x;
+    let pr = two_prod(i0, sn.x);
+    let res = (opaque(1.0 - pr.x) - pr.y) - i0 * sn.y;
+    let inv = fast_two_sum(i0, i0 * res);
+    let sv = select(select(sm_nan(), 0.0, prm.safe != 0u), sm_nan(), bad);
+    return QRow(c1, inv.x, inv.y, bad || !any, sv);
+}
+
+fn fwd_row_q(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    let rs = q_stats(valid, base, lane, lanes, li);
+    if (!valid) {
+        return;
+    }
+    let n = prm.len;
+    let qs = (prm.off_src + base) / 4u;
+    let qd = (prm.off_dst + base) / 4u;
+    let nk = select((n + 4u * lanes - 1u) / (4u * lanes), (n / 4u + lanes - 1u) / lanes, VEC4);
+    let nq = select(n, n / 4u, VEC4);
+    for (var k = 0u; k < nk; k = k + 1u) {
+        if (VEC4 && lane + k * lanes >= nq) {
+            break;
+        }
+        let p = qprob4(q_load(qs, base, lane, lanes, k, n), rs.c, rs.ih, rs.il);
+        q_store(qd, base, lane, lanes, k, n, select(p, vec4<f32>(rs.sv), rs.special));
+    }
+}
+
 fn fwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
+    if (UNIT_T && !LOG_OUT && !PACKED) {
+        fwd_row_q(valid, base, lane, lanes, li);
+        return;
+    }
     if (VEC4) {
         fwd_row4(valid, base, lane, lanes, li);
         return;

@@ -20,6 +20,9 @@ fn row_sum(li: u32, lane: u32, v: vec2<f32>, f: u32) -> SumFlags {
     return SumFlags(s, subgroupOr(f));
 }
 
+// Subgroup reductions keep nothing in memory between calls.
+fn row_sync() {}
+
 // Element j = lane + k * lanes of a row of f16 (its element 0 at dst element g0), in step k of a
 // loop that every lane of the subgroup runs: the lane holding a word's high half writes the word
 // whole, with the low half from lane - 1 (for lane 0, the last lane's value of the step before,

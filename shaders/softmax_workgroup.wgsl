@@ -11,6 +11,11 @@ fn row_sum(li: u32, lane: u32, v: vec2<f32>, f: u32) -> SumFlags {
     return tree_sum(li, lane, v, f);
 }
 
+// Between two reductions of the same kind: every lane has read the last one's slots.
+fn row_sync() {
+    workgroupBarrier();
+}
+
 // Element j of a row whose element 0 is dst element g0 (f16 halves through `st_dst`'s atomics:
 // neighbouring lanes exchange nothing here).
 fn row_store(g0: u32, j: u32, ok: bool, v: f32, lane: u32, lanes: u32, carry: ptr<function, f32>) {

@@ -7,9 +7,15 @@
 //!   unsplit length on a software rasterizer): a group of lanes per row, on its own — a subgroup
 //!   where the device has `SUBGROUP` (subgroup reductions, no barriers, any subgroup size from 4
 //!   to 128), else `TJ` lanes with reductions in workgroup memory (`set_subgroups`, feature `testing`,
-//!   forces this fallback). The row's maximum comes first (no exp), then the sum relative to it
-//!   (one exp per element, no rescaling), then the output; a row of up to `CACHE` elements per
-//!   lane is read once and keeps its `e^d` in private memory for the output.
+//!   forces this fallback). Probabilities at temperature 1 into f32 (softmax, softmin) take two
+//!   reads: the sum of `e^(x − c)` around an integer shift `c` (so that `x − c` is exact; a second
+//!   sum pass only where the row spans more than 64 above `c`), with an f32 exp accurate to ~0.5
+//!   ULP and Kahan-compensated sums, then `p = e^(x − c)/S` recomputed and rounded once (within
+//!   2.6 ULP measured; a software rasterizer spends its time in arithmetic, and this path does
+//!   about a third of the double-float path's). Otherwise (log_softmax, other temperatures, f16)
+//!   the row's maximum comes first (no exp), then the sum relative to it (one exp per element, no
+//!   rescaling), then the output; a row of up to `CACHE` elements per lane is read once and keeps
+//!   its `e^d` in private memory for the output.
 //! - **rows, fused** (`inner == 1`, longer rows): a workgroup of `WG` invocations
 //!   ([`WORKGROUP_SIZE`], 256) handles `WG / TJ` rows with `TJ` invocations each (`TJ` ≈
 //!   `len / 16` on a GPU, `len / 64` on a software rasterizer, from 1 up to `WG`): one
