@@ -566,12 +566,18 @@ fn bwd_out(y: f32, dy: f32, r: SumFlags) -> f32 {
         let e = exp_dd(y, 0.0);
         let p = prod_dd(s.x, e.s);
         let pl = p.y + fma(s.x, e.t, s.y * e.s);
-        let c = two_sum(dy, -scale2(p.x, e.k));
-        return mul_dd_big(c.x, c.y - scale2(pl, e.k), prm.b_hi, prm.b_lo);
+        let q = scale2(p.x, e.k);
+        // dy - e^y sum may pass f32's range while dx = b (dy - e^y sum) does not (b < 1): at
+        // such magnitudes the difference is taken halved and the product doubled (both exact).
+        let h = select(1.0, 0.5, max(abs(dy), abs(q)) >= 0x1p126f);
+        let c = two_sum(dy * h, -q * h);
+        return mul_dd_big(c.x, c.y - scale2(pl, e.k) * h, prm.b_hi, prm.b_lo) / h;
     }
-    let c = two_sum(dy, -s.x);
+    // Likewise dy - sum (|sum| <= max |dy|, but the difference may double it).
+    let h = select(1.0, 0.5, max(abs(dy), abs(s.x)) >= 0x1p126f);
+    let c = two_sum(dy * h, -s.x * h);
     let u = prod_dd(c.x, y);
-    return mul_dd_big(u.x, u.y + (c.y - s.y) * y, prm.b_hi, prm.b_lo);
+    return mul_dd_big(u.x, u.y + (c.y - s.y * h) * y, prm.b_hi, prm.b_lo) / h;
 }
 
 fn bwd_pass1(t: Task) -> BAcc {
@@ -858,7 +864,8 @@ fn qexp4(v: vec4<f32>, c: f32) -> vec4<f32> {
 // e^(x - c) (ih + il): s ih rounded, the rest added to it, and the power of two last.
 fn qprob4(v: vec4<f32>, c: f32, ih: f32, il: f32) -> vec4<f32> {
     let e = qexp_parts(v, c);
-    return (e.s * ih + opaque4(e.t * ih + e.s * il)) * e.scale;
+    // A probability is at most 1; the rounding errors of e^d and 1/S may not say so.
+    return min((e.s * ih + opaque4(e.t * ih + e.s * il)) * e.scale, vec4<f32>(1.0));
 }
 
 // A lane's running state: Kahan sums (s - c) per component, and the flags and maximum: the

@@ -185,7 +185,9 @@ fn judge_forward(
         if e.is_finite() && (!log || e.abs() >= 1.0 / 1024.0) {
             worst.ulp_clear = worst.ulp_clear.max(u);
         }
-        if u > MAX_ULP && !rescued {
+        // A probability above 1 (or a log-probability above 0) is wrong at any ULP count.
+        let above = if log { g > 0.0 } else { g > 1.0 };
+        if (u > MAX_ULP && !rescued) || above {
             bad.push((u, k, g, e));
         }
     }
@@ -591,6 +593,23 @@ fn run_backward(path: Path, kind: SoftmaxKind) {
     let got = backward(ctx, &sm, &y, &dy, &[30, 40], 1);
     worst.merge(judge_backward(
         &format!("{tag}, dy ~ 1e37"),
+        &sm,
+        &y,
+        &dy,
+        &[30, 40],
+        1,
+        &got,
+    ));
+    // Gradients up to f32::MAX: differences dy − Σ beyond the f32 range while each result is
+    // finite, and (CPU) log_softmax's Σ dy beyond it too. The GPU's log_softmax backward sums
+    // dy in f32 double-floats, so a row whose Σ |dy| passes f32::MAX gives NaN there (README,
+    // "Known limits"): its gradients stay within f32::MAX / 64 (40 per row).
+    let gpu_log = ctx.is_some() && kind == SoftmaxKind::LogSoftmax;
+    let top = if gpu_log { 3.4e36 / 64.0 } else { 3.4e36 };
+    let dy: Vec<f32> = grads(12, x.len()).iter().map(|v| v * top).collect();
+    let got = backward(ctx, &sm, &y, &dy, &[30, 40], 1);
+    worst.merge(judge_backward(
+        &format!("{tag}, dy up to f32::MAX"),
         &sm,
         &y,
         &dy,
