@@ -538,11 +538,16 @@ impl Context {
         .map(|_| ())
     }
 
-    /// Whether kernels use subgroup operations: the device has `SUBGROUP` (and, with the
-    /// `testing` feature, `set_subgroups` has not forbidden them).
+    /// Whether kernels use subgroup operations: the device has `SUBGROUP`, it is not a browser's
+    /// WebGPU (and, with the `testing` feature, `set_subgroups` has not forbidden them).
+    ///
+    /// WebGPU's `subgroups` feature offers `subgroup_invocation_id` and `subgroup_size` but not
+    /// the `subgroup_id` and `num_subgroups` built-ins the subgroup softmax kernels use, so there
+    /// they take their workgroup-memory path, as on a device without subgroups.
     pub fn subgroups(&self) -> bool {
         self.subgroups.load(Ordering::Relaxed)
             && self.device.features().contains(wgpu::Features::SUBGROUP)
+            && self.device.adapter_info().backend != wgpu::Backend::BrowserWebGpu
     }
 
     /// The smallest subgroup size the adapter may use (4, the least any adapter reports, when the

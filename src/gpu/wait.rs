@@ -73,6 +73,7 @@ impl Signal {
     }
 
     /// Whether it has completed (its future may not have seen it yet).
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn is_done(&self) -> bool {
         self.state
             .lock()
