@@ -9,6 +9,13 @@ use wgpu_activations::harness::{random_inputs, summarize};
 use wgpu_activations::ulp::ulp_error;
 use wgpu_activations::{reference, Activation, Context, Mode, Softmax};
 
+#[wasm_bindgen]
+extern "C" {
+    /// The browser console, for progress.
+    #[wasm_bindgen(js_namespace = console)]
+    fn log(s: &str);
+}
+
 fn js(e: wgpu_activations::Error) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
@@ -18,7 +25,20 @@ fn js(e: wgpu_activations::Error) -> JsValue {
 /// and report each one's max ULP error against the exact reference, one line each.
 #[wasm_bindgen]
 pub async fn run(n: u32) -> Result<String, JsValue> {
-    let ctx = Context::new_async().await.map_err(js)?;
+    log("wgpu-activations: creating the context");
+    // The page's own adapter and device, adopted with `from_device_async`: in headless Chromium
+    // `Context::new_async` did not return (README.md here).
+    let instance = wgpu_activations::wgpu::Instance::default();
+    let adapter = instance
+        .request_adapter(&Default::default())
+        .await
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let (device, queue) = adapter
+        .request_device(&Default::default())
+        .await
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let ctx = Context::from_device_async(device, queue).await;
+    log("wgpu-activations: context ready");
     let mut out = String::new();
     if let Some(i) = ctx.adapter_info() {
         out += &format!(
@@ -37,9 +57,11 @@ pub async fn run(n: u32) -> Result<String, JsValue> {
     let mut x = wgpu_activations::harness::hard_inputs();
     x.extend(random_inputs(1, n as usize));
     let y = ctx.forward_async(&gelu, &x).await.map_err(js)?;
+    log("wgpu-activations: gelu forward done");
     let d = ctx.derivative_async(&gelu, &x).await.map_err(js)?;
     let dy = wgpu_activations::harness::gradients(x.len());
     let dx = ctx.backward_async(&gelu, &x, &dy).await.map_err(js)?;
+    log("wgpu-activations: gelu backward done");
     for (mode, got, grad) in [
         (Mode::Forward, &y, None),
         (Mode::Derivative, &d, None),
