@@ -169,6 +169,8 @@ fn prefetch(p: *const f32, n: usize) {
             i += 16;
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, n);
 }
 
 /// The flipped values' maximum and minimum, and whether any is a NaN.

@@ -1,10 +1,10 @@
 //! The GPU context: adapter and device acquisition (honouring `WGPU_BACKEND`,
 //! `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF`), the pipeline cache, error scopes and the one
-//! readback helper.
+//! readback helper. Waits go through [`crate::gpu::wait`]: futures that never block a thread,
+//! which the blocking calls wrap with `pollster`.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +13,7 @@ use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use crate::base::dtype::{DType, Element};
 use crate::base::error::{Error, Result};
 use crate::gpu::tensor::check_range_of;
+use crate::gpu::wait::{capture, capturing, defer, ready_now, ErrorOf, ScopeFuture, Signal, Wait};
 
 /// The lock that serialises the crate's work on wgpu's GL backend, process-wide.
 ///
@@ -134,6 +135,9 @@ pub struct Context {
     fused_fma: bool,
     /// Whether the device flushes subnormals (probed once).
     flushes_subnormals: bool,
+    /// The thread that polls the device while futures wait (started on the first wait).
+    #[cfg(not(target_arch = "wasm32"))]
+    poller: std::sync::OnceLock<std::result::Result<crate::gpu::wait::Poller, String>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -226,6 +230,7 @@ fn env_power_preference() -> Result<wgpu::PowerPreference> {
 
 impl Context {
     /// Pick an adapter and create a device, blocking. See [`Context::new_async`].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Context> {
         pollster::block_on(Self::new_async())
     }
@@ -295,8 +300,9 @@ impl Context {
         device.on_uncaptured_error(Arc::new(|e| {
             eprintln!("wgpu-activations: uncaptured wgpu error: {e}")
         }));
-        let mut ctx = Self::from_device(device, queue);
+        let mut ctx = Self::adopt(device, queue);
         ctx.info = Some(adapter.get_info());
+        ctx.probe_async().await;
         Ok(ctx)
     }
 
@@ -314,7 +320,20 @@ impl Context {
     /// let ctx = Context::from_device(device, queue);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        pollster::block_on(Self::from_device_async(device, queue))
+    }
+
+    /// [`Context::from_device`] without blocking: the `fma` probe's wait is awaited.
+    pub async fn from_device_async(device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        let mut ctx = Self::adopt(device, queue);
+        ctx.probe_async().await;
+        ctx
+    }
+
+    /// The context for `device` before its probe.
+    fn adopt(device: wgpu::Device, queue: wgpu::Queue) -> Context {
         let lost = Arc::new(Mutex::new(None));
         let flag = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
@@ -323,7 +342,7 @@ impl Context {
             }
         });
         let gl = is_gl(&device);
-        let mut ctx = Context {
+        Context {
             device,
             queue,
             info: None,
@@ -335,17 +354,21 @@ impl Context {
             subgroups: AtomicBool::new(true),
             fused_fma: false,
             flushes_subnormals: false,
-        };
-        // Without the probe the kernels take the exact path that needs no fused fma: correct
-        // everywhere, only slower.
-        (ctx.fused_fma, ctx.flushes_subnormals) = ctx.probe().unwrap_or((false, false));
-        ctx
+            #[cfg(not(target_arch = "wasm32"))]
+            poller: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Learn whether the device fuses `fma` and flushes subnormals. Without the probe the kernels
+    /// take the exact path that needs no fused fma: correct everywhere, only slower.
+    async fn probe_async(&mut self) {
+        (self.fused_fma, self.flushes_subnormals) = self.probe().await.unwrap_or((false, false));
     }
 
     /// Run a one-invocation kernel that tells whether WGSL's `fma` is fused on this device and
     /// whether it flushes subnormals (WGSL allows either; lavapipe does neither). The one submit a
     /// context makes on its own, at construction.
-    fn probe(&self) -> Result<(bool, bool)> {
+    async fn probe(&self) -> Result<(bool, bool)> {
         let wgsl = format!(
             "{}\n{}",
             crate::gpu::source::MATH,
@@ -364,14 +387,17 @@ impl Context {
             },
             crate::gpu::binding::storage_entry(1, false),
         ];
-        let kernel = self.compile(&KernelSource {
+        let src = KernelSource {
             label: "fma_probe".into(),
             wgsl,
             entries,
             entry_point: "main",
-        })?;
-        let out = self.create_tensor::<f32>(2)?;
-        self.scoped("fma_probe", || {
+        };
+        let (kernel, out) = self
+            .checked(|| Ok((self.compile(&src)?, self.create_tensor::<f32>(2)?)))
+            .await?;
+        let (kernel, out) = (GlDrop::new(kernel, self.gl), GlDrop::new(out, self.gl));
+        let done = self.scoped_async("fma_probe", || {
             let one = wgpu::util::DeviceExt::create_buffer_init(
                 &self.device,
                 &wgpu::util::BufferInitDescriptor {
@@ -415,9 +441,10 @@ impl Context {
                 pass.set_bind_group(0, &group, &[]);
                 pass.dispatch_workgroups(1, 1, 1);
             }
-            self.submit_and_wait(encoder)
-        })?;
-        let got: Vec<f32> = self.read(&out, 0, 2)?;
+            self.submit(encoder)
+        });
+        done.await?.await?;
+        let got: Vec<f32> = self.read_async(&out, 0, 2).await?;
         Ok((got[0] == 1.0, got[1] == 1.0))
     }
 
@@ -511,11 +538,16 @@ impl Context {
         .map(|_| ())
     }
 
-    /// Whether kernels use subgroup operations: the device has `SUBGROUP` (and, with the
-    /// `testing` feature, `set_subgroups` has not forbidden them).
+    /// Whether kernels use subgroup operations: the device has `SUBGROUP`, it is not a browser's
+    /// WebGPU (and, with the `testing` feature, `set_subgroups` has not forbidden them).
+    ///
+    /// WebGPU's `subgroups` feature offers `subgroup_invocation_id` and `subgroup_size` but not
+    /// the `subgroup_id` and `num_subgroups` built-ins the subgroup softmax kernels use, so there
+    /// they take their workgroup-memory path, as on a device without subgroups.
     pub fn subgroups(&self) -> bool {
         self.subgroups.load(Ordering::Relaxed)
             && self.device.features().contains(wgpu::Features::SUBGROUP)
+            && self.device.adapter_info().backend != wgpu::Backend::BrowserWebGpu
     }
 
     /// The smallest subgroup size the adapter may use (4, the least any adapter reports, when the
@@ -571,16 +603,31 @@ impl Context {
 
     /// Run `f` inside validation, internal and out-of-memory error scopes (and, on GL, the
     /// crate's GL lock); a caught error becomes [`Error::Wgpu`] labelled with `label`.
+    ///
+    /// On native backends the scopes' results are known at once. On WebGPU they come later: inside
+    /// [`Context::checked`] (every `_async` call) they are awaited there, and `f`'s result is
+    /// returned meanwhile.
     pub(crate) fn scoped<T>(&self, label: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let _gl = self.gl_guard();
         self.check_alive()?;
+        if !Self::scopes_wanted() {
+            return f();
+        }
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
-        let v = pollster::block_on(validation.pop());
-        let i = pollster::block_on(internal.pop());
-        let o = pollster::block_on(oom.pop());
+        let Some([v, i, o]) =
+            self.pop_scopes([validation.pop(), internal.pop(), oom.pop()], || {
+                let label = label.to_string();
+                Box::new(move |e| Error::Wgpu {
+                    label,
+                    message: e.to_string(),
+                })
+            })
+        else {
+            return out;
+        };
         let v = v.or(i);
         if out.is_err() || v.is_some() || o.is_some() {
             // A lost device explains any failure; its callback runs from inside a poll.
@@ -595,6 +642,120 @@ impl Context {
         }
         self.check_alive()?;
         out
+    }
+
+    /// The results of three popped error scopes when all are known now (native backends). Else
+    /// (WebGPU) they are kept for the enclosing [`Context::checked`], which turns an error into
+    /// the call's with `error()`, and `None` is returned (a native build outside one waits for
+    /// them; there is no such case on wgpu's native backends, whose results are always known).
+    fn pop_scopes<F>(
+        &self,
+        pops: [F; 3],
+        error: impl FnOnce() -> ErrorOf,
+    ) -> Option<[Option<wgpu::Error>; 3]>
+    where
+        F: std::future::Future<Output = Option<wgpu::Error>> + wgpu::WasmNotSend + 'static,
+    {
+        let mut pops = pops.map(|p| Box::pin(p) as ScopeFuture);
+        let mut ready = [None, None, None];
+        for (slot, pop) in ready.iter_mut().zip(pops.iter_mut()) {
+            *slot = ready_now(pop.as_mut());
+        }
+        if let [Some(v), Some(i), Some(o)] = ready {
+            return Some([v, i, o]);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if !capturing() {
+            return Some(pops.map(pollster::block_on));
+        }
+        defer(Vec::from(pops), error());
+        None
+    }
+
+    /// Whether to open error scopes: always on native backends; on wasm32 only inside
+    /// [`Context::checked`], which can await them (outside it, a synchronous call's errors go to
+    /// the device's uncaptured-error handler instead of being dropped unread).
+    fn scopes_wanted() -> bool {
+        cfg!(not(target_arch = "wasm32")) || capturing()
+    }
+
+    /// Run `f` — any of the `record_*`/`prepare_*` calls, or several, or any synchronous code
+    /// calling the crate — and await the error checks it could not finish at once, without
+    /// blocking: on WebGPU a validation error comes back from the GPU process later; on native
+    /// backends it is known at once and this adds nothing.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wgpu_activations::Result<()> {
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new_async().await?;
+    /// let (x, y) = (ctx.create_tensor::<f32>(1024)?, ctx.create_tensor::<f32>(1024)?);
+    /// let gelu = Activation::by_name("gelu")?;
+    /// let op = ctx
+    ///     .checked(|| ctx.prepare_forward(&gelu, Tensor::whole(&x), Tensor::whole(&y)))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn checked<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        capture(f).settle().await
+    }
+
+    /// [`Context::scoped`] inside [`Context::checked`].
+    pub(crate) async fn scoped_async<T>(
+        &self,
+        label: &str,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.checked(|| self.scoped(label, f)).await
+    }
+
+    /// A future that completes when `signal` does; on native backends the poller thread polls
+    /// the device until then (the callback that completes it waits for `index`).
+    fn watch(&self, signal: Arc<Signal>, index: wgpu::SubmissionIndex) -> Result<Wait> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let poller = self.poller.get_or_init(|| {
+                crate::gpu::wait::Poller::start(self.device.clone(), self.gl)
+                    .map_err(|e| e.to_string())
+            });
+            match poller {
+                Ok(p) => p.watch(signal.clone(), index),
+                Err(m) => {
+                    return Err(Error::Wgpu {
+                        label: "poller".into(),
+                        message: m.clone(),
+                    })
+                }
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        let _ = index;
+        Ok(Wait::new(signal))
+    }
+
+    /// Submit `encoder`; the returned future completes when the device has finished it.
+    pub(crate) fn submit(&self, encoder: wgpu::CommandEncoder) -> Result<Wait> {
+        let index = self.queue.submit([encoder.finish()]);
+        let signal = Signal::new();
+        let done = signal.clone();
+        self.queue
+            .on_submitted_work_done(move || done.complete(Ok(())));
+        self.watch(signal, index)
+    }
+
+    /// Ask for `slice` to be mapped once submission `index` (the last that uses it) is done; the
+    /// returned future completes with the map's result.
+    pub(crate) fn map_wait(
+        &self,
+        slice: wgpu::BufferSlice<'_>,
+        mode: wgpu::MapMode,
+        index: wgpu::SubmissionIndex,
+    ) -> Result<Wait> {
+        let signal = Signal::new();
+        let mapped = signal.clone();
+        slice.map_async(mode, move |r| {
+            mapped.complete(r.map_err(|e| Error::Map(e.to_string())))
+        });
+        self.watch(signal, index)
     }
 
     /// The cached kernel for `key`, compiling it with `build` on first use.
@@ -629,9 +790,12 @@ impl Context {
         let (label, source, entries) = (src.label.as_str(), src.wgsl.as_str(), &src.entries[..]);
         let _gl = self.gl_guard();
         self.check_alive()?;
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = Self::scopes_wanted().then(|| {
+            let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+            let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+            let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            [validation, internal, oom]
+        });
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(label),
             source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -675,10 +839,17 @@ impl Context {
                 },
                 cache: None,
             });
-        let v = pollster::block_on(validation.pop());
-        let i = pollster::block_on(internal.pop());
-        let o = pollster::block_on(oom.pop());
-        if let Some(e) = v.or(i).or(o) {
+        let popped = scopes.and_then(|scopes| {
+            self.pop_scopes(scopes.map(|s| s.pop()), || {
+                let (label, source_text) = (label.to_string(), source.to_string());
+                Box::new(move |e| Error::ShaderCompile {
+                    label,
+                    message: e.to_string(),
+                    source_text,
+                })
+            })
+        });
+        if let Some(e) = popped.and_then(|[v, i, o]| v.or(i).or(o)) {
             return Err(Error::ShaderCompile {
                 label: label.to_string(),
                 message: e.to_string(),
@@ -781,7 +952,28 @@ impl Context {
     /// assert_eq!(tail, [2.0, 3.0]);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read<T: Element>(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<T>> {
+        pollster::block_on(self.read_async(buffer, offset, len))
+    }
+
+    /// [`Context::read`] as a future that never blocks a thread: the copy's submission and the
+    /// staging buffer's map are awaited.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wgpu_activations::Result<()> {
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new_async().await?;
+    /// let buffer = ctx.upload(&[1.0f32, 2.0, 3.0])?;
+    /// let all: Vec<f32> = ctx.read_async(&buffer, 0, 3).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_async<T: Element>(
         &self,
         buffer: &wgpu::Buffer,
         offset: u64,
@@ -792,18 +984,20 @@ impl Context {
         // Copies move whole words: read from the word holding the first element.
         let start = offset / 4 * 4;
         let skip = (offset - start) as usize;
-        let bytes = self.read_bytes(
-            buffer,
-            start,
-            (skip as u64 + len as u64 * size).next_multiple_of(4),
-        )?;
+        let bytes = self
+            .read_bytes(
+                buffer,
+                start,
+                (skip as u64 + len as u64 * size).next_multiple_of(4),
+            )
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(
             &bytes[skip..skip + len * size as usize],
         ))
     }
 
     /// `bytes` (a multiple of 4) from byte `offset` (a multiple of 4), range already checked.
-    fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+    async fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
             return Err(Error::MissingUsage {
                 what: "buffer",
@@ -813,40 +1007,34 @@ impl Context {
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        self.scoped("read", || {
-            // A staging buffer, because storage buffers cannot be mapped on most adapters.
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("wgpu-activations readback"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let mut encoder = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        let (staging, mapped) = self
+            .scoped_async("read", || {
+                // A staging buffer, because storage buffers cannot be mapped on most adapters.
+                let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("wgpu-activations readback"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
                 });
-            encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
-            self.submit_and_wait(encoder)?;
-            let slice = staging.slice(..);
-            // map_async only calls back from inside poll; the channel carries the result out.
-            let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
-            slice.map_async(wgpu::MapMode::Read, move |r| {
-                tx.send(r).ok();
-            });
-            self.device
-                .poll(wgpu::PollType::Wait {
-                    submission_index: None,
-                    timeout: None,
-                })
-                .map_err(|e| Error::DeviceLost(e.to_string()))?;
-            match block(rx.receive()) {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return Err(Error::Map(e.to_string())),
-                None => return Err(Error::Map("the map callback never ran".into())),
-            }
+                let staging = GlDrop::new(staging, self.gl);
+                let mut encoder =
+                    self.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("wgpu-activations readback"),
+                        });
+                encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
+                let index = self.queue.submit([encoder.finish()]);
+                // The map completes once the copy has (its callback runs inside a poll).
+                let mapped = self.map_wait(staging.slice(..), wgpu::MapMode::Read, index)?;
+                Ok((staging, mapped))
+            })
+            .await?;
+        mapped.await?;
+        self.check_alive()?;
+        self.scoped("read", || {
             let out = {
-                let view = slice
+                let view = staging
+                    .slice(..)
                     .get_mapped_range()
                     .map_err(|e| Error::Map(e.to_string()))?;
                 view.to_vec()
@@ -941,8 +1129,4 @@ fn poisoned() -> Error {
         label: "pipeline cache".into(),
         message: "a thread panicked while holding the cache".into(),
     }
-}
-
-fn block<F: Future>(f: F) -> F::Output {
-    pollster::block_on(f)
 }

@@ -7,3 +7,4 @@ pub(crate) mod prepared;
 pub(crate) mod source;
 pub(crate) mod tensor;
 pub(crate) mod uniform;
+pub(crate) mod wait;

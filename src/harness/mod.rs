@@ -284,7 +284,8 @@ pub struct OpAccuracy {
 }
 
 /// Run every mode of `act` on the GPU (if `ctx`) and the CPU over [`inputs`] with `n_random`
-/// random values, and judge the results.
+/// random values, and judge the results (blocking: not on wasm32).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn measure(
     ctx: Option<&crate::Context>,
     act: &Activation,

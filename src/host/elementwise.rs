@@ -1,4 +1,6 @@
-//! Element-wise ops on host slices: upload, run and read back through the streaming ring.
+//! Element-wise ops on host slices: upload, run and read back through the streaming ring. Each
+//! call is a future (`*_async`) that never blocks a thread; the blocking call runs it with
+//! `pollster`.
 
 use crate::base::dtype::Element;
 use crate::base::error::Result;
@@ -11,14 +13,15 @@ use crate::ops::Mode;
 impl Context {
     /// `mode` over host slices through the streaming ring (default options: chunks of at most
     /// 16 MiB, three in flight, overlapping upload, kernel and readback). `b` is dy for backward.
-    fn run_host<T: Element>(
+    async fn run_host<T: Element>(
         &self,
         act: &Activation,
         mode: Mode,
-        io: HostIo<T>,
+        io: HostIo<'_, T>,
         b: Option<&[T]>,
     ) -> Result<()> {
         self.stream_elementwise(act, mode, io, b, &StreamOptions::default(), no_progress)
+            .await
     }
 
     /// `f(x)` of a host slice of f32 or f16 values on the GPU (f16 computed in f32 and rounded
@@ -30,9 +33,25 @@ impl Context {
     /// let y = ctx.forward(&Activation::by_name("silu")?, &[-1.0f32, 0.0, 1.0])?;
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward<T: Element>(&self, act: &Activation, x: &[T]) -> Result<Vec<T>> {
+        pollster::block_on(self.forward_async(act, x))
+    }
+
+    /// [`Context::forward`] as a future that never blocks a thread: usable from any executor
+    /// (tokio's included, without `spawn_blocking`) and on wasm32.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wgpu_activations::Result<()> {
+    /// use wgpu_activations::{Activation, Context};
+    /// let ctx = Context::new_async().await?;
+    /// let y = ctx.forward_async(&Activation::by_name("silu")?, &[-1.0f32, 0.0, 1.0]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn forward_async<T: Element>(&self, act: &Activation, x: &[T]) -> Result<Vec<T>> {
         let mut out = vec![T::zeroed(); x.len()];
-        self.run_host(act, Mode::Forward, HostIo::Separate(x, &mut out), None)?;
+        self.run_host(act, Mode::Forward, HostIo::Separate(x, &mut out), None)
+            .await?;
         Ok(out)
     }
 
@@ -46,8 +65,19 @@ impl Context {
     /// assert_eq!(x, [0.0, 0.5, 3.0]);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward_in_place<T: Element>(&self, act: &Activation, x: &mut [T]) -> Result<()> {
+        pollster::block_on(self.forward_in_place_async(act, x))
+    }
+
+    /// [`Context::forward_in_place`] as a future that never blocks a thread.
+    pub async fn forward_in_place_async<T: Element>(
+        &self,
+        act: &Activation,
+        x: &mut [T],
+    ) -> Result<()> {
         self.run_host(act, Mode::Forward, HostIo::InPlace(x), None)
+            .await
     }
 
     /// `f'(x)` of a host slice on the GPU.
@@ -59,9 +89,16 @@ impl Context {
     /// assert_eq!(d, [1.0]);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn derivative<T: Element>(&self, act: &Activation, x: &[T]) -> Result<Vec<T>> {
+        pollster::block_on(self.derivative_async(act, x))
+    }
+
+    /// [`Context::derivative`] as a future that never blocks a thread.
+    pub async fn derivative_async<T: Element>(&self, act: &Activation, x: &[T]) -> Result<Vec<T>> {
         let mut out = vec![T::zeroed(); x.len()];
-        self.run_host(act, Mode::Derivative, HostIo::Separate(x, &mut out), None)?;
+        self.run_host(act, Mode::Derivative, HostIo::Separate(x, &mut out), None)
+            .await?;
         Ok(out)
     }
 
@@ -77,14 +114,21 @@ impl Context {
     /// assert_eq!(dx[0], 0.25);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn backward<T: Element>(&self, act: &Activation, saved: &[T], dy: &[T]) -> Result<Vec<T>> {
+        pollster::block_on(self.backward_async(act, saved, dy))
+    }
+
+    /// [`Context::backward`] as a future that never blocks a thread.
+    pub async fn backward_async<T: Element>(
+        &self,
+        act: &Activation,
+        saved: &[T],
+        dy: &[T],
+    ) -> Result<Vec<T>> {
         let mut out = vec![T::zeroed(); saved.len()];
-        self.run_host(
-            act,
-            Mode::Backward,
-            HostIo::Separate(saved, &mut out),
-            Some(dy),
-        )?;
+        let io = HostIo::Separate(saved, &mut out);
+        self.run_host(act, Mode::Backward, io, Some(dy)).await?;
         Ok(out)
     }
 
@@ -98,15 +142,32 @@ impl Context {
     /// let y: Vec<f32> = ctx.read(&y, 0, 2)?;
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward_to_new_buffer(&self, act: &Activation, x: Tensor) -> Result<wgpu::Buffer> {
-        let out = self.create_tensor_of(x.len, x.dtype)?;
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("wgpu-activations"),
-            });
-        self.record_forward(&mut encoder, act, x, Tensor::of(&out, 0, x.len, x.dtype))?;
-        self.scoped("submit", || self.submit_and_wait(encoder))?;
+        pollster::block_on(self.forward_to_new_buffer_async(act, x))
+    }
+
+    /// [`Context::forward_to_new_buffer`] as a future that never blocks a thread.
+    pub async fn forward_to_new_buffer_async(
+        &self,
+        act: &Activation,
+        x: Tensor<'_>,
+    ) -> Result<wgpu::Buffer> {
+        let (out, done) = self
+            .scoped_async("submit", || {
+                let out = self.create_tensor_of(x.len, x.dtype)?;
+                let mut encoder =
+                    self.device()
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("wgpu-activations"),
+                        });
+                self.record_forward(&mut encoder, act, x, Tensor::of(&out, 0, x.len, x.dtype))?;
+                let done = self.submit(encoder)?;
+                Ok((out, done))
+            })
+            .await?;
+        done.await?;
+        self.check_alive()?;
         Ok(out)
     }
 }

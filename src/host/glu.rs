@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use crate::base::dtype::Element;
 use crate::base::error::{Error, Result};
-use crate::gpu::context::Context;
+use crate::gpu::context::{Context, GlDrop};
 use crate::gpu::tensor::Tensor;
 use crate::host::stream::{no_progress, StreamOptions};
 use crate::ops::glu::{check_len, glu_geometry, Glu, GluGeometry};
@@ -25,7 +25,19 @@ impl Context {
     /// assert_eq!(act.len(), 32);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn glu<T: Element>(
+        &self,
+        glu: &Glu,
+        x: &[T],
+        shape: &[usize],
+        axis: impl Into<Axis>,
+    ) -> Result<Vec<T>> {
+        pollster::block_on(self.glu_async(glu, x, shape, axis))
+    }
+
+    /// [`Context::glu`] as a future that never blocks a thread.
+    pub async fn glu_async<T: Element>(
         &self,
         glu: &Glu,
         x: &[T],
@@ -39,16 +51,31 @@ impl Context {
             // The last axis (or one followed by ones): streamed through the device by rows.
             let mut out = vec![T::zeroed(); geo.n_out];
             let opts = StreamOptions::default();
-            self.stream_glu(glu, x, &mut out, 2 * geo.half, &opts, no_progress)?;
+            self.stream_glu_async(glu, x, &mut out, 2 * geo.half, &opts, no_progress)
+                .await?;
             return Ok(out);
         }
         self.glu_run(glu, &geo, &[x], None, shape, axis, 1)
+            .await
             .map(|mut v| v.remove(0))
     }
 
     /// The one-tensor backward on the GPU: `dx` (the shape of `x`) from the saved input `x` and
     /// `dy` (the output's shape).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn glu_backward<T: Element>(
+        &self,
+        glu: &Glu,
+        x: &[T],
+        dy: &[T],
+        shape: &[usize],
+        axis: impl Into<Axis>,
+    ) -> Result<Vec<T>> {
+        pollster::block_on(self.glu_backward_async(glu, x, dy, shape, axis))
+    }
+
+    /// [`Context::glu_backward`] as a future that never blocks a thread.
+    pub async fn glu_backward_async<T: Element>(
         &self,
         glu: &Glu,
         x: &[T],
@@ -63,10 +90,12 @@ impl Context {
         if geo.inner == 1 && geo.n_in > 0 {
             let mut dx = vec![T::zeroed(); geo.n_in];
             let opts = StreamOptions::default();
-            self.stream_glu_backward(glu, x, dy, &mut dx, 2 * geo.half, &opts, no_progress)?;
+            self.stream_glu_backward_async(glu, x, dy, &mut dx, 2 * geo.half, &opts, no_progress)
+                .await?;
             return Ok(dx);
         }
         self.glu_run(glu, &geo, &[x], Some(dy), shape, axis, 1)
+            .await
             .map(|mut v| v.remove(0))
     }
 
@@ -78,15 +107,39 @@ impl Context {
     /// let y = ctx.glu_pair(&Glu::geglu(), &[1.0f32, -1.0], &[2.0, 2.0])?; // gelu(gate)·value
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn glu_pair<T: Element>(&self, glu: &Glu, gate: &[T], value: &[T]) -> Result<Vec<T>> {
+        pollster::block_on(self.glu_pair_async(glu, gate, value))
+    }
+
+    /// [`Context::glu_pair`] as a future that never blocks a thread.
+    pub async fn glu_pair_async<T: Element>(
+        &self,
+        glu: &Glu,
+        gate: &[T],
+        value: &[T],
+    ) -> Result<Vec<T>> {
         check_len("value", value.len(), gate.len())?;
         let geo = GluGeometry::pair(gate.len());
         self.glu_run(glu, &geo, &[gate, value], None, &[], Axis(0), 1)
+            .await
             .map(|mut v| v.remove(0))
     }
 
     /// The two-input backward on the GPU: `(d gate, d value) = (dy·value·f'(gate), dy·f(gate))`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn glu_pair_backward<T: Element>(
+        &self,
+        glu: &Glu,
+        gate: &[T],
+        value: &[T],
+        dy: &[T],
+    ) -> Result<(Vec<T>, Vec<T>)> {
+        pollster::block_on(self.glu_pair_backward_async(glu, gate, value, dy))
+    }
+
+    /// [`Context::glu_pair_backward`] as a future that never blocks a thread.
+    pub async fn glu_pair_backward_async<T: Element>(
         &self,
         glu: &Glu,
         gate: &[T],
@@ -96,7 +149,9 @@ impl Context {
         check_len("value", value.len(), gate.len())?;
         check_len("dy", dy.len(), gate.len())?;
         let geo = GluGeometry::pair(gate.len());
-        let mut v = self.glu_run(glu, &geo, &[gate, value], Some(dy), &[], Axis(0), 2)?;
+        let mut v = self
+            .glu_run(glu, &geo, &[gate, value], Some(dy), &[], Axis(0), 2)
+            .await?;
         let dv = v.pop().unwrap_or_default();
         let dg = v.pop().unwrap_or_default();
         Ok((dg, dv))
@@ -119,6 +174,7 @@ impl Context {
     /// ctx.stream_glu(&Glu::swiglu(), &x, &mut y, 4096, &opts, stream::no_progress)?;
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn stream_glu<T: Element>(
         &self,
         glu: &Glu,
@@ -128,11 +184,26 @@ impl Context {
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
+        pollster::block_on(self.stream_glu_async(glu, x, out, row_len, opts, progress))
+    }
+
+    /// [`Context::stream_glu`] as a future that never blocks a thread.
+    pub async fn stream_glu_async<T: Element>(
+        &self,
+        glu: &Glu,
+        x: &[T],
+        out: &mut [T],
+        row_len: usize,
+        opts: &StreamOptions,
+        progress: impl FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<()> {
         self.stream_glu_io(glu, x, None, out, row_len, opts, progress)
+            .await
     }
 
     /// The one-tensor backward along the last axis, streamed as [`Context::stream_glu`]: `dx`
     /// (`x`'s length) from `x` and `dy` (half of it); progress counts elements of `dx`.
+    #[cfg(not(target_arch = "wasm32"))]
     #[allow(clippy::too_many_arguments)]
     pub fn stream_glu_backward<T: Element>(
         &self,
@@ -144,11 +215,27 @@ impl Context {
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
+        pollster::block_on(self.stream_glu_backward_async(glu, x, dy, dx, row_len, opts, progress))
+    }
+
+    /// [`Context::stream_glu_backward`] as a future that never blocks a thread.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn stream_glu_backward_async<T: Element>(
+        &self,
+        glu: &Glu,
+        x: &[T],
+        dy: &[T],
+        dx: &mut [T],
+        row_len: usize,
+        opts: &StreamOptions,
+        progress: impl FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<()> {
         self.stream_glu_io(glu, x, Some(dy), dx, row_len, opts, progress)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn stream_glu_io<T: Element>(
+    async fn stream_glu_io<T: Element>(
         &self,
         glu: &Glu,
         x: &[T],
@@ -179,12 +266,21 @@ impl Context {
         let row_bytes = row_len as u64 * es;
         let cap = opts.chunk_bytes.min(self.max_binding_bytes()) / row_bytes;
         let chunk_rows = (cap as usize).clamp(1, rows);
-        // On GL, held until the buffers below are dropped (declared first, dropped last).
-        let _gl = self.gl_guard();
         let dtype = T::DTYPE;
-        let xb = self.create_tensor_of(chunk_rows * row_len, dtype)?;
-        let dyb = self.create_tensor_of(chunk_rows * row_len / 2, dtype)?;
-        let ob = self.create_tensor_of(chunk_rows * out_per_row, dtype)?;
+        // On GL the buffers are created and dropped under the crate's GL lock (never held across
+        // an await).
+        let bufs = {
+            let _gl = self.gl_guard();
+            GlDrop::new(
+                (
+                    self.create_tensor_of(chunk_rows * row_len, dtype)?,
+                    self.create_tensor_of(chunk_rows * row_len / 2, dtype)?,
+                    self.create_tensor_of(chunk_rows * out_per_row, dtype)?,
+                ),
+                self.is_gl(),
+            )
+        };
+        let (xb, dyb, ob) = (&bufs.0, &bufs.1, &bufs.2);
         // Uploads move whole 4-byte words: an odd count of f16s is padded by one.
         let write = |buffer: &wgpu::Buffer, data: &[T]| {
             let bytes: &[u8] = bytemuck::cast_slice(data);
@@ -200,38 +296,44 @@ impl Context {
                 first * row_len / 2..(first + r) * row_len / 2,
             );
             let oi = first * out_per_row..(first + r) * out_per_row;
-            write(&xb, &x[xi]);
-            let mut encoder =
-                self.device()
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("stream/glu"),
-                    });
-            let t = |b, len| Tensor::of(b, 0, len, dtype);
-            let cshape = [r, row_len];
-            match dy {
-                Some(dy) => {
-                    write(&dyb, &dy[hi.clone()]);
-                    self.record_glu_backward(
-                        &mut encoder,
-                        glu,
-                        t(&xb, r * row_len),
-                        t(&dyb, hi.len()),
-                        t(&ob, oi.len()),
-                        &cshape,
-                        -1,
-                    )?
-                }
-                None => self.record_glu(
-                    &mut encoder,
-                    glu,
-                    t(&xb, r * row_len),
-                    t(&ob, oi.len()),
-                    &cshape,
-                    -1,
-                )?,
-            }
-            self.scoped("submit", || self.submit_and_wait(encoder))?;
-            let got: Vec<T> = self.read(&ob, 0, oi.len())?;
+            let done = self
+                .scoped_async("submit", || {
+                    write(xb, &x[xi]);
+                    let mut encoder =
+                        self.device()
+                            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                                label: Some("stream/glu"),
+                            });
+                    let t = |b, len| Tensor::of(b, 0, len, dtype);
+                    let cshape = [r, row_len];
+                    match dy {
+                        Some(dy) => {
+                            write(dyb, &dy[hi.clone()]);
+                            self.record_glu_backward(
+                                &mut encoder,
+                                glu,
+                                t(xb, r * row_len),
+                                t(dyb, hi.len()),
+                                t(ob, oi.len()),
+                                &cshape,
+                                -1,
+                            )?
+                        }
+                        None => self.record_glu(
+                            &mut encoder,
+                            glu,
+                            t(xb, r * row_len),
+                            t(ob, oi.len()),
+                            &cshape,
+                            -1,
+                        )?,
+                    }
+                    self.submit(encoder)
+                })
+                .await?;
+            done.await?;
+            self.check_alive()?;
+            let got: Vec<T> = self.read_async(ob, 0, oi.len()).await?;
             out[oi.clone()].copy_from_slice(&got);
             if progress(oi.end, total).is_break() {
                 return Err(Error::Cancelled {
@@ -244,7 +346,7 @@ impl Context {
 
     /// Upload `inputs` (and `dy`), run, read back `outputs` results.
     #[allow(clippy::too_many_arguments)]
-    fn glu_run<T: Element>(
+    async fn glu_run<T: Element>(
         &self,
         glu: &Glu,
         geo: &GluGeometry,
@@ -258,50 +360,60 @@ impl Context {
         if geo.n_out == 0 {
             return Ok(vec![vec![T::zeroed(); out_len]; outputs]);
         }
-        // On GL, held until the buffers below are dropped (declared first, dropped last).
-        let _gl = self.gl_guard();
         let dtype = T::DTYPE;
-        let ins = inputs
-            .iter()
-            .map(|s| self.upload(s))
-            .collect::<Result<Vec<_>>>()?;
-        let dyb = dy.map(|d| self.upload(d)).transpose()?;
-        let outs = (0..outputs)
-            .map(|_| self.create_tensor_of(out_len, dtype))
-            .collect::<Result<Vec<_>>>()?;
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("glu") });
-        let t = |b, n| Tensor::of(b, 0, n, dtype);
-        let (n_in, n_out) = (geo.n_in, geo.n_out);
-        match (&ins[..], &dyb, &outs[..]) {
-            ([x], None, [y]) => {
-                self.record_glu(&mut encoder, glu, t(x, n_in), t(y, n_out), shape, axis)?
-            }
-            ([x], Some(d), [dx]) => self.record_glu_backward(
-                &mut encoder,
-                glu,
-                t(x, n_in),
-                t(d, n_out),
-                t(dx, n_in),
-                shape,
-                axis,
-            )?,
-            ([a, b], None, [y]) => {
-                self.record_glu_pair(&mut encoder, glu, t(a, n_in), t(b, n_in), t(y, n_in))?
-            }
-            ([a, b], Some(d), [dg, dv]) => self.record_glu_pair_backward(
-                &mut encoder,
-                glu,
-                t(a, n_in),
-                t(b, n_in),
-                t(d, n_in),
-                t(dg, n_in),
-                t(dv, n_in),
-            )?,
-            _ => unreachable!("glu_run's callers pass one or two inputs"), // ok: private, every caller above
+        // On GL the buffers are dropped under the crate's GL lock (never held across an await).
+        let (bufs, done) = self
+            .scoped_async("submit", || {
+                let ins = inputs
+                    .iter()
+                    .map(|s| self.upload(s))
+                    .collect::<Result<Vec<_>>>()?;
+                let dyb = dy.map(|d| self.upload(d)).transpose()?;
+                let outs = (0..outputs)
+                    .map(|_| self.create_tensor_of(out_len, dtype))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut encoder = self
+                    .device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("glu") });
+                let t = |b, n| Tensor::of(b, 0, n, dtype);
+                let (n_in, n_out) = (geo.n_in, geo.n_out);
+                match (&ins[..], &dyb, &outs[..]) {
+                    ([x], None, [y]) => {
+                        self.record_glu(&mut encoder, glu, t(x, n_in), t(y, n_out), shape, axis)?
+                    }
+                    ([x], Some(d), [dx]) => self.record_glu_backward(
+                        &mut encoder,
+                        glu,
+                        t(x, n_in),
+                        t(d, n_out),
+                        t(dx, n_in),
+                        shape,
+                        axis,
+                    )?,
+                    ([a, b], None, [y]) => {
+                        self.record_glu_pair(&mut encoder, glu, t(a, n_in), t(b, n_in), t(y, n_in))?
+                    }
+                    ([a, b], Some(d), [dg, dv]) => self.record_glu_pair_backward(
+                        &mut encoder,
+                        glu,
+                        t(a, n_in),
+                        t(b, n_in),
+                        t(d, n_in),
+                        t(dg, n_in),
+                        t(dv, n_in),
+                    )?,
+                    _ => unreachable!("glu_run's callers pass one or two inputs"), // ok: private, every caller above
+                }
+                let done = self.submit(encoder)?;
+                Ok((GlDrop::new((ins, dyb, outs), self.is_gl()), done))
+            })
+            .await?;
+        done.await?;
+        self.check_alive()?;
+        let mut res = Vec::with_capacity(outputs);
+        for b in &bufs.2 {
+            res.push(self.read_async(b, 0, out_len).await?);
         }
-        self.scoped("submit", || self.submit_and_wait(encoder))?;
-        outs.iter().map(|b| self.read(b, 0, out_len)).collect()
+        Ok(res)
     }
 }

@@ -1,7 +1,7 @@
 //! prelu's full backward (input and slope gradients) on host slices.
 
 use crate::base::error::Result;
-use crate::gpu::context::Context;
+use crate::gpu::context::{Context, GlDrop};
 use crate::gpu::tensor::Tensor;
 use crate::ops::activation::Activation;
 
@@ -18,32 +18,49 @@ impl Context {
     /// assert_eq!(da, [-1.0, -4.0]);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn prelu_backward(
         &self,
         act: &Activation,
         x: &[f32],
         dy: &[f32],
     ) -> Result<(Vec<f32>, Vec<f32>)> {
+        pollster::block_on(self.prelu_backward_async(act, x, dy))
+    }
+
+    /// [`Context::prelu_backward`] as a future that never blocks a thread.
+    pub async fn prelu_backward_async(
+        &self,
+        act: &Activation,
+        x: &[f32],
+        dy: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let (c, _) = act.prelu_layout(x.len())?;
-        let dx = self.backward(act, x, dy)?;
-        // On GL, held until the buffers below are dropped (declared first, dropped last).
-        let _gl = self.gl_guard();
-        let xb = self.upload(x)?;
-        let dyb = self.upload(dy)?;
-        let out = self.create_tensor::<f32>(c)?;
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("prelu_backward"),
-            });
-        self.record_prelu_slope_grad(
-            &mut encoder,
-            act,
-            Tensor::new(&xb, 0, x.len()),
-            Tensor::new(&dyb, 0, dy.len()),
-            Tensor::new(&out, 0, c),
-        )?;
-        self.scoped("prelu_backward", || self.submit_and_wait(encoder))?;
-        Ok((dx, self.read(&out, 0, c)?))
+        let dx = self.backward_async(act, x, dy).await?;
+        // On GL the buffers are dropped under the crate's GL lock (never held across an await).
+        let (buffers, done) = self
+            .scoped_async("prelu_backward", || {
+                let xb = self.upload(x)?;
+                let dyb = self.upload(dy)?;
+                let out = self.create_tensor::<f32>(c)?;
+                let mut encoder =
+                    self.device()
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("prelu_backward"),
+                        });
+                self.record_prelu_slope_grad(
+                    &mut encoder,
+                    act,
+                    Tensor::new(&xb, 0, x.len()),
+                    Tensor::new(&dyb, 0, dy.len()),
+                    Tensor::new(&out, 0, c),
+                )?;
+                let done = self.submit(encoder)?;
+                Ok((GlDrop::new((xb, dyb, out), self.is_gl()), done))
+            })
+            .await?;
+        done.await?;
+        self.check_alive()?;
+        Ok((dx, self.read_async(&buffers.2, 0, c).await?))
     }
 }

@@ -1,9 +1,10 @@
 //! The softmax family on host tensors: along the last axis through the streaming ring, along
-//! another axis in one piece.
+//! another axis in one piece. Each call is a future (`*_async`) that never blocks a thread; the
+//! blocking call runs it with `pollster`.
 
 use crate::base::dtype::Element;
 use crate::base::error::Result;
-use crate::gpu::context::Context;
+use crate::gpu::context::{Context, GlDrop};
 use crate::gpu::tensor::Tensor;
 use crate::host::stream::{no_progress, HostIo, StreamOptions};
 use crate::ops::softmax::{check_len, geometry, Axis, Softmax};
@@ -20,6 +21,7 @@ impl Context {
     /// assert!((p[3] - 1.0 / 3.0).abs() < 1e-7);
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn softmax<T: Element>(
         &self,
         sm: &Softmax,
@@ -27,8 +29,27 @@ impl Context {
         shape: &[usize],
         axis: impl Into<Axis>,
     ) -> Result<Vec<T>> {
+        pollster::block_on(self.softmax_async(sm, x, shape, axis))
+    }
+
+    /// [`Context::softmax`] as a future that never blocks a thread.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wgpu_activations::Result<()> {
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new_async().await?;
+    /// let p = ctx.softmax_async(&Softmax::softmax(), &[1.0f32, 2.0, 3.0], &[3], 0).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn softmax_async<T: Element>(
+        &self,
+        sm: &Softmax,
+        x: &[T],
+        shape: &[usize],
+        axis: impl Into<Axis>,
+    ) -> Result<Vec<T>> {
         let axis = axis.into().index(sm.kind.name(), shape)?;
-        self.softmax_host(sm, x, None, shape, axis)
+        self.softmax_host(sm, x, None, shape, axis).await
     }
 
     /// `f(x)` along `axis` with an f32 output whatever the input's type, as PyTorch's
@@ -44,6 +65,7 @@ impl Context {
     /// let p: Vec<f32> = ctx.softmax_to_f32(&Softmax::softmax(), &logits, &[1, 50_257], -1)?;
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn softmax_to_f32<T: Element>(
         &self,
         sm: &Softmax,
@@ -51,14 +73,25 @@ impl Context {
         shape: &[usize],
         axis: impl Into<Axis>,
     ) -> Result<Vec<f32>> {
+        pollster::block_on(self.softmax_to_f32_async(sm, x, shape, axis))
+    }
+
+    /// [`Context::softmax_to_f32`] as a future that never blocks a thread.
+    pub async fn softmax_to_f32_async<T: Element>(
+        &self,
+        sm: &Softmax,
+        x: &[T],
+        shape: &[usize],
+        axis: impl Into<Axis>,
+    ) -> Result<Vec<f32>> {
         let axis = axis.into().index(sm.kind.name(), shape)?;
-        self.softmax_host(sm, x, None, shape, axis)
+        self.softmax_host(sm, x, None, shape, axis).await
     }
 
     /// The forward (`dy` absent) or the backward (`x` is the saved output `y`) of host tensors:
     /// along the last axis through the streaming ring, along another in one piece.
     /// The output's type `O` is `T`, or f32 for a forward (streamed only where it is `T`).
-    fn softmax_host<T: Element, O: Element>(
+    async fn softmax_host<T: Element, O: Element>(
         &self,
         sm: &Softmax,
         x: &[T],
@@ -81,36 +114,48 @@ impl Context {
             // Same dtype, so the same type (the element types are sealed, one per dtype).
             let io = HostIo::Separate(x, bytemuck::cast_slice_mut::<O, T>(&mut out));
             let opts = StreamOptions::default();
-            self.stream_softmax_io(sm, io, dy, shape[axis], &opts, no_progress)?;
+            self.stream_softmax_io(sm, io, dy, shape[axis], &opts, no_progress)
+                .await?;
             return Ok(out);
         }
-        // On GL, held until the buffers below are dropped (declared first, dropped last).
-        let _gl = self.gl_guard();
         let dtype = T::DTYPE;
-        let xb = self.upload(x)?;
-        let dyb = dy.map(|d| self.upload(d)).transpose()?;
-        let ob = self.create_tensor_of(g.n, O::DTYPE)?;
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some(if dy.is_some() {
-                    "softmax_backward"
-                } else {
-                    "softmax"
-                }),
-            });
-        let t = |b| Tensor::of(b, 0, g.n, dtype);
-        match &dyb {
-            Some(d) => {
-                self.record_softmax_backward(&mut encoder, sm, t(&xb), t(d), t(&ob), shape, axis)?
-            }
-            None => {
-                let y = Tensor::of(&ob, 0, g.n, O::DTYPE);
-                self.record_softmax(&mut encoder, sm, t(&xb), y, shape, axis)?
-            }
-        }
-        self.scoped("submit", || self.submit_and_wait(encoder))?;
-        self.read(&ob, 0, g.n)
+        let label = if dy.is_some() {
+            "softmax_backward"
+        } else {
+            "softmax"
+        };
+        // On GL the buffers are dropped under the crate's GL lock (never held across an await).
+        let (buffers, done) = self
+            .scoped_async("submit", || {
+                let xb = self.upload(x)?;
+                let dyb = dy.map(|d| self.upload(d)).transpose()?;
+                let ob = self.create_tensor_of(g.n, O::DTYPE)?;
+                let mut encoder = self
+                    .device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+                let t = |b| Tensor::of(b, 0, g.n, dtype);
+                match &dyb {
+                    Some(d) => self.record_softmax_backward(
+                        &mut encoder,
+                        sm,
+                        t(&xb),
+                        t(d),
+                        t(&ob),
+                        shape,
+                        axis,
+                    )?,
+                    None => {
+                        let y = Tensor::of(&ob, 0, g.n, O::DTYPE);
+                        self.record_softmax(&mut encoder, sm, t(&xb), y, shape, axis)?
+                    }
+                }
+                let done = self.submit(encoder)?;
+                Ok((GlDrop::new((xb, dyb, ob), self.is_gl()), done))
+            })
+            .await?;
+        done.await?;
+        self.check_alive()?;
+        self.read_async(&buffers.2, 0, g.n).await
     }
 
     /// The backward `dx` of `f` along `axis` from host tensors (the saved output `y` and `dy`),
@@ -124,6 +169,7 @@ impl Context {
     /// let dx = ctx.softmax_backward(&sm, &y, &[1.0, 0.0], &[2], 0)?;
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn softmax_backward<T: Element>(
         &self,
         sm: &Softmax,
@@ -132,7 +178,19 @@ impl Context {
         shape: &[usize],
         axis: impl Into<Axis>,
     ) -> Result<Vec<T>> {
+        pollster::block_on(self.softmax_backward_async(sm, y, dy, shape, axis))
+    }
+
+    /// [`Context::softmax_backward`] as a future that never blocks a thread.
+    pub async fn softmax_backward_async<T: Element>(
+        &self,
+        sm: &Softmax,
+        y: &[T],
+        dy: &[T],
+        shape: &[usize],
+        axis: impl Into<Axis>,
+    ) -> Result<Vec<T>> {
         let axis = axis.into().index(sm.kind.name(), shape)?;
-        self.softmax_host(sm, y, Some(dy), shape, axis)
+        self.softmax_host(sm, y, Some(dy), shape, axis).await
     }
 }

@@ -16,10 +16,14 @@
 //!    buffer to map again for writing; both complete when the submission does.
 //!
 //! While the device works on a slot the host fills the next ones; when the ring is full it waits
-//! (`PollType::Wait` on that submission, which sleeps instead of spinning the cores the copies
-//! need) for the oldest slot, copies its result into the host slice, and reuses it. Upload and
-//! readback of different chunks thus overlap each other and the kernels, on the host and, where
-//! the device has copy engines, on the device.
+//! for the oldest slot's readback map, copies its result into the host slice, and reuses it.
+//! Upload and readback of different chunks thus overlap each other and the kernels, on the host
+//! and, where the device has copy engines, on the device.
+//!
+//! The ring is a future (`stream_*_async`): its waits are awaits on the maps, completed by the
+//! context's poller thread on native backends (see [`Context::checked`] and the crate's async
+//! notes) and by the browser on WebGPU, so it never blocks the thread that polls it. The blocking
+//! `stream_*` calls run that future with `pollster`.
 //!
 //! With [`Upload::WriteBuffer`] step 1 is `Queue::write_buffer` into the device buffer instead
 //! (wgpu stages the bytes itself); the bench `streaming` compares the two.
@@ -43,14 +47,12 @@
 //! boundary is not reported.
 
 use std::ops::ControlFlow;
-use std::sync::mpsc;
-
-use rayon::prelude::*;
 
 use crate::base::dtype::{DType, Element};
 use crate::base::error::{Error, Result};
 use crate::gpu::context::{Context, GlDrop};
 use crate::gpu::tensor::Tensor;
+use crate::gpu::wait::Wait;
 use crate::ops::activation::Activation;
 use crate::ops::softmax::Softmax;
 use crate::ops::{Mode, OpKind};
@@ -132,9 +134,9 @@ struct Slot {
     /// Softmax's output (its kernel is out of place).
     output: Option<wgpu::Buffer>,
     readback: wgpu::Buffer,
-    /// Pending re-map of `upload` for writing, with the submission it waits for; `None` while
-    /// it is mapped (or there is no upload buffer).
-    upload_map: Option<(MapResult, wgpu::SubmissionIndex)>,
+    /// Pending re-map of `upload` for writing; `None` while it is mapped (or there is no upload
+    /// buffer).
+    upload_map: Option<Wait>,
     /// The chunk in flight: first element, length, submission, readback map result.
     flight: Option<Flight>,
 }
@@ -142,63 +144,27 @@ struct Slot {
 struct Flight {
     start: usize,
     len: usize,
-    index: wgpu::SubmissionIndex,
-    mapped: MapResult,
+    mapped: Wait,
 }
 
-type MapResult = mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>;
-
 /// Pieces of a parallel readback copy; copies under four pieces stay on one core.
+#[cfg(not(target_arch = "wasm32"))]
 const PIECE: usize = 1 << 20;
 
-/// Copy `src` to `dst`, on all cores when it is large enough to pay for it.
+/// Copy `src` to `dst`, on all cores when it is large enough to pay for it (one thread on wasm32).
 fn copy(dst: &mut [u8], src: &[u8]) {
+    #[cfg(not(target_arch = "wasm32"))]
     if src.len() >= 4 * PIECE {
+        use rayon::prelude::*;
         dst.par_chunks_mut(PIECE)
             .zip(src.par_chunks(PIECE))
             .for_each(|(d, s)| d.copy_from_slice(s));
-    } else {
-        dst.copy_from_slice(src);
+        return;
     }
-}
-
-fn map_channel(slice: wgpu::BufferSlice<'_>, mode: wgpu::MapMode) -> MapResult {
-    let (tx, rx) = mpsc::sync_channel(1);
-    // map_async calls back from inside a poll, once the submissions using the buffer are done.
-    slice.map_async(mode, move |r| {
-        let _ = tx.send(r);
-    });
-    rx
+    dst.copy_from_slice(src);
 }
 
 impl Context {
-    /// Wait for a map requested with [`map_channel`]: its callback runs inside a poll that finds
-    /// the buffer's submissions complete.
-    fn wait_map(&self, rx: &MapResult, index: wgpu::SubmissionIndex) -> Result<()> {
-        let _gl = self.gl_guard();
-        let mut index = Some(index);
-        // The callback may be running in another thread's poll right now (threads may share the
-        // device), so after our own wait keep polling and waiting a moment until it arrives.
-        for _ in 0..1000 {
-            if let Ok(r) = rx.try_recv() {
-                return r.map_err(|e| Error::Map(e.to_string()));
-            }
-            self.device()
-                .poll(wgpu::PollType::Wait {
-                    submission_index: index.take(),
-                    timeout: None,
-                })
-                .map_err(|e| Error::DeviceLost(e.to_string()))?;
-            match rx.recv_timeout(std::time::Duration::from_millis(10)) {
-                Ok(r) => return r.map_err(|e| Error::Map(e.to_string())),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        self.check_alive()?;
-        Err(Error::Map("the map callback never ran".into()))
-    }
-
     /// `x = f(x)` over a host slice of any length, streamed through the device in chunks (see
     /// the [module documentation](crate::host::stream)). `progress(done, total)` runs after each chunk
     /// is written back; [`ControlFlow::Break`] cancels with [`Error::Cancelled`].
@@ -217,6 +183,7 @@ impl Context {
     /// })?;
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn stream_forward<T: Element>(
         &self,
         act: &Activation,
@@ -224,14 +191,32 @@ impl Context {
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
-        self.stream_elementwise(
-            act,
-            Mode::Forward,
-            HostIo::InPlace(data),
-            None,
-            opts,
-            progress,
-        )
+        pollster::block_on(self.stream_forward_async(act, data, opts, progress))
+    }
+
+    /// [`Context::stream_forward`] as a future that never blocks a thread (see the
+    /// [module documentation](crate::host::stream)).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wgpu_activations::Result<()> {
+    /// # use wgpu_activations::*;
+    /// let ctx = Context::new_async().await?;
+    /// let mut data = vec![0.5f32; 1 << 20];
+    /// let opts = StreamOptions::default();
+    /// ctx.stream_forward_async(&Activation::by_name("gelu")?, &mut data, &opts, stream::no_progress)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn stream_forward_async<T: Element>(
+        &self,
+        act: &Activation,
+        data: &mut [T],
+        opts: &StreamOptions,
+        progress: impl FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let io = HostIo::InPlace(data);
+        self.stream_elementwise(act, Mode::Forward, io, None, opts, progress)
+            .await
     }
 
     /// `x = f'(x)` over a host slice of any length, streamed like [`Context::stream_forward`].
@@ -243,7 +228,19 @@ impl Context {
     /// ctx.stream_derivative(&Activation::by_name("mish")?, &mut data, &StreamOptions::default(), stream::no_progress)?;
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn stream_derivative<T: Element>(
+        &self,
+        act: &Activation,
+        data: &mut [T],
+        opts: &StreamOptions,
+        progress: impl FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<()> {
+        pollster::block_on(self.stream_derivative_async(act, data, opts, progress))
+    }
+
+    /// [`Context::stream_derivative`] as a future that never blocks a thread.
+    pub async fn stream_derivative_async<T: Element>(
         &self,
         act: &Activation,
         data: &mut [T],
@@ -252,15 +249,16 @@ impl Context {
     ) -> Result<()> {
         let io = HostIo::InPlace(data);
         self.stream_elementwise(act, Mode::Derivative, io, None, opts, progress)
+            .await
     }
 
     /// `mode` of `act` over host slices through the ring; `dy` is backward's second input. The
     /// convenient layer (`Context::forward`, ...) is this with default options.
-    pub(crate) fn stream_elementwise<T: Element>(
+    pub(crate) async fn stream_elementwise<T: Element>(
         &self,
         act: &Activation,
         mode: Mode,
-        io: HostIo<T>,
+        io: HostIo<'_, T>,
         dy: Option<&[T]>,
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
@@ -304,6 +302,7 @@ impl Context {
                     .record(encoder)
             },
         )
+        .await
     }
 
     /// `f(x)` along the last axis of a host tensor stored as rows of `row_len`, in place, streamed
@@ -318,6 +317,7 @@ impl Context {
     /// ctx.stream_softmax(&Softmax::softmax(), &mut logits, 50_257, &StreamOptions::default(), stream::no_progress)?;
     /// # Ok::<(), wgpu_activations::Error>(())
     /// ```
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn stream_softmax<T: Element>(
         &self,
         sm: &Softmax,
@@ -326,16 +326,30 @@ impl Context {
         opts: &StreamOptions,
         progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
-        self.stream_softmax_io(sm, HostIo::InPlace(data), None, row_len, opts, progress)
+        pollster::block_on(self.stream_softmax_async(sm, data, row_len, opts, progress))
+    }
+
+    /// [`Context::stream_softmax`] as a future that never blocks a thread.
+    pub async fn stream_softmax_async<T: Element>(
+        &self,
+        sm: &Softmax,
+        data: &mut [T],
+        row_len: usize,
+        opts: &StreamOptions,
+        progress: impl FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let io = HostIo::InPlace(data);
+        self.stream_softmax_io(sm, io, None, row_len, opts, progress)
+            .await
     }
 
     /// The softmax family along rows of `row_len` through the ring: forward, or backward with the
     /// saved output in `io`'s input and `dy` as the second input. The convenient layer's
     /// last-axis calls are this with default options.
-    pub(crate) fn stream_softmax_io<T: Element>(
+    pub(crate) async fn stream_softmax_io<T: Element>(
         &self,
         sm: &Softmax,
-        io: HostIo<T>,
+        io: HostIo<'_, T>,
         dy: Option<&[T]>,
         row_len: usize,
         opts: &StreamOptions,
@@ -372,6 +386,7 @@ impl Context {
                 }
             },
         )
+        .await
     }
 
     /// Elements per chunk: the option, capped by one storage binding and (for small arrays) a
@@ -426,9 +441,9 @@ impl Context {
     /// comes back into `io`'s output. The kernel writes into the slot's output buffer when
     /// `out_buffer` (softmax; any op with a second input), else in place.
     #[allow(clippy::too_many_arguments)]
-    fn run_stream<T: Element>(
+    async fn run_stream<T: Element>(
         &self,
-        mut io: HostIo<T>,
+        mut io: HostIo<'_, T>,
         second: Option<&[T]>,
         unit: usize,
         out_buffer: bool,
@@ -461,29 +476,31 @@ impl Context {
         let in_bytes = stride * (inputs - 1) + bytes;
         let mapped = opts.upload == Upload::Mapped;
         let device = self.device();
-        let slots = self.scoped(label, || {
-            let buffer = |what: &str, size, usage, at_creation| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&format!("{label} {what}")),
-                    size,
-                    usage,
-                    mapped_at_creation: at_creation,
-                })
-            };
-            use wgpu::BufferUsages as U;
-            let storage = U::STORAGE | U::COPY_DST | U::COPY_SRC;
-            Ok((0..depth)
-                .map(|_| Slot {
-                    upload: mapped
-                        .then(|| buffer("upload", in_bytes, U::MAP_WRITE | U::COPY_SRC, true)),
-                    device: buffer("device", in_bytes, storage, false),
-                    output: out_buffer.then(|| buffer("output", bytes, storage, false)),
-                    readback: buffer("readback", bytes, U::MAP_READ | U::COPY_DST, false),
-                    upload_map: None,
-                    flight: None,
-                })
-                .collect::<Vec<_>>())
-        })?;
+        let slots = self
+            .scoped_async(label, || {
+                let buffer = |what: &str, size, usage, at_creation| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(&format!("{label} {what}")),
+                        size,
+                        usage,
+                        mapped_at_creation: at_creation,
+                    })
+                };
+                use wgpu::BufferUsages as U;
+                let storage = U::STORAGE | U::COPY_DST | U::COPY_SRC;
+                Ok((0..depth)
+                    .map(|_| Slot {
+                        upload: mapped
+                            .then(|| buffer("upload", in_bytes, U::MAP_WRITE | U::COPY_SRC, true)),
+                        device: buffer("device", in_bytes, storage, false),
+                        output: out_buffer.then(|| buffer("output", bytes, storage, false)),
+                        readback: buffer("readback", bytes, U::MAP_READ | U::COPY_DST, false),
+                        upload_map: None,
+                        flight: None,
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
         // On GL the ring's buffers are dropped under the crate's GL lock, on every return path.
         let mut slots = GlDrop::new(slots, self.is_gl());
 
@@ -499,11 +516,11 @@ impl Context {
                     Some(bytemuck::cast_slice::<T, u8>(io.input(start..start + len))),
                     second.map(|s| bytemuck::cast_slice::<T, u8>(&s[start..start + len])),
                 ];
-                self.scoped(label, || {
+                if let Some(remapped) = slot.upload_map.take() {
+                    remapped.await?;
+                }
+                self.scoped_async(label, || {
                     if let Some(up) = &slot.upload {
-                        if let Some((rx, index)) = slot.upload_map.take() {
-                            self.wait_map(&rx, index)?;
-                        }
                         {
                             let mut view = up
                                 .slice(..)
@@ -551,19 +568,17 @@ impl Context {
                     let result = slot.output.as_ref().unwrap_or(&slot.device);
                     encoder.copy_buffer_to_buffer(result, 0, &slot.readback, 0, size);
                     let index = self.queue().submit([encoder.finish()]);
-                    let mapped = map_channel(slot.readback.slice(..size), wgpu::MapMode::Read);
+                    // Both maps complete when the submission does.
+                    let read = wgpu::MapMode::Read;
+                    let mapped = self.map_wait(slot.readback.slice(..size), read, index.clone())?;
                     if let Some(up) = &slot.upload {
-                        let rx = map_channel(up.slice(..), wgpu::MapMode::Write);
-                        slot.upload_map = Some((rx, index.clone()));
+                        let write = wgpu::MapMode::Write;
+                        slot.upload_map = Some(self.map_wait(up.slice(..), write, index)?);
                     }
-                    slot.flight = Some(Flight {
-                        start,
-                        len,
-                        index,
-                        mapped,
-                    });
+                    slot.flight = Some(Flight { start, len, mapped });
                     Ok(())
-                })?;
+                })
+                .await?;
                 submitted += 1;
             }
 
@@ -575,7 +590,8 @@ impl Context {
                     message: "a ring slot lost its chunk".into(),
                 });
             };
-            self.wait_map(&f.mapped, f.index)?;
+            f.mapped.await?;
+            self.check_alive()?;
             {
                 let view = slot
                     .readback
