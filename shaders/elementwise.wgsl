@@ -113,7 +113,7 @@ fn tpl_derivative(a: f32, b: f32, p: vec4<f32>) -> f32 {
 fn tpl_inf_times(dy: f32, d: f32) -> f32 {
     let db = bitcast<u32>(d);
     let inf = bitcast<f32>(0x7f800000u | ((bitcast<u32>(dy) ^ db) & 0x80000000u));
-    return select(inf, bitcast<f32>(0x7fc00000u), (db & 0x7fffffffu) == 0u || tpl_is_nan(d));
+    return select(inf, f32_from_bits(0x7fc00000u), (db & 0x7fffffffu) == 0u || tpl_is_nan(d));
 }
 
 fn tpl_backward(a: f32, b: f32, p: vec4<f32>) -> f32 {

@@ -60,7 +60,7 @@ fn glu_special(a: f32, b: f32, c: f32) -> f32 {
     let any_inf = glu_infinite(a) || glu_infinite(b) || glu_infinite(c);
     let any_zero = glu_zero(a) || glu_zero(b) || glu_zero(c);
     if (glu_nan(a) || glu_nan(b) || glu_nan(c) || (any_inf && any_zero)) {
-        return bitcast<f32>(0x7fc00000u);
+        return f32_from_bits(0x7fc00000u);
     }
     if (any_inf) {
         return bitcast<f32>(0x7f800000u | sign);

@@ -171,9 +171,16 @@ fn is_inf(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
 }
 
+// The f32 of bits `b` that may be +-inf or NaN. A constant expression whose value is infinite or
+// NaN is an error in WGSL (Chrome's Tint refuses the shader; naga accepts it), so the bits pass
+// through `opaque`'s zero, which only the running kernel knows.
+fn f32_from_bits(b: u32) -> f32 {
+    return bitcast<f32>(b ^ (bitcast<u32>(math_one) ^ 0x3f800000u));
+}
+
 // +inf, built from bits.
 fn inf() -> f32 {
-    return bitcast<f32>(0x7f800000u);
+    return f32_from_bits(0x7f800000u);
 }
 
 // |mag| with the sign of sgn.

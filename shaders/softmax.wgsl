@@ -71,11 +71,11 @@ var<workgroup> w_s: array<vec2<f32>, WG>;
 var<workgroup> w_f: array<u32, WG>;
 
 fn sm_nan() -> f32 {
-    return bitcast<f32>(0x7fc00000u);
+    return f32_from_bits(0x7fc00000u);
 }
 
 fn sm_neg_inf() -> f32 {
-    return bitcast<f32>(0xff800000u);
+    return f32_from_bits(0xff800000u);
 }
 
 // 0: finite, 1: -inf, 2: NaN or +inf (bit tests).

@@ -90,7 +90,7 @@ fn celu_der_dy(x: f32, dy: f32, p: vec4<f32>) -> f32 {
     let e = exp_core_in(q.x, q.y, -190.0, 200.0);
     let y = scale_mul_dd_dy(e.s, e.t, e.k, 1.0, 0.0, dy);
     // x = -inf with alpha < 0: the factor is +inf, so dy inf (NaN for dy = 0, as PyTorch), by bits.
-    let yinf = select(copysign(inf(), dy), bitcast<f32>(0x7fc00000u), dy == 0.0);
+    let yinf = select(copysign(inf(), dy), f32_from_bits(0x7fc00000u), dy == 0.0);
     let y2 = select(y, yinf, is_inf(x) && lt0(p.x));
     return select(y2, dy, gt0(x));
 }

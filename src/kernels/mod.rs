@@ -297,6 +297,43 @@ mod tests {
     }
 
     /// The probe kernel the context builds first, translated like the others.
+    /// The `bitcast<f32>(0x...u)` constants of `wgsl` whose bits are +-inf or NaN (exponent all
+    /// ones): WGSL makes such a constant expression an error (Chrome's Tint refuses the shader),
+    /// though naga accepts it, so they must go through `f32_from_bits` (math.wgsl).
+    fn infinite_constants(wgsl: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for (at, _) in wgsl.match_indices("bitcast<f32>(0x") {
+            let rest = &wgsl[at + "bitcast<f32>(0x".len()..];
+            let hex: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+            let closed = rest[hex.len()..].starts_with("u)");
+            if let (true, Ok(bits)) = (closed, u32::from_str_radix(&hex, 16)) {
+                if bits & 0x7f80_0000 == 0x7f80_0000 {
+                    found.push(format!("bitcast<f32>(0x{hex}u)"));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn no_kernel_has_an_infinite_or_nan_constant() {
+        assert_eq!(
+            infinite_constants(
+                "let a = bitcast<f32>(0x7fc00000u); let b = bitcast<f32>(0x7f7fffffu);"
+            ),
+            ["bitcast<f32>(0x7fc00000u)"]
+        );
+        let kernels = super::elementwise::every_kernel()
+            .chain(super::softmax::every_kernel())
+            .chain(super::prelu::every_kernel())
+            .chain(super::glu::every_kernel());
+        for k in kernels {
+            let k = k.expect("kernel builds"); // ok: test
+            let bad = infinite_constants(&k.wgsl);
+            assert!(bad.is_empty(), "{}: {bad:?}", k.label);
+        }
+    }
+
     #[test]
     fn naga_translates_the_probe_kernel() {
         let src = KernelSource {
