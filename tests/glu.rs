@@ -956,7 +956,11 @@ fn run_at<H: Element>(
         (Call::One(..), None) => n_in / 2,
     };
     let pair_bwd = matches!(call, Call::Pair(_)) && dy.is_some();
-    let out_len = if pair_bwd { off + 2 * n_out + 6 } else { off + n_out + 3 };
+    let out_len = if pair_bwd {
+        off + 2 * n_out + 6
+    } else {
+        off + n_out + 3
+    };
     let ob = ctx.upload(&vec![s; out_len])?;
     let p = match (call, &bufs[..], &db) {
         (Call::One(shape, axis), [x], None) => {
@@ -987,18 +991,23 @@ fn run_at<H: Element>(
     p.record(&mut enc)?;
     ctx.queue().submit([enc.finish()]);
     let all: Vec<H> = ctx.read(&ob, 0, out_len)?;
+    // (first, count) of each output range.
     let ranges = if pair_bwd {
-        vec![off..off + n_out, off + n_out + 3..off + 2 * n_out + 3]
+        vec![(off, n_out), (off + n_out + 3, n_out)]
     } else {
-        vec![off..off + n_out]
+        vec![(off, n_out)]
     };
     let mut got = Vec::new();
-    for r in &ranges {
-        got.extend_from_slice(&all[r.clone()]);
+    for &(at, len) in &ranges {
+        got.extend_from_slice(&all[at..at + len]);
     }
-    let outside = (0..out_len).filter(|i| !ranges.iter().any(|r| r.contains(i)));
+    let outside =
+        (0..out_len).filter(|&i| !ranges.iter().any(|&(at, len)| (at..at + len).contains(&i)));
     for i in outside {
-        assert!(all[i] == s, "{call:?}: element {i} outside the outputs written");
+        assert!(
+            all[i] == s,
+            "{call:?}: element {i} outside the outputs written"
+        );
     }
     Ok((got, p.dispatches()))
 }
@@ -1014,15 +1023,15 @@ fn splits_match_unsplit<H: Element>(ops: &[Glu], off: usize) {
     const CAP: u64 = 4096;
     let per = |bytes: u64| (bytes / H::DTYPE.size()) as usize;
     // Longer than the cap in elements of this dtype: 3/2 of it, odd.
-    let long = per(CAP) * 3 / 2 | 1;
+    let long = (per(CAP) * 3 / 2) | 1;
     // (call, fewest dispatches under the cap): the last one-tensor call has halves that each fit
     // the cap but not together, so it binds the gate and the value separately in one dispatch.
     let calls = [
         (Call::One(vec![61, 2 * 37], -1), 2),
         (Call::One(vec![3, 2 * long], -1), 2),
-        (Call::One(vec![10, long / 4 | 1], 0), 2),
-        (Call::One(vec![7, 6, per(CAP) / 23 | 1], 1), 2),
-        (Call::One(vec![3, 4, long / 2 | 1], 1), 2),
+        (Call::One(vec![10, (long / 4) | 1], 0), 2),
+        (Call::One(vec![7, 6, (per(CAP) / 23) | 1], 1), 2),
+        (Call::One(vec![3, 4, (long / 2) | 1], 1), 2),
         (Call::One(vec![2 * (per(CAP) * 2 / 3)], 0), 1),
         (Call::Pair(2 * long + 1), 2),
     ];
@@ -1046,7 +1055,11 @@ fn splits_match_unsplit<H: Element>(ops: &[Glu], off: usize) {
                     H::DTYPE.name(),
                     g.name(),
                     if backward { "backward" } else { "forward" },
-                    if off > 0 { format!(" at +{off}") } else { String::new() }
+                    if off > 0 {
+                        format!(" at +{off}")
+                    } else {
+                        String::new()
+                    }
                 );
                 let d = backward.then_some(&dy[..]);
                 ctx.set_max_binding_bytes(0);

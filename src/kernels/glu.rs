@@ -467,8 +467,9 @@ impl Context {
         // Per dispatch: whether it takes the two-input kernel, its bindings (index, buffer,
         // range) and grid; and its uniform block.
         type Binding<'b> = (u32, &'b wgpu::Buffer, (u64, u64, u32));
+        type Dispatch<'b> = (Arc<CachedKernel>, Vec<Binding<'b>>, (u32, u32));
         let mut ubo = vec![0u8; ubo_bytes as usize];
-        let mut dispatches: Vec<(Arc<CachedKernel>, Vec<Binding>, (u32, u32))> = Vec::new();
+        let mut dispatches: Vec<Dispatch> = Vec::with_capacity(pieces.len());
         for (k, piece) in pieces.iter().enumerate() {
             // The kernel's form, output elements, row and input row lengths, shifts, where the
             // gate and the value start in their tensors, input elements of each, and where the
