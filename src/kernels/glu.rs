@@ -443,7 +443,8 @@ impl Context {
             };
             self.kernel(key, || build(key))
         };
-        // The one-tensor kernel for runs of whole rows, the two-input kernel for halves.
+        // The one-tensor kernel for runs of whole rows, the two-input kernel for halves (built
+        // on first use).
         let mut kernels: [Option<Arc<CachedKernel>>; 2] = [None, None];
         let row = geo.half * geo.inner;
         let row_in = if pair { row } else { 2 * row };
@@ -464,8 +465,8 @@ impl Context {
                 ((byte - aligned) / es) as u32,
             )
         };
-        // Per dispatch: whether it takes the two-input kernel, its bindings (index, buffer,
-        // range) and grid; and its uniform block.
+        // Per dispatch: its kernel, its bindings (index, buffer, range) and grid; and its
+        // uniform block.
         type Binding<'b> = (u32, &'b wgpu::Buffer, (u64, u64, u32));
         type Dispatch<'b> = (Arc<CachedKernel>, Vec<Binding<'b>>, (u32, u32));
         let mut ubo = vec![0u8; ubo_bytes as usize];
