@@ -886,3 +886,241 @@ fn streaming_by_rows() {
         Err(Error::LengthMismatch { .. })
     ));
 }
+
+/// A GLU call for the split tests: the one-tensor form of `shape` along `axis`, or the two-input
+/// form over `n` elements.
+#[derive(Clone, Debug)]
+enum Call {
+    One(Vec<usize>, i64),
+    Pair(usize),
+}
+
+impl Call {
+    /// (gate, value) input indices of each output element, and the input length.
+    fn sources(&self, g: &Glu) -> (Vec<(usize, usize)>, usize) {
+        match self {
+            Call::Pair(n) => ((0..*n).map(|i| (i, i)).collect(), *n),
+            Call::One(shape, axis) => {
+                let ax = if *axis < 0 {
+                    shape.len() - 1
+                } else {
+                    *axis as usize
+                };
+                let outer: usize = shape[..ax].iter().product();
+                let inner: usize = shape[ax + 1..].iter().product();
+                let row = shape[ax] / 2 * inner;
+                let (sg, sv) = if g.gate_first() { (0, row) } else { (row, 0) };
+                let src = (0..outer * row)
+                    .map(|i| {
+                        let (o, r) = (i / row, i % row);
+                        (2 * row * o + sg + r, 2 * row * o + sv + r)
+                    })
+                    .collect();
+                (src, 2 * outer * row)
+            }
+        }
+    }
+}
+
+/// Run `call` through `prepare_*` on tensors at `off` elements into their buffers (sentinels
+/// before and after; the two-input backward's gradients in one buffer, three apart): the outputs
+/// (forward: y; backward: dx, or d gate then d value) and the dispatch count. Panics if a
+/// sentinel changed.
+fn run_at<H: Element>(
+    ctx: &wgpu_activations::Context,
+    g: &Glu,
+    call: &Call,
+    ins: &[Vec<H>],
+    dy: Option<&[H]>,
+    off: usize,
+) -> wgpu_activations::Result<(Vec<H>, usize)> {
+    use wgpu_activations::Tensor;
+    let s = H::from_f32(-7.25);
+    let es = H::DTYPE.size();
+    let pad = |v: &[H]| {
+        let mut p = vec![s; off];
+        p.extend_from_slice(v);
+        p.extend([s; 3]);
+        p
+    };
+    let t = |b, at: usize, len| Tensor::of(b, (at * es as usize) as u64, len, H::DTYPE);
+    let bufs = ins
+        .iter()
+        .map(|v| ctx.upload(&pad(v)))
+        .collect::<wgpu_activations::Result<Vec<_>>>()?;
+    let db = dy.map(|d| ctx.upload(&pad(d))).transpose()?;
+    let n_in = ins[0].len();
+    let n_out = match (call, dy) {
+        (Call::Pair(n), _) => *n,
+        (Call::One(..), Some(_)) => n_in,
+        (Call::One(..), None) => n_in / 2,
+    };
+    let pair_bwd = matches!(call, Call::Pair(_)) && dy.is_some();
+    let out_len = if pair_bwd {
+        off + 2 * n_out + 6
+    } else {
+        off + n_out + 3
+    };
+    let ob = ctx.upload(&vec![s; out_len])?;
+    let p = match (call, &bufs[..], &db) {
+        (Call::One(shape, axis), [x], None) => {
+            ctx.prepare_glu(g, t(x, off, n_in), t(&ob, off, n_out), shape, *axis)?
+        }
+        (Call::One(shape, axis), [x], Some(d)) => ctx.prepare_glu_backward(
+            g,
+            t(x, off, n_in),
+            t(d, off, n_in / 2),
+            t(&ob, off, n_out),
+            shape,
+            *axis,
+        )?,
+        (Call::Pair(n), [a, b], None) => {
+            ctx.prepare_glu_pair(g, t(a, off, *n), t(b, off, *n), t(&ob, off, *n))?
+        }
+        (Call::Pair(n), [a, b], Some(d)) => ctx.prepare_glu_pair_backward(
+            g,
+            t(a, off, *n),
+            t(b, off, *n),
+            t(d, off, *n),
+            t(&ob, off, *n),
+            t(&ob, off + n + 3, *n),
+        )?,
+        _ => unreachable!("run_at: one input for Call::One, two for Call::Pair"),
+    };
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    p.record(&mut enc)?;
+    ctx.queue().submit([enc.finish()]);
+    let all: Vec<H> = ctx.read(&ob, 0, out_len)?;
+    // (first, count) of each output range.
+    let ranges = if pair_bwd {
+        vec![(off, n_out), (off + n_out + 3, n_out)]
+    } else {
+        vec![(off, n_out)]
+    };
+    let mut got = Vec::new();
+    for &(at, len) in &ranges {
+        got.extend_from_slice(&all[at..at + len]);
+    }
+    let outside =
+        (0..out_len).filter(|&i| !ranges.iter().any(|&(at, len)| (at..at + len).contains(&i)));
+    for i in outside {
+        assert!(
+            all[i] == s,
+            "{call:?}: element {i} outside the outputs written"
+        );
+    }
+    Ok((got, p.dispatches()))
+}
+
+/// A binding cap of 4096 bytes (a context of its own, so that the other tests keep the device's
+/// limit): runs of whole rows (axis -1 with short rows, a middle axis), rows whose halves exceed
+/// the cap (axis -1 with long rows, axis 0, a middle axis with a long inner), the two-input form,
+/// forward and backward, at unaligned offsets (odd for 16-bit). Each gives the unsplit call's
+/// bits, in more than one dispatch, and lies within the reference's bounds.
+fn splits_match_unsplit<H: Element>(ops: &[Glu], off: usize) {
+    let Some(_) = common::gpu() else { return };
+    let ctx = wgpu_activations::Context::new().unwrap(); // ok: test
+    const CAP: u64 = 4096;
+    let per = |bytes: u64| (bytes / H::DTYPE.size()) as usize;
+    // Longer than the cap in elements of this dtype: 3/2 of it, odd.
+    let long = (per(CAP) * 3 / 2) | 1;
+    // (call, fewest dispatches under the cap): the last one-tensor call has halves that each fit
+    // the cap but not together, so it binds the gate and the value separately in one dispatch.
+    let calls = [
+        (Call::One(vec![61, 2 * 37], -1), 2),
+        (Call::One(vec![3, 2 * long], -1), 2),
+        (Call::One(vec![10, (long / 4) | 1], 0), 2),
+        (Call::One(vec![7, 6, (per(CAP) / 23) | 1], 1), 2),
+        (Call::One(vec![3, 4, (long / 2) | 1], 1), 2),
+        (Call::One(vec![2 * (per(CAP) * 2 / 3)], 0), 1),
+        (Call::Pair(2 * long + 1), 2),
+    ];
+    let ftz = ctx.flushes_subnormals();
+    for g in ops {
+        for (call, fewest) in &calls {
+            let (src, n_in) = call.sources(g);
+            let n_out = src.len();
+            let pair = matches!(call, Call::Pair(_));
+            let seed = n_in as u64;
+            let mk = |seed, n| -> Vec<H> { values(seed, n).into_iter().map(H::from_f32).collect() };
+            let ins = if pair {
+                vec![mk(seed, n_in), mk(seed + 1, n_in)]
+            } else {
+                vec![mk(seed, n_in)]
+            };
+            let dy = mk(seed + 2, n_out);
+            for backward in [false, true] {
+                let what = format!(
+                    "{} {} {call:?} {}{}",
+                    H::DTYPE.name(),
+                    g.name(),
+                    if backward { "backward" } else { "forward" },
+                    if off > 0 {
+                        format!(" at +{off}")
+                    } else {
+                        String::new()
+                    }
+                );
+                let d = backward.then_some(&dy[..]);
+                ctx.set_max_binding_bytes(0);
+                let (whole, one) = run_at(&ctx, g, call, &ins, d, off).unwrap(); // ok: test
+                ctx.set_max_binding_bytes(CAP);
+                let got = run_at(&ctx, g, call, &ins, d, off);
+                ctx.set_max_binding_bytes(0);
+                let (split, many) = got.unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(one, 1, "{what}: unsplit dispatches");
+                assert!(
+                    many >= *fewest,
+                    "{what}: {many} dispatch(es) under a cap of {CAP} B"
+                );
+                let bits = |v: &[H]| v.iter().map(|x| x.to_f32().to_bits()).collect::<Vec<_>>();
+                assert!(bits(&whole) == bits(&split), "{what}: split bits differ");
+                // The split results against the exact reference.
+                let inf = |k: usize, i: usize| ins[k.min(ins.len() - 1)][i].to_f32();
+                let (gi, vi) = if pair { (0, 1) } else { (0, 0) };
+                let trip: Vec<(f32, f32, f32)> = src
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(a, b))| (inf(gi, a), inf(vi, b), dy[i].to_f32()))
+                    .collect();
+                let outs: Vec<(f32, Option<f32>)> = src
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(a, b))| match (backward, pair) {
+                        (false, _) => (split[i].to_f32(), None),
+                        (true, true) => (split[i].to_f32(), Some(split[n_out + i].to_f32())),
+                        (true, false) => (split[a].to_f32(), Some(split[b].to_f32())),
+                    })
+                    .collect();
+                if H::DTYPE == wgpu_activations::DType::F32 {
+                    judge(&what, g, &trip, &outs, ftz);
+                } else {
+                    for (i, (&(a, b, d), &(y, dv))) in trip.iter().zip(&outs).enumerate() {
+                        let (e, ev) = match dv {
+                            None => (reference::glu_forward_exact(g, a, b), 0.0),
+                            Some(_) => reference::glu_backward_exact(g, a, b, d),
+                        };
+                        let u = ulp_error_of(H::from_f32(y), e);
+                        let uv = dv.map_or(0.0, |v| ulp_error_of(H::from_f32(v), ev));
+                        assert!(u <= 1.0 && uv <= 1.0, "{what} [{i}]: {u} / {uv} ULP");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_splits_above_the_binding_limit() {
+    splits_match_unsplit::<f32>(&Glu::ALL, 3);
+}
+
+#[test]
+fn f16_splits_above_the_binding_limit() {
+    splits_match_unsplit::<f16>(&[Glu::glu(), Glu::swiglu()], 1);
+}
+
+#[test]
+fn bf16_splits_above_the_binding_limit() {
+    splits_match_unsplit::<half::bf16>(&[Glu::geglu()], 5);
+}

@@ -8,14 +8,29 @@
 //! different invocations (or lying outside the tensor) are kept. A new 16-bit dtype is one arm of
 //! [`storage`].
 //!
-//! Each tensor is bound whole (from an aligned offset; the kernel skips the slack), in one
-//! dispatch whose workgroups fold into a 2-D grid past 65,535; a tensor above the device's
-//! storage-binding limit is an [`Error::TooLarge`].
+//! A call is split, as the element-wise and softmax kernels split theirs, into dispatches whose
+//! bindings each stay within the device's storage-binding limit, every binding at an offset
+//! aligned to `min_storage_buffer_offset_alignment` (the kernel skips the few elements of slack)
+//! and every dispatch with its own uniform block ([`plan`]): runs of whole `outer` rows of the
+//! one-tensor form (`[outer, 2·half, inner]`) where one row's input, `2·half·inner` elements,
+//! fits a binding (the whole call in one dispatch where everything fits); else each row's halves
+//! cut into even pieces along `half·inner`, which the two-input kernel runs with the gate and the
+//! value (d gate and d value) bound as two ranges of the one buffer. The two-input form is one
+//! row: pieces of its tensors. Every element goes through the same arithmetic whatever the split,
+//! so the results are the same bits. Workgroups fold into a 2-D grid past 65,535.
+//!
+//! A binding holds fewer than 2^31 elements, so every index inside a dispatch fits a u32 and
+//! nothing is refused for its size except a call needing more uniform blocks than one buffer
+//! holds (`max_buffer_size` / the uniform offset alignment: a million dispatches at wgpu's
+//! smallest limits), an [`Error::TooLarge`] that only the `testing` feature's binding cap of a
+//! few hundred bytes can reach.
+
+use std::sync::Arc;
 
 use crate::base::dtype::DType;
 use crate::base::error::{Error, Result};
 use crate::gpu::binding::{buffer_range, storage_entry, uniform_entry};
-use crate::gpu::context::{Context, KernelSource};
+use crate::gpu::context::{CachedKernel, Context, KernelSource};
 use crate::gpu::prepared::{Prepared, Step};
 use crate::gpu::source::{self, WORKGROUP_SIZE};
 use crate::gpu::tensor::{check_tensor, grid, Tensor};
@@ -394,105 +409,222 @@ impl Context {
                 ));
             }
         }
-        if geo.n_in > u32::MAX as usize {
-            return Err(Error::TooLarge {
-                elements: geo.n_in,
-                bytes: geo.n_in as u64 * dtype.size(),
-                max: u32::MAX as u64 * dtype.size(),
-            });
-        }
         if geo.n_out == 0 {
             return Ok(Prepared::empty(self, label));
         }
-        let key = GluKey {
-            glu: *glu,
-            backward,
-            pair,
-            dtype,
-        };
-        let kernel = self.kernel(key, || build(key))?;
         let limits = self.limits();
         let align = (limits.min_storage_buffer_offset_alignment as u64).max(4);
         let es = dtype.size();
-        let max_bind = self.max_binding_bytes();
-        // (binding offset, binding size, offset in elements inside the binding).
-        let bind = |t: &Tensor| -> Result<(u64, u64, u32)> {
-            let aligned = t.offset / align * align;
-            let size = (t.offset - aligned + t.len as u64 * es).next_multiple_of(4);
-            if size > max_bind {
-                return Err(Error::TooLarge {
-                    elements: t.len,
-                    bytes: size,
-                    max: max_bind,
-                });
-            }
-            Ok((aligned, size, ((t.offset - aligned) / es) as u32))
+        // Elements one binding may hold: the limit less the slack before an aligned offset and a
+        // 16-bit range's rounding out to whole words (softmax's rule), and below 2^31, so that
+        // every index inside a dispatch (slack included) fits a u32 and the grid-stride loop's
+        // `i + stride` cannot wrap.
+        let elems = ((self.max_binding_bytes().saturating_sub(align + 4) / es) as usize)
+            .clamp(1, i32::MAX as usize);
+        let pieces = plan(geo, pair, elems);
+        let psize = std::mem::size_of::<GluParams>() as u64;
+        let ubo_stride = psize.next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
+        // One uniform block per dispatch, in one buffer: more dispatches than it holds (a million
+        // at wgpu's smallest limits) need a binding cap of a few hundred bytes (`testing` only).
+        let ubo_bytes = ubo_stride.saturating_mul(pieces.len() as u64);
+        if ubo_bytes > limits.max_buffer_size {
+            return Err(Error::TooLarge {
+                elements: geo.n_in,
+                bytes: ubo_bytes,
+                max: limits.max_buffer_size,
+            });
+        }
+        let kernel = |pair| {
+            let key = GluKey {
+                glu: *glu,
+                backward,
+                pair,
+                dtype,
+            };
+            self.kernel(key, || build(key))
         };
-        let bg = bind(&io.gate)?;
-        let bv = io.value.as_ref().map(bind).transpose()?;
-        let bd = io.dy.as_ref().map(bind).transpose()?;
-        let bo = bind(&io.out)?;
-        let bdv = io.dvalue.as_ref().map(bind).transpose()?;
-        let (sg, sv) = if pair { (0, 0) } else { geo.shifts(glu) };
+        // The one-tensor kernel for runs of whole rows, the two-input kernel for halves (built
+        // on first use).
+        let mut kernels: [Option<Arc<CachedKernel>>; 2] = [None, None];
         let row = geo.half * geo.inner;
-        let n = geo.n_out as u32;
-        let groups = n
-            .div_ceil(WORKGROUP_SIZE)
-            .min(self.max_elementwise_groups().max(1));
-        let (gx, gy) = grid(groups, limits.max_compute_workgroups_per_dimension);
-        let params = GluParams {
-            n,
-            row: row as u32,
-            row_in: if pair { row as u32 } else { 2 * row as u32 },
-            shift_gate: sg as u32,
-            shift_value: sv as u32,
-            off_gate: bg.2,
-            off_value: bv.map_or(bg.2, |b| b.2),
-            off_dy: bd.map_or(0, |b| b.2),
-            off_out: bo.2,
-            off_dvalue: bdv.map_or(bo.2, |b| b.2),
-            row_stride: gx * WORKGROUP_SIZE,
-            stride: gx * gy * WORKGROUP_SIZE,
-            one: 1.0,
-            pad: Pad::ZERO,
+        let row_in = if pair { row } else { 2 * row };
+        let (sg, sv) = if pair { (0, 0) } else { geo.shifts(glu) };
+        let max_groups = self.max_elementwise_groups().max(1);
+        // The one-tensor form's value and d value lie in x and dx (their own bindings only when a
+        // row is split into halves).
+        let value = io.value.as_ref().unwrap_or(&io.gate);
+        let dvalue = io.dvalue.as_ref().unwrap_or(&io.out);
+        // (binding offset, binding size, offset in elements inside the binding) of `count`
+        // elements of `t` from element `start`; 16-bit words are bound whole.
+        let bind = |t: &Tensor, start: usize, count: usize| -> (u64, u64, u32) {
+            let byte = t.offset + start as u64 * es;
+            let aligned = byte / align * align;
+            (
+                aligned,
+                (byte - aligned + count as u64 * es).next_multiple_of(4),
+                ((byte - aligned) / es) as u32,
+            )
         };
+        // Per dispatch: its kernel, its bindings (index, buffer, range) and grid; and its
+        // uniform block.
+        type Binding<'b> = (u32, &'b wgpu::Buffer, (u64, u64, u32));
+        type Dispatch<'b> = (Arc<CachedKernel>, Vec<Binding<'b>>, (u32, u32));
+        let mut ubo = vec![0u8; ubo_bytes as usize];
+        let mut dispatches: Vec<Dispatch> = Vec::with_capacity(pieces.len());
+        for (k, piece) in pieces.iter().enumerate() {
+            // The kernel's form, output elements, row and input row lengths, shifts, where the
+            // gate and the value start in their tensors, input elements of each, and where the
+            // output (forward) or dy starts.
+            let (halves, n, prow, prow_in, (psg, psv), gate_at, value_at, count_in, out_at) =
+                match *piece {
+                    Piece::Rows { o0, rows } => (
+                        false,
+                        rows * row,
+                        row,
+                        row_in,
+                        (sg, sv),
+                        o0 * row_in,
+                        o0 * row_in,
+                        rows * row_in,
+                        o0 * row,
+                    ),
+                    Piece::Halves { o, r0, len } => (
+                        true,
+                        len,
+                        len,
+                        len,
+                        (0, 0),
+                        o * row_in + sg + r0,
+                        o * row_in + sv + r0,
+                        len,
+                        o * row + r0,
+                    ),
+                };
+            let bg = bind(&io.gate, gate_at, count_in);
+            let mut b = vec![(1, io.gate.buffer, bg)];
+            let bv = halves.then(|| bind(value, value_at, count_in));
+            if let Some(r) = bv {
+                b.push((2, value.buffer, r));
+            }
+            let bd = io.dy.as_ref().map(|t| bind(t, out_at, n));
+            if let (Some(t), Some(r)) = (&io.dy, bd) {
+                b.push((3, t.buffer, r));
+            }
+            let bo = match backward {
+                true => bind(&io.out, gate_at, count_in),
+                false => bind(&io.out, out_at, n),
+            };
+            b.push((4, io.out.buffer, bo));
+            let bdv = (backward && halves).then(|| bind(dvalue, value_at, count_in));
+            if let Some(r) = bdv {
+                b.push((5, dvalue.buffer, r));
+            }
+            let groups = (n as u32).div_ceil(WORKGROUP_SIZE).min(max_groups);
+            let (gx, gy) = grid(groups, limits.max_compute_workgroups_per_dimension);
+            let params = GluParams {
+                n: n as u32,
+                row: prow as u32,
+                row_in: prow_in as u32,
+                shift_gate: psg as u32,
+                shift_value: psv as u32,
+                off_gate: bg.2,
+                off_value: bv.map_or(bg.2, |r| r.2),
+                off_dy: bd.map_or(0, |r| r.2),
+                off_out: bo.2,
+                off_dvalue: bdv.map_or(bo.2, |r| r.2),
+                row_stride: gx * WORKGROUP_SIZE,
+                stride: gx * gy * WORKGROUP_SIZE,
+                one: 1.0,
+                pad: Pad::ZERO,
+            };
+            let at = k * ubo_stride as usize;
+            ubo[at..at + psize as usize].copy_from_slice(bytemuck::bytes_of(&params));
+            let kernel = match &kernels[halves as usize] {
+                Some(k) => k.clone(),
+                None => {
+                    let k = kernel(halves)?;
+                    kernels[halves as usize] = Some(k.clone());
+                    k
+                }
+            };
+            dispatches.push((kernel, b, (gx, gy)));
+        }
         self.scoped(&label, || {
             let device = self.device();
             let ubo = wgpu::util::DeviceExt::create_buffer_init(
                 device,
                 &wgpu::util::BufferInitDescriptor {
                     label: Some(&label),
-                    contents: bytemuck::bytes_of(&params),
+                    contents: &ubo,
                     usage: wgpu::BufferUsages::UNIFORM,
                 },
             );
-            let mut entries = vec![
-                buffer_range(0, &ubo, 0, std::mem::size_of::<GluParams>() as u64),
-                buffer_range(1, io.gate.buffer, bg.0, bg.1),
-            ];
-            if let (Some(t), Some(b)) = (&io.value, bv) {
-                entries.push(buffer_range(2, t.buffer, b.0, b.1));
+            let mut steps = Vec::with_capacity(dispatches.len());
+            for (k, (kernel, b, grid)) in dispatches.iter().enumerate() {
+                let mut entries = vec![buffer_range(0, &ubo, k as u64 * ubo_stride, psize)];
+                entries.extend(
+                    b.iter()
+                        .map(|&(i, buffer, (at, size, _))| buffer_range(i, buffer, at, size)),
+                );
+                let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&label),
+                    layout: &kernel.layout,
+                    entries: &entries,
+                });
+                steps.push(Step {
+                    pipeline: kernel.pipeline.clone(),
+                    group,
+                    grid: *grid,
+                });
             }
-            if let (Some(t), Some(b)) = (&io.dy, bd) {
-                entries.push(buffer_range(3, t.buffer, b.0, b.1));
-            }
-            entries.push(buffer_range(4, io.out.buffer, bo.0, bo.1));
-            if let (Some(t), Some(b)) = (&io.dvalue, bdv) {
-                entries.push(buffer_range(5, t.buffer, b.0, b.1));
-            }
-            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(&label),
-                layout: &kernel.layout,
-                entries: &entries,
-            });
-            let step = Step {
-                pipeline: kernel.pipeline.clone(),
-                group,
-                grid: (gx, gy),
-            };
-            Ok(Prepared::new(self, label.clone(), vec![step], vec![ubo]))
+            Ok(Prepared::new(self, label.clone(), steps, vec![ubo]))
         })
     }
+}
+
+/// One dispatch of a GLU call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Piece {
+    /// Whole rows `o0..o0 + rows` of the one-tensor form, through its kernel (x and dx bound as
+    /// one range each, both halves of every row inside it).
+    Rows { o0: usize, rows: usize },
+    /// Elements `r0..r0 + len` of row `o`'s halves (the two-input form: of its one row), through
+    /// the two-input kernel: the gate and the value ranges (d gate and d value) are separate
+    /// bindings, of one buffer in the one-tensor form.
+    Halves { o: usize, r0: usize, len: usize },
+}
+
+/// The dispatches of a call over `geo` (`pair`: the two-input form) when one binding holds at
+/// most `elems` elements: runs of whole rows where a row of the input fits (as many as fit, spread
+/// evenly), else each row's halves cut into even pieces of at most `elems`. Each output element
+/// lies in exactly one piece, in order.
+fn plan(geo: &GluGeometry, pair: bool, elems: usize) -> Vec<Piece> {
+    let row = geo.half * geo.inner;
+    if geo.n_out == 0 {
+        return Vec::new();
+    }
+    let elems = elems.max(1);
+    if !pair && 2 * row <= elems {
+        let dispatches = geo.outer.div_ceil(elems / (2 * row));
+        let per = geo.outer.div_ceil(dispatches);
+        return (0..geo.outer)
+            .step_by(per)
+            .map(|o0| Piece::Rows {
+                o0,
+                rows: per.min(geo.outer - o0),
+            })
+            .collect();
+    }
+    let step = row.div_ceil(row.div_ceil(elems));
+    (0..geo.outer)
+        .flat_map(|o| {
+            (0..row).step_by(step).map(move |r0| Piece::Halves {
+                o,
+                r0,
+                len: step.min(row - r0),
+            })
+        })
+        .collect()
 }
 
 /// Every GLU kernel: each op × mode × form × dtype.
@@ -514,4 +646,87 @@ pub(super) fn every_kernel() -> impl Iterator<Item = Result<KernelSource>> {
         }
     }
     keys.into_iter().map(build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geo(outer: usize, half: usize, inner: usize) -> GluGeometry {
+        GluGeometry {
+            outer,
+            half,
+            inner,
+            n_in: 2 * outer * half * inner,
+            n_out: outer * half * inner,
+        }
+    }
+
+    /// Every output element in exactly one piece, in order; every binding within `elems`; whole
+    /// rows where a row fits, else even pieces of the halves.
+    #[test]
+    fn plans_cover_every_element_within_the_limit() {
+        let cases = [
+            (geo(1, 3, 1), false, 100),
+            (geo(60, 37, 1), false, 200),
+            (geo(60, 37, 1), false, 74),
+            (geo(60, 37, 1), false, 73),
+            (geo(3, 1500, 1), false, 959),
+            (geo(7, 3, 45), false, 959),
+            (geo(3, 2, 500), false, 959),
+            (geo(1, 5, 301), false, 959),
+            (geo(5, 1999, 1), false, 1918),
+            (geo(4, 7, 1), false, 1),
+            (GluGeometry::pair(3001), true, 959),
+            (GluGeometry::pair(959), true, 959),
+            (GluGeometry::pair(0), true, 959),
+        ];
+        for (g, pair, elems) in cases {
+            let row = g.half * g.inner;
+            let pieces = plan(&g, pair, elems);
+            let mut next = 0;
+            for p in &pieces {
+                let (first, count, bound) = match *p {
+                    Piece::Rows { o0, rows } => {
+                        assert!(!pair);
+                        (o0 * row, rows * row, 2 * rows * row)
+                    }
+                    Piece::Halves { o, r0, len } => {
+                        assert!(r0 + len <= row);
+                        (o * row + r0, len, len)
+                    }
+                };
+                assert_eq!(first, next, "{g:?} {elems}: {pieces:?}");
+                assert!(count > 0 && bound <= elems, "{g:?} {elems}: {p:?}");
+                next += count;
+            }
+            assert_eq!(next, g.n_out, "{g:?} {elems}");
+            let fits = if pair { row <= elems } else { 2 * row <= elems };
+            assert_eq!(
+                pieces.iter().any(|p| matches!(p, Piece::Rows { .. })),
+                !pair && fits && g.n_out > 0,
+                "{g:?} {elems}"
+            );
+            if 2 * g.n_out <= elems || (pair && g.n_out <= elems) {
+                assert!(pieces.len() <= 1, "{g:?} {elems}: {pieces:?}");
+            }
+        }
+        // Even pieces: a row of 960 under a limit of 959 is two of 480, not 959 and 1.
+        assert_eq!(
+            plan(&GluGeometry::pair(960), true, 959),
+            [
+                Piece::Halves {
+                    o: 0,
+                    r0: 0,
+                    len: 480
+                },
+                Piece::Halves {
+                    o: 0,
+                    r0: 480,
+                    len: 480
+                }
+            ]
+        );
+        assert_eq!(plan(&geo(60, 37, 1), false, 200).len(), 30);
+    }
 }
