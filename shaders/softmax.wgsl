@@ -1044,9 +1044,7 @@ fn fwd_row_q(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
 }
 
 fn fwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
-    // The cheaper path (within 2 ULP) for f32 in and out; a 16-bit input with an f32 output
-    // (PyTorch's dtype=torch.float32) keeps the double-float path's 0.6 ULP.
-    if (UNIT_T && !LOG_OUT && !PACKED && !HALF_IN) {
+    if (UNIT_T && !LOG_OUT && !PACKED) {
         fwd_row_q(valid, base, lane, lanes, li);
         return;
     }

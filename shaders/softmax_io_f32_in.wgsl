@@ -1,7 +1,6 @@
 // softmax.wgsl's input tensors (the first part of its IO token) as f32 arrays, with their element
 // accessors. The output's file follows (softmax_io_f32_out.wgsl).
 
-const HALF_IN: bool = false;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 fn ld_src(i: u32) -> f32 { return src[i]; }

@@ -3,8 +3,6 @@
 // `gpu::source::half_codec`). The `_pair` loads read elements i and i + 1 (one word when i is
 // even). The output's file follows (softmax_io_half_out.wgsl or softmax_io_f32_out.wgsl).
 
-// 16-bit input (softmax.wgsl keeps the double-float rows path for it, f32 output included).
-const HALF_IN: bool = true;
 @group(0) @binding(1) var<storage, read> src: array<u32>;
 @group(0) @binding(2) var<storage, read> grad: array<u32>;
 fn ld_src(i: u32) -> f32 { return half_to_f32(h16_half(src[i >> 1u], i)); }

@@ -6,7 +6,6 @@
 @group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
 const PACKED: bool = false;
-const HALF_IN: bool = false;
 const VEC4: bool = true;
 fn ld_src(i: u32) -> f32 { return src[i >> 2u][i & 3u]; }
 fn ld_grad(i: u32) -> f32 { return grad[i >> 2u][i & 3u]; }

@@ -2254,10 +2254,12 @@ fn softmax_bf16_files_out_dtype_and_softmax2d() {
                 fwd(input, &["--out-dtype", "f32"]);
                 let (s, got) = read_npy(&out);
                 assert_eq!(s, shape64);
+                // The f32 output is the f32 kernels' on the widened input, held to their bound
+                // (tests/softmax.rs: 4 ULP; the rows path at temperature 1 measured 1.9).
                 for i in 0..n {
                     let e = ulp_error(got[i], exact[i]);
                     assert!(
-                        e <= 1.0,
+                        e <= 4.0,
                         "{device} axis {axis} f32 out [{i}]: {e:.2} ULP of f32"
                     );
                 }
