@@ -434,8 +434,14 @@ fn a_stream_dropped_half_way_leaves_the_context_usable() {
             .await;
         }
         let chunks = chunks.get();
+        // On wgpu's GL backend llvmpipe runs each chunk inside its submit, so the future may
+        // finish without ever waiting (README, Backends): there the drop can come too late, and
+        // what is left to check is that the context stays usable.
+        let gl = ctx
+            .adapter_info()
+            .is_some_and(|i| i.backend == wgpu_activations::wgpu::Backend::Gl);
         assert!(
-            (1..32).contains(&chunks),
+            (1..32).contains(&chunks) || (gl && chunks == 32),
             "the stream was to be dropped before its end ({chunks} chunks)"
         );
         eprintln!("dropped after {chunks} of 32 chunks");
