@@ -45,3 +45,24 @@ pub(crate) fn buffer_range(
         }),
     }
 }
+
+/// Where `count` elements of `t` from element `start` are bound: the byte offset aligned down to
+/// `align`, the binding's size in whole 4-byte words (16-bit words are bound whole), and the
+/// slack before the first element, counted in array items of `item_elems` elements (1, or 4 for
+/// vec4 arrays), which the kernel skips.
+pub(crate) fn aligned_range(
+    t: &crate::gpu::tensor::Tensor,
+    start: usize,
+    count: usize,
+    align: u64,
+    item_elems: u64,
+) -> (u64, u64, u32) {
+    let es = t.dtype.size();
+    let byte = t.offset + start as u64 * es;
+    let aligned = byte / align * align;
+    (
+        aligned,
+        (byte - aligned + count as u64 * es).next_multiple_of(4),
+        ((byte - aligned) / (es * item_elems)) as u32,
+    )
+}

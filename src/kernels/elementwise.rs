@@ -10,7 +10,7 @@
 
 use crate::base::dtype::DType;
 use crate::base::error::{Error, Result};
-use crate::gpu::binding::{buffer_range, storage_entry, uniform_entry};
+use crate::gpu::binding::{aligned_range, buffer_range, storage_entry, uniform_entry};
 use crate::gpu::context::{Context, KernelSource};
 use crate::gpu::prepared::{Prepared, Step};
 use crate::gpu::source::{self, WORKGROUP_SIZE};
@@ -482,14 +482,8 @@ impl Context {
         self.scoped(&label, || {
             // Binding offsets aligned down; the kernel skips `off_*` array elements of slack.
             // (binding offset, binding size, offset in array items); f16 words are bound whole.
-            let bind = |t: &Tensor, start: usize, count: usize, width: u64| -> (u64, u64, u32) {
-                let byte = t.offset + start as u64 * es;
-                let aligned = byte / align * align;
-                (
-                    aligned,
-                    (byte - aligned + count as u64 * es).next_multiple_of(4),
-                    ((byte - aligned) / (es * width)) as u32,
-                )
+            let bind = |t: &Tensor, start: usize, count: usize, width: u64| {
+                aligned_range(t, start, count, align, width)
             };
             let mut ubo = vec![0u8; (ubo_stride * plan.len() as u64) as usize];
             let mut dispatches = Vec::with_capacity(plan.len());

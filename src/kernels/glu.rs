@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::base::dtype::DType;
 use crate::base::error::{Error, Result};
-use crate::gpu::binding::{buffer_range, storage_entry, uniform_entry};
+use crate::gpu::binding::{aligned_range, buffer_range, storage_entry, uniform_entry};
 use crate::gpu::context::{CachedKernel, Context, KernelSource};
 use crate::gpu::prepared::{Prepared, Step};
 use crate::gpu::source::{self, WORKGROUP_SIZE};
@@ -456,15 +456,8 @@ impl Context {
         let dvalue = io.dvalue.as_ref().unwrap_or(&io.out);
         // (binding offset, binding size, offset in elements inside the binding) of `count`
         // elements of `t` from element `start`; 16-bit words are bound whole.
-        let bind = |t: &Tensor, start: usize, count: usize| -> (u64, u64, u32) {
-            let byte = t.offset + start as u64 * es;
-            let aligned = byte / align * align;
-            (
-                aligned,
-                (byte - aligned + count as u64 * es).next_multiple_of(4),
-                ((byte - aligned) / es) as u32,
-            )
-        };
+        let bind =
+            |t: &Tensor, start: usize, count: usize| aligned_range(t, start, count, align, 1);
         // Per dispatch: its kernel, its bindings (index, buffer, range) and grid; and its
         // uniform block.
         type Binding<'b> = (u32, &'b wgpu::Buffer, (u64, u64, u32));

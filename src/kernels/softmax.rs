@@ -43,7 +43,9 @@
 
 use crate::base::dtype::DType;
 use crate::base::error::{Error, Result};
-use crate::gpu::binding::{buffer_range as buffer_entry, storage_entry, uniform_entry};
+use crate::gpu::binding::{
+    aligned_range, buffer_range as buffer_entry, storage_entry, uniform_entry,
+};
 use crate::gpu::context::{Context, KernelSource};
 use crate::gpu::prepared::{Prepared, Step};
 use crate::gpu::source::{self, WORKGROUP_SIZE};
@@ -813,16 +815,8 @@ impl Context {
         self.scoped(&label, || {
             let device = self.device();
             // (binding offset, size, offset in elements); f16 words are bound whole.
-            let bind = |t: &Tensor, start: usize, count: usize| -> (u64, u64, u32) {
-                let es = t.dtype.size();
-                let byte = t.offset + start as u64 * es;
-                let aligned = byte / align * align;
-                (
-                    aligned,
-                    (byte - aligned + count as u64 * es).next_multiple_of(4),
-                    ((byte - aligned) / es) as u32,
-                )
-            };
+            let bind =
+                |t: &Tensor, start: usize, count: usize| aligned_range(t, start, count, align, 1);
             // One uniform block per piece (the partials and write stages share it), then combine.
             let mut params = Vec::with_capacity(plan.pieces.len() + 1);
             let mut binds = Vec::with_capacity(plan.pieces.len());
