@@ -1,26 +1,24 @@
 #!/usr/bin/env bash
-# Build the page and run it in headless Chromium (Debian's `chromium`), printing the report the
-# page shows. WebGPU then runs on Chromium's SwiftShader Vulkan (on a machine without a GPU).
+# Build the page and run it in headless Chromium (Debian's `chromium`, driven by playwright-core),
+# once with `Context::new_async` and once with the page's own device (`Context::from_device_async`),
+# printing the page's console and its report. WebGPU then runs on Chromium's SwiftShader Vulkan
+# on a machine without a GPU. Exit status 0 only if both runs finish.
 # Needs: the wasm32-unknown-unknown target, wasm-bindgen-cli of the version in Cargo.lock,
-# chromium, python3.
+# chromium, node + npm, python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build -p wgpu-activations-web --release --target wasm32-unknown-unknown
 wasm-bindgen --target web --out-dir examples/web/pkg \
     target/wasm32-unknown-unknown/release/wgpu_activations_web.wasm
+[ -d examples/web/node_modules/playwright-core ] || (cd examples/web && npm install --no-audit --no-fund)
 port=${PORT:-8765}
-# serve.py serves the page and exits with the report the page posts back when it finishes.
-timeout ${PAGE_TIMEOUT:-900} python3 examples/web/serve.py "$port" > examples/web/pkg/report.txt &
+python3 -m http.server --bind 127.0.0.1 -d examples/web "$port" >/dev/null 2>&1 &
 server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
 sleep 1
-# --use-vulkan=native with --enable-unsafe-webgpu gives Dawn a Vulkan adapter (SwiftShader's, shipped
-# with Debian's chromium).
-timeout ${PAGE_TIMEOUT:-900} chromium --headless=new --no-sandbox --disable-gpu-sandbox \
-    --enable-unsafe-webgpu --enable-features=Vulkan --use-vulkan=native --use-angle=vulkan \
-    --ignore-gpu-blocklist "http://127.0.0.1:$port/index.html" >/dev/null 2>&1 &
-browser=$!
 status=0
-wait $server || status=$?
-kill $browser 2>/dev/null || true
-cat examples/web/pkg/report.txt
+for query in "" "?own-device"; do
+    echo "== index.html$query"
+    node examples/web/run-page.mjs "http://127.0.0.1:$port/index.html$query" "${PAGE_TIMEOUT:-600}" || status=1
+done
 exit $status
