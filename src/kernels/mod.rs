@@ -296,7 +296,6 @@ mod tests {
         translate_all("glu", super::glu::every_kernel());
     }
 
-    /// The probe kernel the context builds first, translated like the others.
     /// The `bitcast<f32>(0x...u)` constants of `wgsl` whose bits are +-inf or NaN (exponent all
     /// ones): WGSL makes such a constant expression an error (Chrome's Tint refuses the shader),
     /// though naga accepts it, so they must go through `f32_from_bits` (math.wgsl).
@@ -313,6 +312,100 @@ mod tests {
             }
         }
         found
+    }
+
+    /// What of WebGPU's default limits (`wgpu::Limits::default()`) kernel `src` would pass: its
+    /// entry point's workgroup size, its workgroup memory, and its storage and uniform buffers
+    /// (all of the module's, an upper bound on the entry point's), one message per excess.
+    fn beyond_default_limits(src: &KernelSource) -> Vec<String> {
+        let limits = wgpu::Limits::default();
+        let module = naga::front::wgsl::parse_str(&src.wgsl)
+            .unwrap_or_else(|e| panic!("{}: {}", src.label, e.emit_to_string(&src.wgsl))); // ok: test
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).expect("layout"); // ok: test
+        let mut excess = Vec::new();
+        let mut check = |what: &str, have: u64, limit: u32| {
+            if have > limit as u64 {
+                excess.push(format!("{}: {what} {have} > {limit}", src.label));
+            }
+        };
+        let ep = module
+            .entry_points
+            .iter()
+            .find(|e| e.name == src.entry_point);
+        let ep = ep.unwrap_or_else(|| panic!("{}: no entry point", src.label)); // ok: test
+        let [x, y, z] = ep.workgroup_size.map(u64::from);
+        check(
+            "invocations per workgroup",
+            x * y * z,
+            limits.max_compute_invocations_per_workgroup,
+        );
+        check("workgroup size x", x, limits.max_compute_workgroup_size_x);
+        check("workgroup size y", y, limits.max_compute_workgroup_size_y);
+        check("workgroup size z", z, limits.max_compute_workgroup_size_z);
+        let (mut shared, mut storage, mut uniform) = (0u64, 0u64, 0u64);
+        for (_, g) in module.global_variables.iter() {
+            match g.space {
+                naga::AddressSpace::WorkGroup => shared += u64::from(layouter[g.ty].size),
+                naga::AddressSpace::Storage { .. } => storage += 1,
+                naga::AddressSpace::Uniform => uniform += 1,
+                _ => {}
+            }
+            if let Some(b) = &g.binding {
+                check(
+                    "bind group index",
+                    u64::from(b.group) + 1,
+                    limits.max_bind_groups,
+                );
+            }
+        }
+        check(
+            "bytes of workgroup memory",
+            shared,
+            limits.max_compute_workgroup_storage_size,
+        );
+        check(
+            "storage buffers",
+            storage,
+            limits.max_storage_buffers_per_shader_stage,
+        );
+        check(
+            "uniform buffers",
+            uniform,
+            limits.max_uniform_buffers_per_shader_stage,
+        );
+        excess
+    }
+
+    /// Every kernel variant fits WebGPU's default limits, so it runs on any WebGPU device without
+    /// asking for more (the browser run in examples/web exercises only some of them).
+    #[test]
+    fn every_kernel_fits_webgpu_default_limits() {
+        let big = KernelSource {
+            label: "too big".into(),
+            wgsl: "var<workgroup> w: array<f32, 8192>;
+@group(0) @binding(0) var<storage, read_write> o: array<f32>;
+@compute @workgroup_size(512) fn main() { w[0] = 1.0; o[0] = w[0]; }"
+                .into(),
+            entries: Vec::new(),
+            entry_point: "main",
+        };
+        assert_eq!(
+            beyond_default_limits(&big).len(),
+            3,
+            "the check sees an excess"
+        );
+        let kernels = super::elementwise::every_kernel()
+            .chain(super::softmax::every_kernel())
+            .chain(super::prelu::every_kernel())
+            .chain(super::glu::every_kernel());
+        let mut count = 0;
+        for k in kernels {
+            let excess = beyond_default_limits(&k.expect("kernel builds")); // ok: test
+            assert!(excess.is_empty(), "{excess:?}");
+            count += 1;
+        }
+        assert!(count > 100, "only {count} kernels checked");
     }
 
     #[test]
@@ -334,6 +427,7 @@ mod tests {
         }
     }
 
+    /// The probe kernel the context builds first, translated like the others.
     #[test]
     fn naga_translates_the_probe_kernel() {
         let src = KernelSource {
