@@ -62,6 +62,8 @@ const F_ANY: u32 = 2u;
 // scatter, a quarter of those. Elsewhere they are four element accesses and are not used.
 {{IO}}
 // Per-chunk partials (split rows) and per-row statistics, as f32 bits: (M, S_hi, S_lo, flags).
+// log_softmax's backward keeps two entries each (`bwd_slot`): (0, S_hi, S_lo, flags) and
+// (0, G_hi, G_lo, 0), the sum of its large gradients apart (BAcc).
 @group(0) @binding(4) var<storage, read_write> parts: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4<u32>>;
 var<private> math_one: f32;
@@ -521,10 +523,74 @@ fn fwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 // ---------------------------------------------------------------------------------------------
 // Backward, from the saved output y: softmax dx = b y (dy - sum dy y), log_softmax
 // dx = b (dy - e^y sum dy), b = 1/T (softmin: -1/T).
+//
+// log_softmax's sum of dy may pass f32's range (gradients near f32::MAX) while every dx is
+// finite, so it is kept in two double-floats: s, the terms below 2^64, and g, those of 2^64 and
+// above times 2^-64 (exact). Neither can overflow (at most 2^32 terms), and neither loses a small
+// term to a scaling. The row's sum is then S = T 2^K: T = s, K = 0 where g is 0, else
+// T = g + s 2^-64, K = 64 (`bwd_sum`).
 
 struct BAcc {
     s: vec2<f32>,
+    g: vec2<f32>,
     f: u32,
+}
+
+fn bacc() -> BAcc {
+    return BAcc(vec2<f32>(0.0, 0.0), vec2<f32>(0.0, 0.0), 0u);
+}
+
+// A row's backward statistics: its sum as T 2^K (K is 0 but for log_softmax's large sums) and
+// its flags.
+struct BSum {
+    s: vec2<f32>,
+    k: i32,
+    f: u32,
+}
+
+// The row's sum from its two parts (see BAcc), normalized.
+fn bwd_sum(s: vec2<f32>, g: vec2<f32>, f: u32) -> BSum {
+    let t = fast_two_sum(s.x, s.y);
+    if (!LOG_OUT || g.x == 0.0) {
+        return BSum(t, 0, f);
+    }
+    let gg = fast_two_sum(g.x, g.y);
+    return BSum(dd_add(gg, vec2<f32>(t.x * 0x1p-64f, t.y * 0x1p-64f)), 64, f);
+}
+
+// Where a row's or chunk's partial lies in `parts`/`stats` for backward: log_softmax's take two
+// entries (s, then g).
+fn bwd_slot(i: u32) -> u32 {
+    return select(i, 2u * i, LOG_OUT);
+}
+
+fn bwd_store_partial(i: u32, a: BAcc) {
+    parts[bwd_slot(i)] = sm_pack(0.0, a.s, a.f);
+    if (LOG_OUT) {
+        parts[bwd_slot(i) + 1u] = sm_pack(0.0, a.g, 0u);
+    }
+}
+
+// The workgroup tree's reduction of the TJ lanes' BAcc (both parts for log_softmax), as BAcc.
+fn bwd_tree(li: u32, tj: u32, a: BAcc) -> BAcc {
+    let r = tree_sum(li, tj, a.s, a.f);
+    var g = vec2<f32>(0.0, 0.0);
+    if (LOG_OUT) {
+        workgroupBarrier();
+        g = tree_sum(li, tj, a.g, 0u).s;
+    }
+    return BAcc(r.s, g, r.f);
+}
+
+// The rows kernels' reduction of a row's lanes (row_sum: workgroup or subgroup), as BSum.
+fn bwd_row_sum(li: u32, lane: u32, a: BAcc) -> BSum {
+    let r = row_sum(li, lane, a.s, a.f);
+    var g = vec2<f32>(0.0, 0.0);
+    if (LOG_OUT) {
+        row_sync();
+        g = row_sum(li, lane, a.g, 0u).s;
+    }
+    return bwd_sum(r.s, g, r.f);
 }
 
 fn bwd_push(a: ptr<function, BAcc>, y: f32, dy: f32) {
@@ -542,19 +608,26 @@ fn bwd_push(a: ptr<function, BAcc>, y: f32, dy: f32) {
         (*a).f = (*a).f | F_BAD;
         return;
     }
-    var term = vec2<f32>(dy, 0.0);
-    if (!LOG_OUT) {
-        term = prod_dd(dy, y);
+    if (LOG_OUT) {
+        if (abs(dy) >= 0x1p64f) {
+            let t = two_sum((*a).g.x, dy * 0x1p-64f);
+            (*a).g = vec2<f32>(t.x, (*a).g.y + t.y);
+        } else {
+            let t = two_sum((*a).s.x, dy);
+            (*a).s = vec2<f32>(t.x, (*a).s.y + t.y);
+        }
+        return;
     }
+    let term = prod_dd(dy, y);
     let t = two_sum((*a).s.x, term.x);
     (*a).s = vec2<f32>(t.x, (*a).s.y + (t.y + term.y));
 }
 
-fn bwd_out(y: f32, dy: f32, r: SumFlags) -> f32 {
+fn bwd_out(y: f32, dy: f32, r: BSum) -> f32 {
     if ((r.f & F_BAD) != 0u) {
         return sm_nan();
     }
-    let s = fast_two_sum(r.s.x, r.s.y);
+    let s = r.s;
     if (LOG_OUT) {
         if ((r.f & F_ANY) == 0u && prm.safe != 0u) {
             return 0.0;
@@ -566,14 +639,19 @@ fn bwd_out(y: f32, dy: f32, r: SumFlags) -> f32 {
         let e = exp_dd(y, 0.0);
         let p = prod_dd(s.x, e.s);
         let pl = p.y + fma(s.x, e.t, s.y * e.s);
-        let q = scale2(p.x, e.k);
-        // dy - e^y sum may pass f32's range while dx = b (dy - e^y sum) does not (b < 1): at
-        // such magnitudes the difference is taken halved and the product doubled (both exact).
-        let h = select(1.0, 0.5, max(abs(dy), abs(q)) >= 0x1p126f);
-        let c = two_sum(dy * h, -q * h);
-        return mul_dd_big(c.x, c.y - scale2(pl, e.k) * h, prm.b_hi, prm.b_lo) / h;
+        // q = e^y S = (p + pl) 2^kq, which may pass f32's range, as may dy - q, while
+        // dx = b (dy - q) does not (b < 1, or dy cancelling q): at such magnitudes the
+        // difference is taken times 2^-64 (dy's scaling is exact where it matters: a dy below
+        // 2^-62 is far below q's last place) and the product scaled back.
+        let kq = e.k + r.k;
+        let big = max(abs(dy), abs(scale2(p.x, kq))) >= 0x1p126f;
+        let kh = kq - select(0, 64, big);
+        let c = two_sum(dy * select(1.0, 0x1p-64f, big), -scale2(p.x, kh));
+        let d = mul_dd_big(c.x, c.y - scale2(pl, kh), prm.b_hi, prm.b_lo);
+        return d * select(1.0, 0x1p64f, big);
     }
     // Likewise dy - sum (|sum| <= max |dy|, but the difference may double it).
+    // (r.k is 0 here.)
     let h = select(1.0, 0.5, max(abs(dy), abs(s.x)) >= 0x1p126f);
     let c = two_sum(dy * h, -s.x * h);
     let u = prod_dd(c.x, y);
@@ -581,7 +659,7 @@ fn bwd_out(y: f32, dy: f32, r: SumFlags) -> f32 {
 }
 
 fn bwd_pass1(t: Task) -> BAcc {
-    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    var a = bacc();
     if (VEC4) {
         if (t.valid) {
             let q0 = (t.base + t.j0) / 4u;
@@ -607,7 +685,7 @@ fn bwd_pass1(t: Task) -> BAcc {
 }
 
 // Backward's f16 output of view elements k0 .. k1, a word per lane (see fwd_store_range).
-fn bwd_store_range(k0: u32, k1: u32, lane: u32, lanes: u32, r: SumFlags) {
+fn bwd_store_range(k0: u32, k1: u32, lane: u32, lanes: u32, r: BSum) {
     let g0 = prm.off_dst + k0;
     let g1 = prm.off_dst + k1;
     for (var w = (g0 >> 1u) + lane; 2u * w < g1; w = w + lanes) {
@@ -625,7 +703,7 @@ fn bwd_store_range(k0: u32, k1: u32, lane: u32, lanes: u32, r: SumFlags) {
     }
 }
 
-fn bwd_pass2(t: Task, r: SumFlags) {
+fn bwd_pass2(t: Task, r: BSum) {
     if (VEC4) {
         if (t.valid) {
             let q0 = (t.base + t.j0) / 4u;
@@ -658,9 +736,8 @@ fn bwd_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         return;
     }
     let t = sm_task(w, li);
-    let a = bwd_pass1(t);
-    let r = tree_sum(li, t.tj, a.s, a.f);
-    bwd_pass2(t, r);
+    let r = bwd_tree(li, t.tj, bwd_pass1(t));
+    bwd_pass2(t, bwd_sum(r.s, r.g, r.f));
 }
 
 @compute @workgroup_size(WG)
@@ -671,10 +748,9 @@ fn bwd_partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         return;
     }
     let t = sm_task(w, li);
-    let a = bwd_pass1(t);
-    let r = tree_sum(li, t.tj, a.s, a.f);
+    let r = bwd_tree(li, t.tj, bwd_pass1(t));
     if (t.valid && t.tj == 0u) {
-        parts[t.row * prm.part_total + prm.part_base + t.c] = sm_pack(0.0, r.s, r.f);
+        bwd_store_partial(t.row * prm.part_total + prm.part_base + t.c, r);
     }
 }
 
@@ -686,16 +762,21 @@ fn bwd_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         return;
     }
     let base = row * prm.part_total;
-    var s = vec2<f32>(0.0, 0.0);
-    var f = 0u;
+    var a = bacc();
     for (var p = li; p < prm.part_total; p = p + WG) {
-        let q = sm_unpack(parts[base + p]);
-        f = f | q.f;
-        s = dd_add(s, q.s);
+        let q = sm_unpack(parts[bwd_slot(base + p)]);
+        a.f = a.f | q.f;
+        a.s = dd_add(a.s, q.s);
+        if (LOG_OUT) {
+            a.g = dd_add(a.g, sm_unpack(parts[bwd_slot(base + p) + 1u]).s);
+        }
     }
-    let sf = tree_sum(li, li, s, f);
+    let r = bwd_tree(li, li, a);
     if (li == 0u) {
-        stats[row] = sm_pack(0.0, sf.s, sf.f);
+        stats[bwd_slot(row)] = sm_pack(0.0, r.s, r.f);
+        if (LOG_OUT) {
+            stats[bwd_slot(row) + 1u] = sm_pack(0.0, r.g, 0u);
+        }
     }
 }
 
@@ -708,8 +789,12 @@ fn bwd_write(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     }
     let t = sm_task(w, li);
     if (t.valid) {
-        let q = sm_unpack(stats[t.row]);
-        bwd_pass2(t, SumFlags(q.s, q.f));
+        let q = sm_unpack(stats[bwd_slot(t.row)]);
+        var g = vec2<f32>(0.0, 0.0);
+        if (LOG_OUT) {
+            g = sm_unpack(stats[bwd_slot(t.row) + 1u]).s;
+        }
+        bwd_pass2(t, bwd_sum(q.s, g, q.f));
     }
 }
 
@@ -1099,14 +1184,14 @@ fn bwd_row(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
         bwd_row4(valid, base, lane, lanes, li);
         return;
     }
-    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    var a = bacc();
     if (valid) {
         for (var j = lane; j < prm.len; j = j + lanes) {
             let k = base + j;
             bwd_push(&a, ld_src(prm.off_src + k), ld_grad(prm.off_dy + k));
         }
     }
-    let r = row_sum(li, lane, a.s, a.f);
+    let r = bwd_row_sum(li, lane, a);
     if (valid && PACKED) {
         bwd_store_range(base, base + prm.len, lane, lanes, r);
         return;
@@ -1179,7 +1264,7 @@ fn fwd_out_cached4(v: vec4<f32>, h: vec4<f32>, l: vec4<f32>, rs: RowStats) -> ve
     );
 }
 
-fn bwd_out4(y: vec4<f32>, dy: vec4<f32>, r: SumFlags) -> vec4<f32> {
+fn bwd_out4(y: vec4<f32>, dy: vec4<f32>, r: BSum) -> vec4<f32> {
     return vec4<f32>(
         bwd_out(y.x, dy.x, r),
         bwd_out(y.y, dy.y, r),
@@ -1257,7 +1342,7 @@ fn bwd_row4(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
     let qs = (prm.off_src + base) / 4u;
     let qg = (prm.off_dy + base) / 4u;
     let qd = (prm.off_dst + base) / 4u;
-    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+    var a = bacc();
     if (valid) {
         for (var q = lane; q < nq; q = q + lanes) {
             let y = ld_src4(qs + q);
@@ -1268,7 +1353,7 @@ fn bwd_row4(valid: bool, base: u32, lane: u32, lanes: u32, li: u32) {
             bwd_push(&a, y.w, dy.w);
         }
     }
-    let r = row_sum(li, lane, a.s, a.f);
+    let r = bwd_row_sum(li, lane, a);
     if (valid) {
         for (var q = lane; q < nq; q = q + lanes) {
             st_dst4(qd + q, bwd_out4(ld_src4(qs + q), ld_grad4(qg + q), r));
@@ -1315,9 +1400,9 @@ fn fwd_chunk(t: Task, lane: u32, lanes: u32) -> RowAcc {
     return RowAcc(mx, sf.s, sf.f);
 }
 
-// Backward's partial sum of a chunk by `lanes` lanes on their own (see fwd_chunk).
-fn bwd_chunk(t: Task, lane: u32, lanes: u32) -> SumFlags {
-    var a = BAcc(vec2<f32>(0.0, 0.0), 0u);
+// Backward's partial sums of a chunk by `lanes` lanes on their own (see fwd_chunk).
+fn bwd_chunk(t: Task, lane: u32, lanes: u32) -> BAcc {
+    var a = bacc();
     if (t.valid) {
         if (VEC4) {
             let q0 = (t.base + t.j0) / 4u;
@@ -1337,5 +1422,10 @@ fn bwd_chunk(t: Task, lane: u32, lanes: u32) -> SumFlags {
             }
         }
     }
-    return row_sum(0u, lane, a.s, a.f);
+    let r = row_sum(0u, lane, a.s, a.f);
+    var g = vec2<f32>(0.0, 0.0);
+    if (LOG_OUT) {
+        g = row_sum(0u, lane, a.g, 0u).s;
+    }
+    return BAcc(r.s, g, r.f);
 }

@@ -127,6 +127,6 @@ fn bwd_partials_sg(
     let t = sm_task(w, 0u);
     let r = bwd_chunk(t, lane, size);
     if (t.valid && lane == 0u) {
-        parts[t.row * prm.part_total + prm.part_base + t.c] = sm_pack(0.0, r.s, r.f);
+        bwd_store_partial(t.row * prm.part_total + prm.part_base + t.c, r);
     }
 }

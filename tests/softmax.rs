@@ -65,6 +65,22 @@ fn grads(seed: u64, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Gradients up to f32::MAX (`grads` times 3.4e36), and in every other row of `shape` along
+/// `axis` (of more than 2 elements) f32::MAX in its first element and −f32::MAX in its last,
+/// which cancel exactly, and 1e-30 in its second.
+fn huge_grads(seed: u64, shape: &[usize], axis: usize) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    let mut dy: Vec<f32> = grads(seed, n).iter().map(|v| v * 3.4e36).collect();
+    for (k, row) in rows(shape, axis).iter().enumerate() {
+        if k % 2 == 0 && row.len() > 2 {
+            dy[row[0]] = f32::MAX;
+            dy[row[row.len() - 1]] = -f32::MAX;
+            dy[row[1]] = 1e-30;
+        }
+    }
+    dy
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Path {
     Gpu,
@@ -601,22 +617,35 @@ fn run_backward(path: Path, kind: SoftmaxKind) {
         &got,
     ));
     // Gradients up to f32::MAX: differences dy − Σ beyond the f32 range while each result is
-    // finite, and (CPU) log_softmax's Σ dy beyond it too. The GPU's log_softmax backward sums
-    // dy in f32 double-floats, so a row whose Σ |dy| passes f32::MAX gives NaN there (README,
-    // "Known limits"): its gradients stay within f32::MAX / 64 (40 per row).
-    let gpu_log = ctx.is_some() && kind == SoftmaxKind::LogSoftmax;
-    let top = if gpu_log { 3.4e36 / 64.0 } else { 3.4e36 };
-    let dy: Vec<f32> = grads(12, x.len()).iter().map(|v| v * top).collect();
-    let got = backward(ctx, &sm, &y, &dy, &[30, 40], 1);
-    worst.merge(judge_backward(
-        &format!("{tag}, dy up to f32::MAX"),
-        &sm,
-        &y,
-        &dy,
-        &[30, 40],
-        1,
-        &got,
-    ));
+    // finite, and log_softmax's Σ dy beyond it too (the GPU keeps the gradients of 2^64 and
+    // above in a second sum). Every reduction path: rows (vec4 and scalar), columns, split rows.
+    // In each row ±f32::MAX cancel exactly, one in the row's first element and one in its last
+    // (another chunk where the row is split), with a small gradient beside them.
+    for (shape, axis) in [
+        (vec![30, 40], 1),
+        (vec![30, 41], 1),
+        (vec![6, 40, 5], 1),
+        (vec![2, (1 << 20) + 7], 1),
+    ] {
+        let n: usize = shape.iter().product();
+        let x = logits(13, n);
+        let y: Vec<f32> = reference_forward_exact(&sm, &x, &shape, axis)
+            .unwrap()
+            .iter()
+            .map(|&v| saved(v))
+            .collect();
+        let dy = huge_grads(12, &shape, axis);
+        let got = backward(ctx, &sm, &y, &dy, &shape, axis);
+        worst.merge(judge_backward(
+            &format!("{tag}, dy up to f32::MAX, {shape:?} axis {axis}"),
+            &sm,
+            &y,
+            &dy,
+            &shape,
+            axis,
+            &got,
+        ));
+    }
     // Non-finite gradients give NaN rows.
     let mut dy = grads(9, 12);
     dy[5] = f32::INFINITY;
@@ -799,6 +828,13 @@ fn gpu_rows_kernel_with_and_without_subgroups() {
                         .softmax_backward(&sm, &y, &dy, &c.shape, c.axis)
                         .unwrap();
                     let what = format!("{tag} backward, {}", c.name);
+                    judge_backward(&what, &sm, &y, &dy, &c.shape, c.axis, &got);
+                    // Gradients up to f32::MAX (log_softmax: Σ dy beyond f32's range).
+                    let dy = huge_grads(c.x.len() as u64, &c.shape, c.axis);
+                    let got = ctx
+                        .softmax_backward(&sm, &y, &dy, &c.shape, c.axis)
+                        .unwrap();
+                    let what = format!("{tag} backward, dy up to f32::MAX, {}", c.name);
                     judge_backward(&what, &sm, &y, &dy, &c.shape, c.axis, &got);
                     count += got.len();
                 }

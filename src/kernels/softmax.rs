@@ -780,14 +780,16 @@ impl Context {
         };
         let max_dim = limits.max_compute_workgroups_per_dimension;
 
-        // Scratch for split rows: partials per (row, chunk) and statistics per row.
+        // Scratch for split rows: partials per (row, chunk) and statistics per row, 16 bytes
+        // each; log_softmax's backward keeps its large gradients' sum apart, in a second entry.
         let rows_total = g.outer * g.inner;
+        let entry = if log && backward { 32 } else { 16 };
         let scratch = match plan.split {
             Some((_, parts)) => {
                 let part_bytes = (rows_total as u64)
                     .saturating_mul(parts as u64)
-                    .saturating_mul(16);
-                let stat_bytes = rows_total as u64 * 16;
+                    .saturating_mul(entry);
+                let stat_bytes = rows_total as u64 * entry;
                 let cap = max_bind.min(limits.max_buffer_size);
                 if part_bytes > cap || stat_bytes > cap {
                     return Err(Error::TooLarge {

@@ -42,24 +42,6 @@ fn logits(seed: u64, n: usize, lim: f32) -> Vec<H> {
         .collect()
 }
 
-/// Gradients for the softmax family: [`gradients_of`] with magnitudes capped at 65504 (f16's
-/// largest finite value; for f16 nothing changes). bf16's largest, near f32's, overflows the f32
-/// GPU kernels' log_softmax backward (`e^y · Σ dy` in double-float: NaN where the CPU path and the
-/// reference give finite values), f32 inputs alike; the element-wise tests keep it.
-fn sm_gradients(n: usize) -> Vec<H> {
-    gradients_of::<H>(n)
-        .into_iter()
-        .map(|v| {
-            let f = v.to_f32();
-            if f.abs() > 65504.0 {
-                r32(65504f32.copysign(f))
-            } else {
-                v
-            }
-        })
-        .collect()
-}
-
 /// Check `got` against the exact values in ULPs of `H`; panics listing the worst offenders.
 fn check(what: &str, act: &Activation, mode: Mode, x: &[H], dy: Option<&[H]>, got: &[H]) {
     assert_eq!(got.len(), x.len(), "{what}: output length");
@@ -316,7 +298,7 @@ fn softmax_case(gpu: bool, sm: Softmax, shape: &[usize], axis: usize) {
     assert!(worst <= 1.0, "{what} forward: {worst:.3} ULP");
     // Backward from the saved output rounded to H.
     let ys: Vec<H> = exact.iter().map(|&v| r64(v)).collect();
-    let dy: Vec<H> = sm_gradients(n);
+    let dy: Vec<H> = gradients_of::<H>(n);
     let dx = match ctx {
         Some(c) => c.softmax_backward(&sm, &ys, &dy, shape, axis).unwrap(),
         None => cpu::softmax_backward(&sm, &ys, &dy, shape, axis).unwrap(),
@@ -589,7 +571,7 @@ fn gpu_softmax_equals_f32_rounded_at_every_offset() {
                 let xf = wide(&x);
                 let want32 = ctx.softmax(&sm, &xf, shape, axis).unwrap();
                 let want = round(want32.clone());
-                let dy: Vec<H> = sm_gradients(n);
+                let dy: Vec<H> = gradients_of::<H>(n);
                 let want_b = round(
                     ctx.softmax_backward(&sm, &wide(&want), &wide(&dy), shape, axis)
                         .unwrap(),
@@ -620,7 +602,7 @@ fn gpu_softmax_equals_f32_rounded_at_every_offset() {
     for (shape, axis) in [(&[3usize, 5001][..], 1usize), (&[37, 301][..], 1)] {
         let n: usize = shape.iter().product();
         let x = logits(31, n, 20.0);
-        let dy: Vec<H> = sm_gradients(n);
+        let dy: Vec<H> = gradients_of::<H>(n);
         let what = format!("cap 4096 B, {shape:?}");
         let at = |x: &[H], dy, off, to_f32| {
             softmax_at(&ctx, &sm, x, dy, shape, axis, off, to_f32, &what)
@@ -676,7 +658,7 @@ fn cpu_softmax_equals_f32_rounded() {
             let mut into = vec![H::ZERO; n];
             cpu::softmax_into(&sm, &x, shape, axis, &mut into).unwrap();
             assert_eq!(bits(&into), bits(&want), "{what} forward into");
-            let dy: Vec<H> = sm_gradients(n);
+            let dy: Vec<H> = gradients_of::<H>(n);
             let want_b = round(
                 cpu::softmax_backward(&sm, &wide(&want), &wide(&dy), shape, axis).unwrap(),
             );
