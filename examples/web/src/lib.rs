@@ -47,7 +47,7 @@ pub async fn run(n: u32, own_device: bool) -> Result<String, JsValue> {
     };
     log("wgpu-activations: context ready");
     let mut out = String::new();
-    // Values outside the crate's bounds (4 ULP forward, 8 derivative/backward; softmax 4).
+    // Values outside the crate's bounds (gelu: 4 ULP forward, 8 derivative and backward).
     let mut failures = 0usize;
     if let Some(i) = ctx.adapter_info() {
         out += &format!(
@@ -100,9 +100,15 @@ pub async fn run(n: u32, own_device: bool) -> Result<String, JsValue> {
             .zip(&exact)
             .map(|(&g, &e)| ulp_error(g, e))
             .fold(0.0f64, f64::max);
-        if worst > SOFTMAX_MAX_ULP {
-            failures += 1;
-        }
+        // Log-probabilities near 0 may instead be within 2^-22 absolute.
+        let log = sm.kind == wgpu_activations::SoftmaxKind::LogSoftmax;
+        failures += p
+            .iter()
+            .zip(&exact)
+            .filter(|&(&g, &e)| {
+                ulp_error(g, e) > SOFTMAX_MAX_ULP && !(log && (g as f64 - e).abs() <= LOG_ABS)
+            })
+            .count();
         out += &format!(
             "{} {rows}x{len}: max {worst:.3} ULP over {} values\n",
             sm.kind.name(),
@@ -115,5 +121,7 @@ pub async fn run(n: u32, own_device: bool) -> Result<String, JsValue> {
     Ok(out)
 }
 
-/// The softmax family's bound on the GPU (tests/softmax.rs).
+/// The softmax family's bounds on the GPU (tests/softmax.rs): 4 ULP, or for a log-probability
+/// 2^-22 absolute.
 const SOFTMAX_MAX_ULP: f64 = 4.0;
+const LOG_ABS: f64 = 1.0 / (1u64 << 22) as f64;
