@@ -644,7 +644,9 @@ fn bwd_out(y: f32, dy: f32, r: BSum) -> f32 {
         // difference is taken times 2^-64 (dy's scaling is exact where it matters: a dy below
         // 2^-62 is far below q's last place) and the product scaled back.
         let kq = e.k + r.k;
-        let big = max(abs(dy), abs(scale2(p.x, kq))) >= 0x1p126f;
+        // |q| >= 2^126 read off p's exponent (p is finite; a subnormal or zero p reads as 2^-127).
+        let ep = i32((bitcast<u32>(p.x) >> 23u) & 0xffu) - 127;
+        let big = abs(dy) >= 0x1p126f || ep + kq >= 126;
         let kh = kq - select(0, 64, big);
         let c = two_sum(dy * select(1.0, 0x1p-64f, big), -scale2(p.x, kh));
         let d = mul_dd_big(c.x, c.y - scale2(pl, kh), prm.b_hi, prm.b_lo);

@@ -2,15 +2,11 @@
 //! reference in ULPs: seeded symmetric random inputs, the hard-input list and the op's kinks.
 //! One test per op, mode and device (`gelu::gpu_backward`), so one failure hides no other.
 
+#[macro_use]
 mod common;
 
+use common::Device;
 use wgpu_activations::{cpu, Activation, Mode, OpKind};
-
-#[derive(Clone, Copy)]
-enum Device {
-    Gpu,
-    Cpu,
-}
 
 fn run(device: Device, op: OpKind, mode: Mode) {
     let act = Activation::new(op);
@@ -52,28 +48,6 @@ fn run(device: Device, op: OpKind, mode: Mode) {
             common::check(&what, &act, mode, &s, Some(&dy), &dx.unwrap());
         }
     }
-}
-
-macro_rules! op_tests {
-    ($($m:ident: $op:ident),* $(,)?) => {
-        $(
-            mod $m {
-                use super::*;
-                #[test]
-                fn gpu_forward() { run(Device::Gpu, OpKind::$op, Mode::Forward) }
-                #[test]
-                fn gpu_derivative() { run(Device::Gpu, OpKind::$op, Mode::Derivative) }
-                #[test]
-                fn gpu_backward() { run(Device::Gpu, OpKind::$op, Mode::Backward) }
-                #[test]
-                fn cpu_forward() { run(Device::Cpu, OpKind::$op, Mode::Forward) }
-                #[test]
-                fn cpu_derivative() { run(Device::Cpu, OpKind::$op, Mode::Derivative) }
-                #[test]
-                fn cpu_backward() { run(Device::Cpu, OpKind::$op, Mode::Backward) }
-            }
-        )*
-    };
 }
 
 wgpu_activations::for_each_op!(op_tests);

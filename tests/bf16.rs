@@ -7,6 +7,7 @@
 //! low halves each (ties, either side of them, zero, all ones) and a million random patterns,
 //! through the kernels' own `shaders/bf16.wgsl`.
 
+#[macro_use]
 mod common;
 
 /// The element type under test.

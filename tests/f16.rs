@@ -4,6 +4,7 @@
 //! dispatches; a device without `SHADER_F16`; the typed errors (all from `half/shared.rs`, shared
 //! with bf16); and the f32 → f16 rounding exhaustively.
 
+#[macro_use]
 mod common;
 
 /// The element type under test.

@@ -1256,32 +1256,38 @@ fn read_npy_f16(path: &Path) -> (Vec<u64>, Vec<wgpu_activations::half::f16>) {
     (shape, f.into_vec().expect("f16 data"))
 }
 
-/// `apply` reads float16 files and writes float16 results within 1 ULP of f16 of the exact
-/// values (forward, derivative, backward; GPU and CPU).
-#[test]
-fn apply_f16_files() {
-    use wgpu_activations::harness::{gradients_f16, inputs_f16, judge_f16, saved_tensor_f16};
+/// `apply` reads 16-bit files (`H`: f16 or bf16, written by `write` and read back by `read`) and
+/// writes results of the same type within 1 ULP of it of the exact values (forward, derivative,
+/// backward; GPU and CPU).
+fn apply_half_files<H>(
+    test: &str,
+    write: fn(&Path, &[u64], &[H]),
+    read: fn(&Path) -> (Vec<u64>, Vec<H>),
+) where
+    H: wgpu_activations::Element + std::fmt::Display,
+{
+    use wgpu_activations::harness::{gradients_of, inputs_of, judge_of, saved_tensor_of};
     use wgpu_activations::Mode;
     let dir = tempfile::tempdir().expect("tempdir");
-    let devices: &[&str] = if skip_gpu("apply_f16_files") {
+    let devices: &[&str] = if skip_gpu(test) {
         &["cpu"]
     } else {
         &["gpu", "cpu"]
     };
     for op in [OpKind::Gelu, OpKind::Sigmoid, OpKind::LeakyRelu] {
         let act = Activation::new(op);
-        let x = inputs_f16(&act, 2000);
+        let x: Vec<H> = inputs_of(&act, 2000);
         let n = x.len() as u64;
-        let s = saved_tensor_f16(&act, &x);
-        let dy = gradients_f16(x.len());
+        let s = saved_tensor_of(&act, &x);
+        let dy: Vec<H> = gradients_of(x.len());
         let (xp, sp, dyp) = (
             dir.path().join("x.npy"),
             dir.path().join("s.npy"),
             dir.path().join("dy.npy"),
         );
-        write_npy(&xp, &[n], &x);
-        write_npy(&sp, &[n], &s);
-        write_npy(&dyp, &[n], &dy);
+        write(&xp, &[n], &x);
+        write(&sp, &[n], &s);
+        write(&dyp, &[n], &dy);
         let dy_arg = dyp.to_string_lossy().into_owned();
         for device in devices {
             for (mode, input, extra) in [
@@ -1300,12 +1306,12 @@ fn apply_f16_files() {
                 let out = dir.path().join("y.npy");
                 let o = run(apply_args(op.name(), input, &out, &extra));
                 assert_ok(&o, &format!("{} {} {device}", op.name(), mode.name()));
-                let (shape, got) = read_npy_f16(&out);
+                let (shape, got) = read(&out);
                 assert_eq!(shape, vec![n]);
                 let xs = if mode == Mode::Backward { &s } else { &x };
                 for i in 0..x.len() {
                     let d = (mode == Mode::Backward).then(|| dy[i]);
-                    let v = judge_f16(&act, mode, i, xs[i], d, got[i]);
+                    let v = judge_of(&act, mode, i, xs[i], d, got[i]);
                     assert!(
                         v.ok,
                         "{} {} {device} [{i}] x = {} got {} want {}: {:.2} ULP",
@@ -1320,6 +1326,13 @@ fn apply_f16_files() {
             }
         }
     }
+}
+
+/// `apply` reads float16 files and writes float16 results within 1 ULP of f16 of the exact
+/// values (forward, derivative, backward; GPU and CPU).
+#[test]
+fn apply_f16_files() {
+    apply_half_files("apply_f16_files", write_npy, read_npy_f16);
 }
 
 /// `softmax` reads float16 and writes float16 within 1 ULP of f16, forward and backward, along
@@ -2111,67 +2124,7 @@ fn bf16_fixture_reads_and_round_trips() {
 /// values (forward, derivative, backward; GPU and CPU).
 #[test]
 fn apply_bf16_files() {
-    use wgpu_activations::half::bf16;
-    use wgpu_activations::harness::{gradients_of, inputs_of, judge_of, saved_tensor_of};
-    use wgpu_activations::Mode;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let devices: &[&str] = if skip_gpu("apply_bf16_files") {
-        &["cpu"]
-    } else {
-        &["gpu", "cpu"]
-    };
-    for op in [OpKind::Gelu, OpKind::Sigmoid, OpKind::LeakyRelu] {
-        let act = Activation::new(op);
-        let x: Vec<bf16> = inputs_of(&act, 2000);
-        let n = x.len() as u64;
-        let s = saved_tensor_of(&act, &x);
-        let dy: Vec<bf16> = gradients_of(x.len());
-        let (xp, sp, dyp) = (
-            dir.path().join("x.npy"),
-            dir.path().join("s.npy"),
-            dir.path().join("dy.npy"),
-        );
-        write_npy_bf16(&xp, &[n], &x);
-        write_npy_bf16(&sp, &[n], &s);
-        write_npy_bf16(&dyp, &[n], &dy);
-        let dy_arg = dyp.to_string_lossy().into_owned();
-        for device in devices {
-            for (mode, input, extra) in [
-                (Mode::Forward, &xp, vec!["--device", device]),
-                (
-                    Mode::Derivative,
-                    &xp,
-                    vec!["--device", device, "--derivative"],
-                ),
-                (
-                    Mode::Backward,
-                    &sp,
-                    vec!["--device", device, "--backward", "--grad", &dy_arg],
-                ),
-            ] {
-                let out = dir.path().join("y.npy");
-                let o = run(apply_args(op.name(), input, &out, &extra));
-                assert_ok(&o, &format!("{} {} {device}", op.name(), mode.name()));
-                let (shape, got) = read_npy_bf16(&out);
-                assert_eq!(shape, vec![n]);
-                let xs = if mode == Mode::Backward { &s } else { &x };
-                for i in 0..x.len() {
-                    let d = (mode == Mode::Backward).then(|| dy[i]);
-                    let v = judge_of(&act, mode, i, xs[i], d, got[i]);
-                    assert!(
-                        v.ok,
-                        "{} {} {device} [{i}] x = {} got {} want {}: {:.2} ULP",
-                        op.name(),
-                        mode.name(),
-                        xs[i],
-                        got[i],
-                        v.exact,
-                        v.ulps
-                    );
-                }
-            }
-        }
-    }
+    apply_half_files("apply_bf16_files", write_npy_bf16, read_npy_bf16);
 }
 
 /// `softmax` on bfloat16 files: forward and backward within 1 ULP of bf16 along the last axis and

@@ -11,7 +11,7 @@ use crate::base::dtype::Element;
 use crate::base::error::Result;
 use crate::base::fastmath64::{gelu_der_tail, gelu_tail, sigmoid_pair, GELU_U_MAX};
 use crate::ops::glu::{
-    check_len, glu_geometry, round_f32_above, special_product, Glu, GluGeometry, GluKind,
+    check_pair, checked_geometry, round_f32_above, special_product, Glu, GluGeometry, GluKind,
 };
 use crate::ops::softmax::Axis;
 
@@ -298,8 +298,7 @@ fn forward_geo(g: &Glu, geo: &GluGeometry, gate: &[f32], value: &[f32]) -> Vec<f
 /// # Ok::<(), wgpu_activations::Error>(())
 /// ```
 pub fn glu<T: Element>(g: &Glu, x: &[T], shape: &[usize], axis: impl Into<Axis>) -> Result<Vec<T>> {
-    let geo = glu_geometry(g, shape, axis.into())?;
-    check_len("x", x.len(), geo.n_in)?;
+    let geo = checked_geometry(g, shape, axis.into(), x.len(), None)?;
     let x = widen(x);
     Ok(narrow(forward_geo(g, &geo, &x, &x)))
 }
@@ -313,9 +312,7 @@ pub fn glu_backward<T: Element>(
     shape: &[usize],
     axis: impl Into<Axis>,
 ) -> Result<Vec<T>> {
-    let geo = glu_geometry(g, shape, axis.into())?;
-    check_len("x", x.len(), geo.n_in)?;
-    check_len("dy", dy.len(), geo.n_out)?;
+    let geo = checked_geometry(g, shape, axis.into(), x.len(), Some(dy.len()))?;
     let (x, dy) = (widen(x), widen(dy));
     let row = geo.half * geo.inner;
     let mut dx = vec![0.0f32; geo.n_in];
@@ -345,7 +342,7 @@ pub fn glu_backward<T: Element>(
 
 /// The two-input forward `f(gate) ⊗ value` (same lengths; any shape).
 pub fn glu_pair<T: Element>(g: &Glu, gate: &[T], value: &[T]) -> Result<Vec<T>> {
-    check_len("value", value.len(), gate.len())?;
+    check_pair(gate.len(), value.len(), None)?;
     let (a, b) = (widen(gate), widen(value));
     Ok(narrow(forward_geo(g, &GluGeometry::pair(a.len()), &a, &b)))
 }
@@ -357,8 +354,7 @@ pub fn glu_pair_backward<T: Element>(
     value: &[T],
     dy: &[T],
 ) -> Result<(Vec<T>, Vec<T>)> {
-    check_len("value", value.len(), gate.len())?;
-    check_len("dy", dy.len(), gate.len())?;
+    check_pair(gate.len(), value.len(), Some(dy.len()))?;
     let (a, b, d) = (widen(gate), widen(value), widen(dy));
     let mut dg = vec![0.0f32; a.len()];
     let mut dv = vec![0.0f32; a.len()];

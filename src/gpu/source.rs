@@ -15,6 +15,16 @@ pub const OPS: [&str; 5] = [
     include_str!("../../shaders/ops/hyperbolic.wgsl"),
     include_str!("../../shaders/ops/gaussian.wgsl"),
 ];
+/// A kernel's WGSL from math.wgsl, every op family's bodies (`OPS`) and then `parts`, in order.
+pub fn with_ops(parts: &[&str]) -> String {
+    [MATH]
+        .iter()
+        .chain(&OPS)
+        .chain(parts)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 /// The bench's baseline bodies of the element-wise template: `copy` and the textbook
 /// `naive_NAME` of each transcendental op.
 pub const BASELINES: &str = include_str!("../../shaders/baselines.wgsl");

@@ -8,7 +8,7 @@ use crate::base::error::{Error, Result};
 use crate::gpu::context::{Context, GlDrop};
 use crate::gpu::tensor::Tensor;
 use crate::host::stream::{no_progress, StreamOptions};
-use crate::ops::glu::{check_len, glu_geometry, Glu, GluGeometry};
+use crate::ops::glu::{check_len, check_pair, checked_geometry, glu_geometry, Glu, GluGeometry};
 use crate::ops::softmax::Axis;
 
 impl Context {
@@ -45,8 +45,7 @@ impl Context {
         axis: impl Into<Axis>,
     ) -> Result<Vec<T>> {
         let axis = axis.into();
-        let geo = glu_geometry(glu, shape, axis)?;
-        check_len("x", x.len(), geo.n_in)?;
+        let geo = checked_geometry(glu, shape, axis, x.len(), None)?;
         if geo.inner == 1 && geo.n_in > 0 {
             // The last axis (or one followed by ones): streamed through the device by rows.
             let mut out = vec![T::zeroed(); geo.n_out];
@@ -84,9 +83,7 @@ impl Context {
         axis: impl Into<Axis>,
     ) -> Result<Vec<T>> {
         let axis = axis.into();
-        let geo = glu_geometry(glu, shape, axis)?;
-        check_len("x", x.len(), geo.n_in)?;
-        check_len("dy", dy.len(), geo.n_out)?;
+        let geo = checked_geometry(glu, shape, axis, x.len(), Some(dy.len()))?;
         if geo.inner == 1 && geo.n_in > 0 {
             let mut dx = vec![T::zeroed(); geo.n_in];
             let opts = StreamOptions::default();
@@ -119,7 +116,7 @@ impl Context {
         gate: &[T],
         value: &[T],
     ) -> Result<Vec<T>> {
-        check_len("value", value.len(), gate.len())?;
+        check_pair(gate.len(), value.len(), None)?;
         let geo = GluGeometry::pair(gate.len());
         self.glu_run(glu, &geo, &[gate, value], None, &[], Axis(0), 1)
             .await
@@ -146,8 +143,7 @@ impl Context {
         value: &[T],
         dy: &[T],
     ) -> Result<(Vec<T>, Vec<T>)> {
-        check_len("value", value.len(), gate.len())?;
-        check_len("dy", dy.len(), gate.len())?;
+        check_pair(gate.len(), value.len(), Some(dy.len()))?;
         let geo = GluGeometry::pair(gate.len());
         let mut v = self
             .glu_run(glu, &geo, &[gate, value], Some(dy), &[], Axis(0), 2)

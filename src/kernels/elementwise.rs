@@ -204,19 +204,19 @@ fn build_elementwise(key: ElementwiseKey) -> Result<KernelSource> {
         source::ELEMENTWISE_NO_GRAD
     };
     let codec = source::half_codec(dtype);
-    let baselines: &[&str] = if body == Body::Accurate {
-        &[]
+    let baselines = if body == Body::Accurate {
+        ""
     } else {
-        &[source::BASELINES]
+        source::BASELINES
     };
-    let wgsl = [source::MATH]
-        .iter()
-        .chain(&source::OPS)
-        .chain(baselines)
-        .chain(&[codec.as_str(), template.as_str(), elements, bindings, grad])
-        .copied()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let wgsl = source::with_ops(&[
+        baselines,
+        codec.as_str(),
+        template.as_str(),
+        elements,
+        bindings,
+        grad,
+    ]);
     Ok(KernelSource {
         label,
         wgsl,

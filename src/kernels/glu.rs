@@ -183,13 +183,7 @@ fn build(key: GluKey) -> Result<KernelSource> {
         Storage::F32 => "",
         Storage::Packed16 { codec } => codec.as_str(),
     };
-    let wgsl = [source::MATH]
-        .iter()
-        .chain(&source::OPS)
-        .chain(&[prelude, body.as_str()])
-        .copied()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let wgsl = source::with_ops(&[prelude, body.as_str()]);
     Ok(KernelSource {
         label,
         wgsl,

@@ -306,6 +306,32 @@ pub(crate) fn round_f32_above(f: f64) -> f32 {
     }
 }
 
+/// The geometry of a one-tensor call, with its tensors' lengths checked against it: `x` (the
+/// input's) and, for backward, `dy` (the output gradient's).
+pub(crate) fn checked_geometry(
+    g: &Glu,
+    shape: &[usize],
+    axis: Axis,
+    x: usize,
+    dy: Option<usize>,
+) -> Result<GluGeometry> {
+    let geo = glu_geometry(g, shape, axis)?;
+    check_len("x", x, geo.n_in)?;
+    if let Some(dy) = dy {
+        check_len("dy", dy, geo.n_out)?;
+    }
+    Ok(geo)
+}
+
+/// The two-input form's lengths: `value` and, for backward, `dy` as long as `gate`.
+pub(crate) fn check_pair(gate: usize, value: usize, dy: Option<usize>) -> Result<()> {
+    check_len("value", value, gate)?;
+    if let Some(dy) = dy {
+        check_len("dy", dy, gate)?;
+    }
+    Ok(())
+}
+
 /// The length check of a host slice against its shape.
 pub(crate) fn check_len(what: &'static str, got: usize, expected: usize) -> Result<()> {
     if got != expected {

@@ -5,7 +5,7 @@
 use crate::base::error::Result;
 use crate::ops::activation::Activation;
 use crate::ops::glu::{
-    check_len, glu_geometry, round_f32_above, special_product, Glu, GluGeometry,
+    check_pair, checked_geometry, round_f32_above, special_product, Glu, GluGeometry,
 };
 use crate::ops::softmax::Axis;
 use crate::reference::{derivative_exact, forward_exact};
@@ -45,8 +45,7 @@ pub fn glu_backward_exact(g: &Glu, gate: f32, value: f32, dy: f32) -> (f64, f64)
 
 /// The reference one-tensor forward: `x` of `shape` split along `axis`, each output rounded once.
 pub fn glu(g: &Glu, x: &[f32], shape: &[usize], axis: impl Into<Axis>) -> Result<Vec<f32>> {
-    let geo = glu_geometry(g, shape, axis.into())?;
-    check_len("x", x.len(), geo.n_in)?;
+    let geo = checked_geometry(g, shape, axis.into(), x.len(), None)?;
     Ok(forward_geo(g, &geo, x, x))
 }
 
@@ -68,9 +67,7 @@ pub fn glu_backward(
     shape: &[usize],
     axis: impl Into<Axis>,
 ) -> Result<Vec<f32>> {
-    let geo = glu_geometry(g, shape, axis.into())?;
-    check_len("x", x.len(), geo.n_in)?;
-    check_len("dy", dy.len(), geo.n_out)?;
+    let geo = checked_geometry(g, shape, axis.into(), x.len(), Some(dy.len()))?;
     let mut dx = vec![0.0; geo.n_in];
     for (i, &d) in dy.iter().enumerate() {
         let (a, b) = geo.source(g, i);
@@ -83,7 +80,7 @@ pub fn glu_backward(
 
 /// The reference two-input forward `f(gate) ⊗ value`.
 pub fn glu_pair(g: &Glu, gate: &[f32], value: &[f32]) -> Result<Vec<f32>> {
-    check_len("value", value.len(), gate.len())?;
+    check_pair(gate.len(), value.len(), None)?;
     Ok(forward_geo(g, &GluGeometry::pair(gate.len()), gate, value))
 }
 
@@ -94,8 +91,7 @@ pub fn glu_pair_backward(
     value: &[f32],
     dy: &[f32],
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    check_len("value", value.len(), gate.len())?;
-    check_len("dy", dy.len(), gate.len())?;
+    check_pair(gate.len(), value.len(), Some(dy.len()))?;
     Ok(gate
         .iter()
         .zip(value)

@@ -5,6 +5,7 @@
 use wgpu_activations::harness::{
     bound_of, gradients_of, inputs_of, judge_of, random_inputs, random_inputs_of, saved_tensor_of,
 };
+use common::Device;
 use wgpu_activations::ulp::ulp_error_of;
 use wgpu_activations::{
     cpu, Activation, Context, DType, Element, Error, Mode, OpKind, Softmax, Tensor,
@@ -45,54 +46,22 @@ fn logits(seed: u64, n: usize, lim: f32) -> Vec<H> {
 /// Check `got` against the exact values in ULPs of `H`; panics listing the worst offenders.
 fn check(what: &str, act: &Activation, mode: Mode, x: &[H], dy: Option<&[H]>, got: &[H]) {
     assert_eq!(got.len(), x.len(), "{what}: output length");
-    let mut bad = Vec::new();
-    let mut worst = 0.0f64;
-    for i in 0..x.len() {
-        let v = judge_of(act, mode, i, x[i], dy.map(|d| d[i]), got[i]);
-        if !v.root_allowance && v.ulps.is_finite() {
-            worst = worst.max(v.ulps);
-        }
-        if !v.ok {
-            bad.push((v.ulps, i, v.exact));
-        }
-    }
-    if !bad.is_empty() {
-        bad.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let lines: Vec<String> = bad
-            .iter()
-            .take(12)
-            .map(|(err, i, exact)| {
-                format!(
-                    "  [{i}] x = {:e} ({:#06x}){} got {:e} ({:#06x}) want {:e}: {err:.2} ULP",
-                    x[*i].to_f32(),
-                    x[*i].to_bits(),
-                    dy.map_or(String::new(), |d| format!(" dy = {:e}", d[*i].to_f32())),
-                    got[*i].to_f32(),
-                    got[*i].to_bits(),
-                    exact
-                )
-            })
-            .collect();
-        panic!(
-            "{what}: {} of {} values above {} ULP of {}; worst:\n{}",
-            bad.len(),
-            x.len(),
-            bound_of(DT, act, mode),
-            DT.name(),
-            lines.join("\n")
-        );
-    }
-    eprintln!(
-        "{what}: max {worst:.3} ULP of {} over {} values",
-        DT.name(),
-        x.len()
+    common::check_verdicts(
+        what,
+        &format!("{} ULP of {}", bound_of(DT, act, mode), DT.name()),
+        x.len(),
+        |i| judge_of(act, mode, i, x[i], dy.map(|d| d[i]), got[i]),
+        |i| {
+            format!(
+                "x = {:e} ({:#06x}){} got {:e} ({:#06x})",
+                x[i].to_f32(),
+                x[i].to_bits(),
+                dy.map_or(String::new(), |d| format!(" dy = {:e}", d[i].to_f32())),
+                got[i].to_f32(),
+                got[i].to_bits(),
+            )
+        },
     );
-}
-
-#[derive(Clone, Copy)]
-enum Device {
-    Gpu,
-    Cpu,
 }
 
 fn run(device: Device, op: OpKind, mode: Mode) {
@@ -137,28 +106,6 @@ fn run(device: Device, op: OpKind, mode: Mode) {
             check(&what, &act, mode, &s, Some(&dy), &dx.unwrap());
         }
     }
-}
-
-macro_rules! op_tests {
-    ($($m:ident: $op:ident),* $(,)?) => {
-        $(
-            mod $m {
-                use super::*;
-                #[test]
-                fn gpu_forward() { run(Device::Gpu, OpKind::$op, Mode::Forward) }
-                #[test]
-                fn gpu_derivative() { run(Device::Gpu, OpKind::$op, Mode::Derivative) }
-                #[test]
-                fn gpu_backward() { run(Device::Gpu, OpKind::$op, Mode::Backward) }
-                #[test]
-                fn cpu_forward() { run(Device::Cpu, OpKind::$op, Mode::Forward) }
-                #[test]
-                fn cpu_derivative() { run(Device::Cpu, OpKind::$op, Mode::Derivative) }
-                #[test]
-                fn cpu_backward() { run(Device::Cpu, OpKind::$op, Mode::Backward) }
-            }
-        )*
-    };
 }
 
 wgpu_activations::for_each_op!(op_tests);
